@@ -1,0 +1,346 @@
+"""Logins, lockout, sessions, and the single-use invite / reset tokens.
+
+Every attempt is audited (``login``, ``login.failed``, ``login.locked``, ``login.lockout``)
+with its origin. Messages never reveal whether an account exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from labtui.core import audit, validation
+from labtui.core.actor import Actor
+from labtui.core.config import AuthConfig
+from labtui.core.db.base import utcnow
+from labtui.core.db.engine import Database
+from labtui.core.db.models import AuthSession, Lockout, LoginFailure, Role, User, UserToken
+from labtui.core.errors import AccountLocked, AuthError, Conflict
+from labtui.core.passwords import hash_password, needs_rehash, new_token, token_digest, verify_password
+from labtui.core.rbac import SUPER_ADMIN, Rbac
+
+log = logging.getLogger(__name__)
+
+BAD_LOGIN = "Invalid username or password"
+BAD_TOKEN = "That token is not valid: it may be mistyped, used already, or expired"
+INVITE, RESET, HANDOFF = "invite", "reset", "handoff"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    actor: Actor
+    token: str
+
+
+class Auth:
+    def __init__(self, db: Database, config: AuthConfig, rbac: Rbac) -> None:
+        self.db = db
+        self.config = config
+        self.rbac = rbac
+
+    # -- first run -------------------------------------------------------------------------
+
+    async def setup_needed(self) -> bool:
+        """True while no user exists at all: the TUI shows the setup screen."""
+        return await self.db.run(lambda s: s.scalar(select(func.count(User.id))) == 0)
+
+    async def create_admin(self, username: str, password: str, *, origin: str = "local", first_run_only: bool = False) -> int:
+        """Create an active super-admin. The setup screen passes ``first_run_only``."""
+        name = validation.username(username)
+        validation.password(password)
+        hashed = hash_password(password)
+
+        def q(s: Session) -> int:
+            if first_run_only and s.scalar(select(func.count(User.id))):
+                raise Conflict("Setup is done already: log in instead")
+            if s.scalar(select(User.id).where(User.username == name)):
+                raise Conflict(f"User '{name}' exists already")
+            role = s.scalar(select(Role).where(Role.name == SUPER_ADMIN))
+            user = User(username=name, password_hash=hashed, is_active=True, invite_accepted_at=utcnow())
+            user.roles = [role] if role else []
+            s.add(user)
+            s.flush()
+            audit.record(s, Actor(None, "setup" if first_run_only else "cli", origin), "user.create_admin", f"users/{name}")
+            return user.id
+
+        return await self.db.run(q)
+
+    # -- login and lockout -----------------------------------------------------------------
+
+    def _locked_minutes(self, s: Session, username: str, origin: str) -> int:
+        now = utcnow()
+        subjects = [("user", username.lower())]
+        if origin != "local":
+            subjects.append(("origin", origin))
+        until = None
+        for scope, subject in subjects:
+            row = s.scalar(
+                select(func.max(Lockout.until)).where(Lockout.scope == scope, Lockout.subject == subject)
+            )
+            if row and row > now and (until is None or row > until):
+                until = row
+        if until is None:
+            return 0
+        return max(1, int((until - now).total_seconds() + 59) // 60)
+
+    def _fail(self, s: Session, username: str, origin: str) -> int:
+        """Record a failure; returns minutes locked if this failure triggered a lockout."""
+        now = utcnow()
+        window = now - dt.timedelta(minutes=self.config.lockout_minutes)
+        name = username.lower()
+        s.add(LoginFailure(username=name, origin=origin, at=now))
+        s.flush()
+        until = now + dt.timedelta(minutes=self.config.lockout_minutes)
+        locked = 0
+        checks = [("user", name, LoginFailure.username == name)]
+        if origin != "local":
+            checks.append(("origin", origin, LoginFailure.origin == origin))
+        for scope, subject, cond in checks:
+            count = s.scalar(select(func.count(LoginFailure.id)).where(cond, LoginFailure.at > window))
+            if count and count >= self.config.lockout_attempts:
+                s.add(Lockout(scope=scope, subject=subject, until=until))
+                s.execute(delete(LoginFailure).where(cond))
+                audit.record(
+                    s, Actor(None, username, origin), "login.lockout", f"{scope}/{subject}",
+                    {"failures": count, "minutes": self.config.lockout_minutes},
+                )
+                locked = self.config.lockout_minutes
+        return locked
+
+    async def login(self, username: str, password: str, *, origin: str = "local") -> LoginResult:
+        """Check credentials; raises :class:`AuthError` or :class:`AccountLocked`."""
+        username = username.strip()
+
+        def check(s: Session) -> tuple[User | None, int]:
+            minutes = self._locked_minutes(s, username, origin)
+            if minutes:
+                audit.record(s, Actor(None, username, origin), "login.locked", f"users/{username}", {"minutes_left": minutes})
+                return None, minutes
+            user = s.scalar(select(User).where(User.username == username))
+            return user, 0
+
+        user, locked = await self.db.run(check)
+        if locked:
+            raise AccountLocked(locked)
+        ok = verify_password(user.password_hash if user else None, password) and bool(user and user.is_active)
+        rehash = hash_password(password) if ok and user and user.password_hash and needs_rehash(user.password_hash) else None
+
+        def finish(s: Session) -> LoginResult | int:
+            if not ok or user is None:
+                minutes = self._fail(s, username, origin)
+                audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}")
+                return minutes
+            s.execute(delete(LoginFailure).where(LoginFailure.username == username.lower()))
+            row = s.get(User, user.id)
+            assert row is not None
+            row.last_login_at = utcnow()
+            if rehash:
+                row.password_hash = rehash
+            result = self._open_session(s, row, origin)
+            audit.record(s, result.actor, "login", f"users/{row.username}", {"rehashed": bool(rehash)} if rehash else {})
+            return result
+
+        outcome = await self.db.run(finish)
+        if isinstance(outcome, int):
+            if outcome:
+                raise AccountLocked(outcome)
+            raise AuthError(BAD_LOGIN)
+        return outcome
+
+    def _open_session(self, s: Session, user: User, origin: str) -> LoginResult:
+        token = new_token()
+        row = AuthSession(
+            user_id=user.id,
+            token_hash=token_digest(token),
+            origin=origin,
+            expires_at=utcnow() + dt.timedelta(hours=self.config.session_hours),
+        )
+        s.add(row)
+        s.flush()
+        return LoginResult(Actor(user.id, user.username, origin, row.id), token)
+
+    async def resume(self, token: str) -> Actor | None:
+        """The actor of a live session token, or None if expired, revoked or unknown."""
+
+        def q(s: Session) -> Actor | None:
+            row = s.scalar(select(AuthSession).where(AuthSession.token_hash == token_digest(token)))
+            if row is None or row.revoked_at or row.expires_at <= utcnow():
+                return None
+            user = s.get(User, row.user_id)
+            if user is None or not user.is_active:
+                return None
+            row.last_seen_at = utcnow()
+            return Actor(user.id, user.username, row.origin, row.id)
+
+        return await self.db.run(q)
+
+    async def session_alive(self, actor: Actor) -> bool:
+        if actor.session_id is None:
+            return actor.is_system
+
+        def q(s: Session) -> bool:
+            row = s.get(AuthSession, actor.session_id)
+            return bool(row and not row.revoked_at and row.expires_at > utcnow())
+
+        return await self.db.run(q)
+
+    async def logout(self, actor: Actor) -> None:
+        def q(s: Session) -> None:
+            if actor.session_id is not None:
+                s.execute(update(AuthSession).where(AuthSession.id == actor.session_id).values(revoked_at=utcnow()))
+            audit.record(s, actor, "logout", f"users/{actor.username}")
+
+        await self.db.run(q)
+
+    async def open_session_for(self, user_id: int, origin: str) -> LoginResult:
+        """A session for a user someone else authenticated (SSH key, hand-over token)."""
+
+        def q(s: Session) -> LoginResult:
+            user = s.get(User, user_id)
+            if user is None or not user.is_active:
+                raise AuthError(BAD_LOGIN)
+            user.last_login_at = utcnow()
+            return self._open_session(s, user, origin)
+
+        return await self.db.run(q)
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def issue_token(self, s: Session, user_id: int, kind: str, lifetime: dt.timedelta) -> str:
+        """Create a single-use token; earlier unused tokens of the same kind are retired."""
+        s.execute(
+            update(UserToken)
+            .where(UserToken.user_id == user_id, UserToken.kind == kind, UserToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        token = new_token()
+        s.add(UserToken(user_id=user_id, kind=kind, token_hash=token_digest(token), expires_at=utcnow() + lifetime))
+        return token
+
+    def redeem_token(self, s: Session, token: str, kind: str) -> User:
+        """Mark the token used (atomically) and return its user, or raise :class:`AuthError`."""
+        now = utcnow()
+        row = s.scalar(select(UserToken).where(UserToken.token_hash == token_digest(token), UserToken.kind == kind))
+        if row is None:
+            raise AuthError(BAD_TOKEN)
+        claimed = s.execute(
+            update(UserToken)
+            .where(UserToken.id == row.id, UserToken.used_at.is_(None), UserToken.expires_at > now)
+            .values(used_at=now)
+        ).rowcount
+        user = s.get(User, row.user_id)
+        if not claimed or user is None:
+            raise AuthError(BAD_TOKEN)
+        return user
+
+    async def redeem_invite(self, token: str, password: str, *, display_name: str = "", origin: str = "local") -> LoginResult:
+        validation.password(password)
+        hashed = hash_password(password)
+
+        def q(s: Session) -> LoginResult:
+            user = self.redeem_token(s, token, INVITE)
+            user.password_hash = hashed
+            user.is_active = True
+            user.invite_accepted_at = utcnow()
+            if display_name.strip():
+                user.display_name = display_name.strip()
+            result = self._open_session(s, user, origin)
+            audit.record(s, result.actor, "user.invite_accepted", f"users/{user.username}")
+            self.rbac.invalidate(user.id)
+            return result
+
+        try:
+            return await self.db.run(q)
+        except AuthError:
+            await self._audit_bad_token("invite", origin)
+            raise
+
+    async def redeem_reset(self, token: str, password: str, *, origin: str = "local") -> LoginResult:
+        validation.password(password)
+        hashed = hash_password(password)
+
+        def q(s: Session) -> LoginResult:
+            user = self.redeem_token(s, token, RESET)
+            if not user.is_active:
+                raise AuthError(BAD_TOKEN)
+            user.password_hash = hashed
+            _revoke_sessions(s, user.id)
+            result = self._open_session(s, user, origin)
+            audit.record(s, result.actor, "user.password_reset", f"users/{user.username}", {"via": "token"})
+            return result
+
+        try:
+            return await self.db.run(q)
+        except AuthError:
+            await self._audit_bad_token("reset", origin)
+            raise
+
+    async def _audit_bad_token(self, kind: str, origin: str) -> None:
+        await self.db.run(lambda s: audit.record(s, Actor(None, "anonymous", origin), "token.refused", kind))
+
+    async def request_reset(self, who: str, *, origin: str = "local") -> tuple[User, str] | None:
+        """Create a reset token for an active user named or mailed ``who``.
+
+        Returns (user, token) for the caller to mail, or None. Callers tell the person the same
+        thing either way, so asking never reveals whether an account exists.
+        """
+        who = who.strip()
+
+        def q(s: Session) -> tuple[User, str] | None:
+            user = s.scalar(
+                select(User).where((User.username == who) | (User.email == who.lower()), User.is_active.is_(True))
+            )
+            audit.record(s, Actor(None, "anonymous", origin), "password_reset.requested", "", {"matched": user is not None})
+            if user is None or not user.email:
+                return None
+            token = self.issue_token(s, user.id, RESET, dt.timedelta(minutes=self.config.reset_minutes))
+            return user, token
+
+        return await self.db.run(q)
+
+    async def change_password(self, actor: Actor, current: str, new: str) -> None:
+        validation.password(new)
+        assert actor.user_id is not None
+        uid = actor.user_id
+        stored = await self.db.run(lambda s: s.get(User, uid).password_hash)  # type: ignore[union-attr]
+        if not verify_password(stored, current):
+            await self.db.run(lambda s: audit.record(s, actor, "user.password_change_failed", f"users/{actor.username}"))
+            raise AuthError("The current password is wrong")
+        hashed = hash_password(new)
+
+        def q(s: Session) -> None:
+            user = s.get(User, uid)
+            assert user is not None
+            user.password_hash = hashed
+            _revoke_sessions(s, uid, keep=actor.session_id)
+            audit.record(s, actor, "user.password_change", f"users/{actor.username}")
+
+        await self.db.run(q)
+
+    async def set_password_cli(self, username: str, password: str) -> None:
+        """``labtui users reset-password``: whoever runs it owns the data dir."""
+        validation.password(password)
+        hashed = hash_password(password)
+
+        def q(s: Session) -> None:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise AuthError(f"No user named '{username}'")
+            user.password_hash = hashed
+            if user.invite_accepted_at is None:
+                user.invite_accepted_at = utcnow()
+            _revoke_sessions(s, user.id)
+            audit.record(s, Actor(None, "cli"), "user.password_reset", f"users/{username}", {"via": "cli"})
+
+        await self.db.run(q)
+
+
+def _revoke_sessions(s: Session, user_id: int, keep: int | None = None) -> None:
+    stmt = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(AuthSession.id != keep)
+    s.execute(stmt.values(revoked_at=utcnow()))

@@ -1,0 +1,275 @@
+"""labtui's configuration: one typed model, loaded from YAML with errors that name file, line and key.
+
+Each field's ``doc`` is the single source of the documentation: ``config.example.yaml`` and
+``labtui init`` are rendered from it (see :func:`render_example`).
+
+Secrets are never required inline: any string value may be ``${ENV_NAME}`` (an environment
+variable) or ``${file:/path}`` (a file's content, stripped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labtui.core.errors import ConfigError
+
+DEMO_LAB = Path(__file__).resolve().parent.parent / "demo"
+
+
+def _doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass
+class LabConfig:
+    """The lab repo: services, playbooks and inventory types (CloudLab's layout)."""
+
+    repo: str = _doc("Git URL or local path of the lab repo; empty means the bundled demo lab.", "")
+    branch: str = _doc("Branch to check out; empty means the repo's default.", "")
+    ssh_key: str = _doc("Private key file for cloning over SSH (git's GIT_SSH_COMMAND).", "")
+    checkout: str = _doc("Where the repo is cloned; empty means $LABTUI_HOME/lab.", "")
+    pull: bool = _doc("Pull the repo at every start (a failed pull keeps the old checkout).", True)
+    startup_actions: str = _doc(
+        "CloudLab's startup_action.conf.yaml (ENV, CLONE, RUN, RETURN lines); empty for none.", ""
+    )
+    symlinks: dict[str, str] = _doc(
+        "Links to create at startup, link path -> target relative to the lab checkout "
+        "(e.g. '/services': services) for labs whose scripts use CloudLab's absolute paths.",
+        factory=dict,
+    )
+
+
+@dataclass
+class DatabaseConfig:
+    """Where state lives; the database is also the bus between labtui processes."""
+
+    url: str = _doc(
+        "SQLAlchemy URL; empty means sqlite:///$LABTUI_HOME/labtui.db (WAL). "
+        "Use postgresql+psycopg://... when several machines share a lab.",
+        "",
+    )
+
+
+@dataclass
+class SendamaticConfig:
+    """Sendamatic's HTTP send API."""
+
+    base_url: str = _doc("API base URL (POST {base_url}/send).", "https://send.api.sendamatic.net")
+    api_key: str = _doc("API key, e.g. ${SENDAMATIC_API_KEY}.", "")
+
+
+@dataclass
+class SmtpConfig:
+    """A plain SMTP relay."""
+
+    host: str = _doc("SMTP host.", "127.0.0.1")
+    port: int = _doc("SMTP port.", 25)
+    username: str = _doc("Login name; empty for none.", "")
+    password: str = _doc("Password, e.g. ${SMTP_PASSWORD}.", "")
+    starttls: bool = _doc("Upgrade the connection with STARTTLS.", False)
+
+
+@dataclass
+class EmailConfig:
+    """How invitations, password resets and health alerts are mailed."""
+
+    provider: str = _doc(
+        "none | smtp | sendamatic. With none, tokens are shown to the admin who made them.", "none"
+    )
+    from_: str = _doc("Sender, 'Name <address>'.", "labtui <labtui@localhost>")
+    sendamatic: SendamaticConfig = _doc("Settings of the sendamatic provider.", factory=SendamaticConfig)
+    smtp: SmtpConfig = _doc("Settings of the smtp provider.", factory=SmtpConfig)
+
+
+@dataclass
+class AuthConfig:
+    """Logins, sessions and tokens."""
+
+    lockout_attempts: int = _doc("Failed logins (per user and per origin) before a lockout.", 5)
+    lockout_minutes: int = _doc("How long a lockout lasts.", 5)
+    session_hours: int = _doc("How long a login session lasts.", 12)
+    invite_hours: int = _doc("How long an invitation token is valid.", 72)
+    reset_minutes: int = _doc("How long a password-reset token is valid.", 60)
+
+
+@dataclass
+class LogConfig:
+    """The log file $LABTUI_HOME/labtui.log."""
+
+    level: str = _doc("DEBUG | INFO | WARNING | ERROR.", "INFO")
+
+
+@dataclass
+class Config:
+    """The whole configuration."""
+
+    lab: LabConfig = _doc("The lab repo.", factory=LabConfig)
+    database: DatabaseConfig = _doc("The database.", factory=DatabaseConfig)
+    email: EmailConfig = _doc("Outgoing email.", factory=EmailConfig)
+    auth: AuthConfig = _doc("Accounts and logins.", factory=AuthConfig)
+    log: LogConfig = _doc("Logging.", factory=LogConfig)
+
+    #: The file this config came from (None for built-in defaults); not a config key.
+    source: Path | None = field(default=None, repr=False, compare=False, metadata={"internal": True})
+
+
+_CHOICES = {
+    ("email", "provider"): ("none", "smtp", "sendamatic"),
+    ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+
+
+def yaml_key(name: str) -> str:
+    """The YAML spelling of a dataclass field (``from_`` is ``from``)."""
+    return name.rstrip("_")
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {
+        yaml_key(f.name): f for f in dataclasses.fields(cls) if not f.metadata.get("internal")
+    }
+
+
+_REF = re.compile(r"\$\{([^}]+)\}")
+
+
+def _expand(value: str, where: str) -> str:
+    """Replace ``${ENV}`` and ``${file:/path}`` references."""
+
+    def one(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        if ref.startswith("file:"):
+            path = Path(ref[5:]).expanduser()
+            try:
+                return path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}") from None
+        if ref not in os.environ:
+            raise ConfigError(f"{where}: environment variable {ref} is not set")
+        return os.environ[ref]
+
+    return _REF.sub(one, value)
+
+
+def _where(file: str, node: yaml.Node, key: str) -> str:
+    return f"{file}:{node.start_mark.line + 1}: {key}"
+
+
+def _convert(node: yaml.Node, hint: Any, file: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    where = _where(file, node, key)
+    if dataclasses.is_dataclass(hint):
+        return _build(node, hint, file, key)
+    if origin is dict:
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(f"{where}: expected a mapping")
+        _, value_type = typing.get_args(hint)
+        return {
+            str(k.value): _convert(v, value_type, file, f"{key}.{k.value}") for k, v in node.value
+        }
+    if origin is list:
+        if not isinstance(node, yaml.SequenceNode):
+            raise ConfigError(f"{where}: expected a list")
+        (item_type,) = typing.get_args(hint)
+        return [_convert(v, item_type, file, f"{key}[{i}]") for i, v in enumerate(node.value)]
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"{where}: expected a single value, not a {node.id}")
+    if hint is str:
+        if node.tag == "tag:yaml.org,2002:null":
+            return ""
+        return _expand(str(node.value), where)
+    value = yaml.safe_load(yaml.serialize(node))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {node.value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {node.value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - schema bug
+
+
+def _build(node: yaml.Node, cls: type, file: str, key: str) -> Any:
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return cls()
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{_where(file, node, key)}: expected a mapping of keys")
+    known = _fields(cls)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        name = str(key_node.value)
+        path = f"{key}.{name}" if key else name
+        if name not in known:
+            raise ConfigError(
+                f"{_where(file, key_node, path)}: unknown key (known here: {', '.join(sorted(known))})"
+            )
+        f = known[name]
+        value = _convert(value_node, hints[f.name], file, path)
+        choices = _CHOICES.get((key, name))
+        if choices and value not in choices:
+            raise ConfigError(
+                f"{_where(file, value_node, path)}: must be one of {', '.join(choices)}, got {value!r}"
+            )
+        values[f.name] = value
+    return cls(**values)
+
+
+def load_config(path: Path | None) -> Config:
+    """Load and validate a config file; ``None`` gives the defaults (the bundled demo lab)."""
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    if node is None:
+        config = Config()
+    else:
+        config = _build(node, Config, str(path), "")
+    config.source = path
+    return config
+
+
+def render_example() -> str:
+    """The commented config file: every key with its doc and default."""
+    lines = [
+        "# labtui configuration. Every key is optional; shown here with its default.",
+        "# Strings may be ${ENV_NAME} or ${file:/path/to/secret} so secrets stay out of this file.",
+        "",
+    ]
+
+    def walk(cls: type, indent: int) -> None:
+        pad = "  " * indent
+        for key, f in _fields(cls).items():
+            hint = typing.get_type_hints(cls)[f.name]
+            lines.append(f"{pad}# {f.metadata['doc']}")
+            if dataclasses.is_dataclass(hint):
+                lines.append(f"{pad}{key}:")
+                walk(hint, indent + 1)
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            rendered = yaml.safe_dump(default, default_flow_style=True).strip()
+            rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
+            lines.append(f"{pad}{key}: {rendered if rendered != '' else chr(39) * 2}")
+    walk(Config, 0)
+    return "\n".join(lines) + "\n"
+

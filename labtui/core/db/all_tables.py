@@ -1,0 +1,6 @@
+"""Imports every table module so ``Base.metadata`` knows them all.
+
+Later issues add their modules here (jobs, inventory objects, health, ...).
+"""
+
+from labtui.core.db import models  # noqa: F401

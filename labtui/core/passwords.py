@@ -1,0 +1,55 @@
+"""Password hashing: argon2id for everything new; bcrypt hashes imported from CloudLab are
+accepted and replaced with argon2id at the next successful login."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+#: Verified against when the user does not exist, so timing does not reveal it.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """True if ``password`` matches ``stored`` (argon2id, or an imported bcrypt hash)."""
+    if not stored:
+        _verify_argon(_DUMMY_HASH, password)
+        return False
+    if stored.startswith(("$2a$", "$2b$", "$2y$")):
+        try:
+            import bcrypt
+        except ImportError:  # pragma: no cover - bcrypt ships with the import extra
+            return False
+        return bcrypt.checkpw(password.encode(), stored.encode())
+    return _verify_argon(stored, password)
+
+
+def _verify_argon(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    if not stored.startswith("$argon2id$"):
+        return True
+    return _hasher.check_needs_rehash(stored)
+
+
+def new_token() -> str:
+    """A random single-use token (what the user sees; only its digest is stored)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """sha256 of a token: tokens are random, so a fast digest is as safe as a slow hash."""
+    return hashlib.sha256(token.strip().encode()).hexdigest()

@@ -1,0 +1,106 @@
+"""The core object a process builds once: config, database and the domain services.
+
+The TUI, the CLI and the SSH server receive a :class:`Core` and only call its services;
+every service checks permission and audits in core, so no front end can bypass them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from labtui.core.auth import Auth
+from labtui.core.config import Config, load_config
+from labtui.core.db.engine import Database
+from labtui.core.integrations.email import Mailer, make_mailer
+from labtui.core.rbac import Rbac
+from labtui.core.users import Users
+from labtui.core.audit_service import AuditLog
+
+DEFAULT_HOME = Path("~/.local/share/labtui")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a labtui process keeps its files."""
+
+    home: Path
+
+    @property
+    def config(self) -> Path:
+        return self.home / "config.yaml"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "labtui.log"
+
+    @property
+    def database(self) -> Path:
+        return self.home / "labtui.db"
+
+    @property
+    def lab(self) -> Path:
+        return self.home / "lab"
+
+
+def resolve_home(explicit: str | None = None) -> Path:
+    """``--home``, else ``$LABTUI_HOME``, else ``~/.local/share/labtui``."""
+    raw = explicit or os.environ.get("LABTUI_HOME") or str(DEFAULT_HOME)
+    return Path(raw).expanduser().resolve()
+
+
+def resolve_config(paths: Paths, explicit: str | None = None) -> Config:
+    """``--config FILE``, else ``$LABTUI_HOME/config.yaml``, else the built-in demo config."""
+    if explicit:
+        return load_config(Path(explicit).expanduser())
+    if paths.config.exists():
+        return load_config(paths.config)
+    return load_config(None)
+
+
+class Core:
+    """Everything core offers a front end, built from one config."""
+
+    def __init__(self, config: Config, paths: Paths, *, mailer: Mailer | None = None) -> None:
+        self.config = config
+        self.paths = paths
+        paths.home.mkdir(parents=True, exist_ok=True)
+        url = config.database.url or f"sqlite:///{paths.database}"
+        self.db = Database(url)
+        self.mailer: Mailer = mailer or make_mailer(config.email)
+        self.rbac = Rbac(self.db)
+        self.auth = Auth(self.db, config.auth, self.rbac)
+        self.users = Users(self.db, self.rbac, self.auth, self.mailer)
+        self.audit = AuditLog(self.db, self.rbac)
+        self.log = logging.getLogger("labtui")
+        #: Problems startup found but survived (shown on the dashboard).
+        self.startup_report: list[str] = []
+
+    @property
+    def lab_dir(self) -> Path:
+        return Path(self.config.lab.checkout).expanduser() if self.config.lab.checkout else self.paths.lab
+
+    async def start(self) -> None:
+        """Run the startup sequence (DESIGN.md §3)."""
+        from labtui.core.startup import run_startup
+
+        await run_startup(self)
+
+    async def aclose(self) -> None:
+        await self.mailer.aclose()
+        self.db.dispose()
+
+
+def setup_logging(paths: Paths, level: str = "INFO") -> None:
+    """Log to ``$LABTUI_HOME/labtui.log``; never to the terminal the TUI draws on."""
+    paths.home.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("labtui")
+    if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == paths.log for h in root.handlers):
+        return
+    handler = logging.FileHandler(paths.log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
