@@ -1,0 +1,1 @@
+"""The Textual front end. It only calls core; it never touches the database directly."""

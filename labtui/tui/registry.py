@@ -1,0 +1,45 @@
+"""Every main screen as data: one table feeds the ``:`` command bar, the palette, ``?`` help
+and the dashboard's menu. Screens are imported lazily so start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+
+@dataclass(frozen=True)
+class ScreenEntry:
+    name: str
+    """What to type after ``:`` (and the palette's command name)."""
+    title: str
+    description: str
+    target: str
+    """``module:Class`` of the screen, imported on first use."""
+    permission: str | None = None
+    """Needed to open it; hidden from menus without it (core refuses anyway)."""
+    aliases: tuple[str, ...] = ()
+
+    def load(self) -> type[Screen[object]]:
+        module, _, cls = self.target.partition(":")
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+SCREENS: tuple[ScreenEntry, ...] = (
+    ScreenEntry("dashboard", "Dashboard", "What exists and what happened lately", "labtui.tui.screens.dashboard:DashboardScreen", aliases=("home",)),
+    ScreenEntry("users", "Users", "Accounts, invitations, roles of each user", "labtui.tui.screens.users:UsersScreen", "users.view"),
+    ScreenEntry("roles", "Roles", "Roles and their permissions", "labtui.tui.screens.roles:RolesScreen", "roles.view"),
+    ScreenEntry("audit", "Audit log", "Who did what, when and from where", "labtui.tui.screens.audit:AuditScreen", "system.audit_log"),
+    ScreenEntry("profile", "Profile", "Your name, email, password, SSH key and sessions", "labtui.tui.screens.profile:ProfileScreen", aliases=("me",)),
+)
+
+
+def find(name: str) -> ScreenEntry | None:
+    name = name.strip().lower()
+    for entry in SCREENS:
+        if name == entry.name or name in entry.aliases:
+            return entry
+    return None

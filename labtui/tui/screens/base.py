@@ -1,0 +1,60 @@
+"""What every labtui screen shares: access to core and the actor, permission checks, and
+running core calls in workers with errors shown as notifications (never a traceback)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.screen import Screen
+
+from labtui.core.errors import LabtuiError
+
+if TYPE_CHECKING:
+    from labtui.core.actor import Actor
+    from labtui.core.runtime import Core
+    from labtui.tui.app import LabApp
+
+T = TypeVar("T")
+
+
+class LabScreen(Screen[Any]):
+    """Base of the main screens. Subclasses set ``HELP`` (shown by ``?``) and ``BINDINGS``.
+
+    Global keys (``:`` ``/`` ``?`` ``ctrl+p`` ``q`` Esc) are bound on the app; a screen that
+    supports filtering implements :meth:`action_filter`.
+    """
+
+    HELP: str = ""
+
+    @property
+    def lab(self) -> LabApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def core(self) -> Core:
+        return self.lab.core
+
+    @property
+    def actor(self) -> Actor:
+        assert self.lab.actor is not None, "screen opened before login"
+        return self.lab.actor
+
+    def can(self, permission: str) -> bool:
+        """Whether the actor holds ``permission`` (from the app's cached set)."""
+        return self.lab.can(permission)
+
+    async def call(self, fn: Callable[[], Awaitable[T]], *, success: str | None = None) -> T | None:
+        """Await a core call; a :class:`LabtuiError` becomes an error notification and None."""
+        try:
+            result = await fn()
+        except LabtuiError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return None
+        if success:
+            self.notify(success)
+        return result
+
+    def action_filter(self) -> None:
+        """``/``: screens with a table override this to focus their filter input."""
+        self.notify("Nothing to filter here", timeout=2)

@@ -1,0 +1,57 @@
+"""Shared fixtures: a started Core on a temporary data dir (real SQLite file), and users.
+
+Area-specific fixtures live in the test modules of that area.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from labtui.core.actor import Actor
+from labtui.core.config import Config
+from labtui.core.runtime import Core, Paths
+
+# Tests never read the developer's own data dir or config.
+os.environ.pop("LABTUI_HOME", None)
+
+ADMIN_PASSWORD = "pw-Admin-123"
+
+MakeCore = Callable[..., Awaitable[Core]]
+
+
+@pytest.fixture
+async def make_core(tmp_path: Path) -> AsyncIterator[MakeCore]:
+    """Build and start Cores on ``tmp_path/home`` (several may share it, like processes)."""
+    made: list[Core] = []
+
+    async def make(config: Config | None = None, **kwargs: object) -> Core:
+        core = Core(config or Config(), Paths(tmp_path / "home"), **kwargs)  # type: ignore[arg-type]
+        await core.start()
+        made.append(core)
+        return core
+
+    yield make
+    for core in made:
+        await core.aclose()
+
+
+@pytest.fixture
+async def core(make_core: MakeCore) -> Core:
+    return await make_core()
+
+
+@pytest.fixture
+async def admin(core: Core) -> Actor:
+    """A logged-in super-admin named ``admin``."""
+    await core.auth.create_admin("admin", ADMIN_PASSWORD)
+    return (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+
+
+async def add_user(core: Core, admin: Actor, name: str, role: str, password: str = "password-123") -> Actor:
+    """An active user with one role, logged in."""
+    await core.users.create(admin, name, password, roles=[role])
+    return (await core.auth.login(name, password)).actor
