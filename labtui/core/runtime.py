@@ -16,6 +16,7 @@ from labtui.core.config import Config, load_config
 from labtui.core.db.engine import Database
 from labtui.core.integrations.email import Mailer, make_mailer
 from labtui.core.rbac import Rbac
+from labtui.core.schedules import Schedules
 from labtui.core.users import Users
 from labtui.core.audit_service import AuditLog
 
@@ -74,6 +75,7 @@ class Core:
         self.auth = Auth(self.db, config.auth, self.rbac)
         self.users = Users(self.db, self.rbac, self.auth, self.mailer)
         self.audit = AuditLog(self.db, self.rbac)
+        self.schedules = Schedules(self.db, self.rbac)
         self.log = logging.getLogger("labtui")
         #: Problems startup found but survived (shown on the dashboard).
         self.startup_report: list[str] = []
