@@ -1,0 +1,168 @@
+"""Schedules: every schedule ordered by its next run; create, edit, enable/disable, delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Input, Static
+
+from labtui.core import cron
+from labtui.core.schedules import ScheduleInfo, ScheduleSpec
+from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.schedule_form import ScheduleForm
+
+
+def _when(at: dt.datetime | None, tz: str) -> str:
+    if at is None:
+        return "—"
+    return at.astimezone(cron.zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+class SchedulesScreen(LabScreen):
+    HELP = (
+        "Recurring jobs on 5-field cron expressions, each in its own time zone. The list is "
+        "ordered by the next run; disabled schedules come last."
+    )
+
+    DEFAULT_CSS = """
+    SchedulesScreen #title { padding: 0 1; background: $boost; text-style: bold; }
+    SchedulesScreen #filter { display: none; }
+    SchedulesScreen #filter.-shown { display: block; }
+    SchedulesScreen DataTable { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("n", "new", "New"),
+        Binding("e", "edit", "Edit"),
+        Binding("t", "toggle", "Enable/disable"),
+        Binding("D", "delete", "Delete"),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("escape", "escape", "Back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[ScheduleInfo] = []
+        self.text_filter = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Schedules", id="title")
+        yield Input(placeholder="filter: name, service, cron", id="filter")
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table.add_columns("Name", "Target", "Cron", "Zone", "Next run", "Last run", "Last", "On")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.load()
+
+    @work(exclusive=True, group="schedules-load")
+    async def load(self) -> None:
+        rows = await self.call(lambda: self.core.schedules.list(self.actor))
+        if rows is not None:
+            self.rows = rows
+            self.render_rows()
+
+    def render_rows(self) -> None:
+        table = self.query_one(DataTable)
+        selected = table.cursor_row
+        table.clear()
+        needle = self.text_filter.lower()
+        for r in self.rows:
+            if needle and needle not in f"{r.name} {r.target} {r.cron} {r.tz}".lower():
+                continue
+            table.add_row(
+                r.name, r.target, r.cron, r.tz, _when(r.next_run_at, r.tz), _when(r.last_run_at, r.tz),
+                r.last_status or "—", "yes" if r.enabled else "no", key=str(r.id),
+            )
+        if table.row_count:
+            table.move_cursor(row=min(selected, table.row_count - 1))
+
+    def selected(self) -> ScheduleInfo | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self.rows if str(r.id) == key), None)
+
+    # -- filter ------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.text_filter = event.value
+        self.render_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_escape(self) -> None:
+        """Esc clears an open filter first, and only then goes back."""
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown"):
+            box.value = ""
+            box.remove_class("-shown")
+            self.query_one(DataTable).focus()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def _open_form(self, existing: ScheduleInfo | None) -> None:
+        if not self.can("schedules.edit" if existing else "schedules.create"):
+            self.notify("You may not change schedules", severity="warning")
+            return
+
+        async def save(spec: ScheduleSpec) -> ScheduleInfo:
+            if existing:
+                return await self.core.schedules.update(self.actor, existing.id, spec)
+            return await self.core.schedules.create(self.actor, spec)
+
+        def done(saved: ScheduleInfo | None) -> None:
+            if saved:
+                self.notify(f"Saved '{saved.name}'; next run {_when(saved.next_run_at, saved.tz)}")
+                self.load()
+
+        self.app.push_screen(ScheduleForm(save, existing), done)
+
+    def action_new(self) -> None:
+        self._open_form(None)
+
+    def action_edit(self) -> None:
+        row = self.selected()
+        if row:
+            self._open_form(row)
+
+    @work(group="schedules-change")
+    async def action_toggle(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        done = await self.call(lambda: self.core.schedules.set_enabled(self.actor, row.id, not row.enabled))
+        if done:
+            self.notify(f"'{done.name}' {'enabled' if done.enabled else 'disabled'}")
+            self.load()
+
+    @work(group="schedules-change")
+    async def action_delete(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        from labtui.tui.widgets.confirm import ConfirmScreen
+
+        if not await self.app.push_screen_wait(ConfirmScreen(f"Delete schedule '{row.name}'?", "Delete")):
+            return
+        await self.call(lambda: self.core.schedules.delete(self.actor, row.id), success=f"Deleted '{row.name}'")
+        self.load()

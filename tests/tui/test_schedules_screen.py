@@ -1,0 +1,80 @@
+"""The schedules screen: create through the form (cron checked as you type), toggle, delete."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.widgets import DataTable, Input, Static
+
+from labtui.core.actor import Actor
+from labtui.core.runtime import Core
+from labtui.tui.screens.schedule_form import ScheduleForm
+from labtui.tui.screens.schedules import SchedulesScreen
+
+
+class ScreenHost(App[None]):
+    """Just enough of LabApp for one screen: core, actor, permissions."""
+
+    def __init__(self, core: Core, actor: Actor, permissions: frozenset[str]) -> None:
+        super().__init__()
+        self.core, self.actor, self.permissions = core, actor, permissions
+
+    def can(self, permission: str) -> bool:
+        return "*" in self.permissions or permission in self.permissions
+
+    def on_mount(self) -> None:
+        self.push_screen(SchedulesScreen())
+
+
+def table_text(screen: SchedulesScreen) -> str:
+    table = screen.query_one(DataTable)
+    return "\n".join(" | ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count))
+
+
+async def test_create_through_form_with_live_cron_feedback(core: Core, admin: Actor) -> None:
+    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, ScheduleForm)
+        form.query_one("#name", Input).value = "nightly"
+        form.query_one("#service", Input).value = "hello"
+        form.query_one("#cron", Input).value = "61 * * * *"
+        await pilot.pause()
+        assert "out of range" in str(form.query_one("#preview", Static).render())
+        form.query_one("#cron", Input).value = "*/15 9-17 * * 1-5"
+        form.query_one("#tz", Input).value = "Europe/Berlin"
+        await pilot.pause()
+        preview = str(form.query_one("#preview", Static).render())
+        assert preview.startswith("Next runs:") and preview.count("CET") + preview.count("CEST") == 5
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, SchedulesScreen)
+        assert "nightly | hello/deploy | */15 9-17 * * 1-5 | Europe/Berlin" in table_text(app.screen)
+
+
+async def test_duplicate_name_stays_on_form_and_toggle_disables(core: Core, admin: Actor) -> None:
+    from labtui.core.schedules import ScheduleSpec
+
+    await core.schedules.create(admin, ScheduleSpec("tick", "* * * * *", service="hello"))
+    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#name", Input).value = "tick"
+        form.query_one("#service", Input).value = "hello"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert app.screen is form
+        assert "exists already" in str(form.query_one("#error", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SchedulesScreen)
+        assert "| yes" in table_text(screen)
+        await pilot.press("t")
+        await pilot.pause(0.3)
+        assert "tick | hello/deploy | * * * * * | UTC | — | — | — | no" in table_text(screen)
