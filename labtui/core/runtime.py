@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labtui.core.auth import Auth
 from labtui.core.config import Config, load_config
@@ -19,6 +20,9 @@ from labtui.core.rbac import Rbac
 from labtui.core.schedules import Schedules
 from labtui.core.users import Users
 from labtui.core.audit_service import AuditLog
+
+if TYPE_CHECKING:
+    from labtui.core.inventory.types import InventoryTypeDef
 
 DEFAULT_HOME = Path("~/.local/share/labtui")
 
@@ -79,6 +83,8 @@ class Core:
         self.log = logging.getLogger("labtui")
         #: Problems startup found but survived (shown on the dashboard).
         self.startup_report: list[str] = []
+        #: The lab's valid inventory types by slug, loaded at startup.
+        self.inventory_types: dict[str, InventoryTypeDef] = {}
 
     @property
     def lab_dir(self) -> Path:

@@ -18,11 +18,12 @@ async def test_create_computes_next_run_in_zone_and_lists_by_next_run(core: Core
     berlin = await core.schedules.create(admin, ScheduleSpec("berlin-9", "0 9 * * *", service="hello", tz="Europe/Berlin"))
     assert hourly.next_run_at and hourly.next_run_at.minute == 0
     assert berlin.next_run_at and berlin.next_run_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin")).hour == 9
+    await core.schedules.create(admin, ScheduleSpec("leap-day", "0 0 29 2 *", service="hello"))
     names = [s.name for s in await core.schedules.list(admin)]
-    assert names[0] == "hourly"
+    assert names[0] in ("hourly", "berlin-9") and names[-1] == "leap-day"
     disabled = await core.schedules.set_enabled(admin, "hourly", False)
     assert disabled.next_run_at is None
-    assert [s.name for s in await core.schedules.list(admin)][-1] == "hourly"
+    assert [s.name for s in await core.schedules.list(admin)][-1] == "hourly"  # disabled ones last
 
 
 async def test_bad_cron_and_duplicate_name_are_refused(core: Core, admin: Actor) -> None:

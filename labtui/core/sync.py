@@ -1,0 +1,117 @@
+"""Sync adapters: code that fills an inventory type from another source (CloudLab §3).
+
+A type file names its source with ``sync: <source>`` (or ``sync: {source: <source>}``).
+Later issues register the adapters CloudLab had — ``vultr_inventory``,
+``service_discovery``, ``user_sync``, ``deployment_sync`` — with::
+
+    from labtui.core.sync import adapters
+
+    @adapters.register("vultr_inventory")
+    async def sync_vultr(core: Core, type_def: InventoryTypeDef) -> dict[str, int]:
+        ...
+        return {"added": 3, "updated": 1, "deleted": 0}
+
+At startup :func:`run_sync_adapters` runs, for each loaded type, the adapter its ``sync``
+names. One adapter failing never stops the others or startup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from labtui.core.inventory.types import KNOWN_SYNC_SOURCES, InventoryTypeDef
+
+if TYPE_CHECKING:
+    from labtui.core.runtime import Core
+
+log = logging.getLogger("labtui.startup")
+
+SyncAdapter = Callable[["Core", InventoryTypeDef], Awaitable[Mapping[str, int]]]
+
+
+class SyncRegistry:
+    """Source name -> adapter. One process-wide instance, :data:`adapters`."""
+
+    def __init__(self) -> None:
+        self._adapters: dict[str, SyncAdapter] = {}
+
+    def register(self, source: str) -> Callable[[SyncAdapter], SyncAdapter]:
+        """Decorator registering ``fn`` as the adapter for ``source`` (replaces an earlier one)."""
+
+        def deco(fn: SyncAdapter) -> SyncAdapter:
+            self._adapters[source] = fn
+            return fn
+
+        return deco
+
+    def add(self, source: str, fn: SyncAdapter) -> None:
+        self._adapters[source] = fn
+
+    def remove(self, source: str) -> None:
+        self._adapters.pop(source, None)
+
+    def get(self, source: str) -> SyncAdapter | None:
+        return self._adapters.get(source)
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._adapters
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self._adapters)
+
+
+adapters = SyncRegistry()
+
+
+@dataclass
+class SyncReport:
+    """Per type: the adapter's counts, or why it did not run."""
+
+    ran: dict[str, Mapping[str, int]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: Known CloudLab sources whose adapter is not registered yet (logged, not a problem).
+    pending: dict[str, str] = field(default_factory=dict)
+    #: Sources nobody knows: a typo in a type file (goes to the startup report).
+    unknown: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        out = [f"sync of type '{slug}' failed: {error}" for slug, error in self.failed.items()]
+        out += [
+            f"type '{slug}' names sync source '{source}', which no adapter provides "
+            f"(known: {', '.join(sorted(set(KNOWN_SYNC_SOURCES) | set(adapters.sources)))})"
+            for slug, source in self.unknown.items()
+        ]
+        return out
+
+
+async def run_sync_adapters(core: Core, registry: SyncRegistry | None = None) -> SyncReport:
+    """Run the adapter of every loaded type that names a sync source, one after another."""
+    registry = registry if registry is not None else adapters
+    report = SyncReport()
+    for slug, type_def in core.inventory_types.items():
+        source = type_def.sync
+        if not source:
+            continue
+        adapter = registry.get(source)
+        if adapter is None:
+            if source in KNOWN_SYNC_SOURCES:
+                report.pending[slug] = source
+                log.info("sync: type '%s' uses '%s', not available yet", slug, source)
+            else:
+                report.unknown[slug] = source
+                log.warning("sync: type '%s' names unknown source '%s'", slug, source)
+            continue
+        try:
+            counts = await adapter(core, type_def)
+        except Exception as exc:  # an adapter's bug or an unreachable API must not stop startup
+            report.failed[slug] = str(exc) or type(exc).__name__
+            log.warning("sync: %s for type '%s' failed", source, slug, exc_info=True)
+            continue
+        report.ran[slug] = dict(counts or {})
+        log.info("sync: %s for type '%s': %s", source, slug, report.ran[slug])
+    return report
