@@ -110,6 +110,33 @@ class LogConfig:
 
 
 @dataclass
+class JobsConfig:
+    """Running services' scripts and playbooks (the job workers of every labtui process)."""
+
+    max_parallel: int = _doc("Jobs one labtui process runs at the same time.", 4)
+    lease_seconds: int = _doc(
+        "Heartbeat lease of a running job: a job whose worker has not heartbeated for twice "
+        "this long is marked lost.",
+        15,
+    )
+    retention_days: int = _doc("Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30)
+
+
+@dataclass
+class HealthConfig:
+    """The health poller (one process in the lab runs it, under a lease)."""
+
+    tick_seconds: int = _doc("How often the poller looks for due checks.", 15)
+    max_concurrency: int = _doc("Checks run at the same time, at most.", 50)
+    retention_days: int = _doc("Check results older than this are deleted.", 7)
+    lease_seconds: int = _doc(
+        "The poller's lease: another process takes polling over within this long after the "
+        "polling one stops.",
+        30,
+    )
+
+
+@dataclass
 class Config:
     """The whole configuration."""
 
@@ -118,6 +145,8 @@ class Config:
     email: EmailConfig = _doc("Outgoing email.", factory=EmailConfig)
     auth: AuthConfig = _doc("Accounts and logins.", factory=AuthConfig)
     log: LogConfig = _doc("Logging.", factory=LogConfig)
+    jobs: JobsConfig = _doc("Jobs.", factory=JobsConfig)
+    health: HealthConfig = _doc("Health checks.", factory=HealthConfig)
 
     #: The file this config came from (None for built-in defaults); not a config key.
     source: Path | None = field(default=None, repr=False, compare=False, metadata={"internal": True})

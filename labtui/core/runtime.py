@@ -18,6 +18,9 @@ from labtui.core.db.engine import Database
 from labtui.core.integrations.email import Mailer, make_mailer
 from labtui.core.rbac import Rbac
 from labtui.core.schedules import Schedules
+from labtui.core.services import Services
+from labtui.core.jobs import Jobs
+from labtui.core.vault import Vault
 from labtui.core.users import Users
 from labtui.core.audit_service import AuditLog
 
@@ -80,6 +83,9 @@ class Core:
         self.users = Users(self.db, self.rbac, self.auth, self.mailer)
         self.audit = AuditLog(self.db, self.rbac)
         self.schedules = Schedules(self.db, self.rbac)
+        self.services = Services(self.db, self.rbac, self.lab_dir)
+        self.vault = Vault(self.db, self.rbac, paths.home)
+        self.jobs = Jobs(self.db, self.rbac, self.services, self.vault, paths.home, config.jobs)
         self.log = logging.getLogger("labtui")
         #: Problems startup found but survived (shown on the dashboard).
         self.startup_report: list[str] = []
@@ -97,6 +103,7 @@ class Core:
         await run_startup(self)
 
     async def aclose(self) -> None:
+        await self.jobs.aclose()
         await self.mailer.aclose()
         self.db.dispose()
 

@@ -5,3 +5,5 @@ Later issues add their modules here (jobs, inventory objects, health, ...).
 
 from labtui.core.db import models  # noqa: F401
 from labtui.core.db import schedules  # noqa: F401
+from labtui.core.db import jobs  # noqa: F401
+from labtui.core.db import health  # noqa: F401

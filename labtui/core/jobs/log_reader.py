@@ -1,0 +1,106 @@
+"""Random access to one job's stored output, for the log pane.
+
+The pane draws only the lines on screen and asks for them synchronously while drawing, so
+reads are single indexed range queries on (job_id, seq), cached a page at a time in a small
+LRU: memory stays bounded however long the log is. Search and filter run in the database.
+The reader is handed out by :meth:`Jobs.log_reader` after the visibility check.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
+from labtui.core.db.engine import Database
+from labtui.core.db.jobs import Job, JobOutput
+
+PAGE = 256
+MAX_PAGES = 64  # at most 16k lines held
+
+
+def _like(needle: str) -> str:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class JobLogReader:
+    """Line ``i`` of the pane is the row with ``seq == i + 1``."""
+
+    def __init__(self, db: Database, job_id: str) -> None:
+        self.db = db
+        self.job_id = job_id
+        self._count = 0
+        self._pages: OrderedDict[int, list[str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def poll(self) -> int:
+        """Re-read how many lines are stored (cheap: the job row keeps the count)."""
+        with self.db.session() as s:
+            count = s.scalar(select(Job.output_lines).where(Job.id == self.job_id)) or 0
+        if count != self._count:
+            last_page = self._count // PAGE
+            self._pages.pop(last_page, None)  # the partial last page grew
+            self._count = count
+        return count
+
+    def _page(self, number: int) -> list[str]:
+        page = self._pages.get(number)
+        if page is not None:
+            self._pages.move_to_end(number)
+            return page
+        first = number * PAGE + 1
+        with self.db.session() as s:
+            page = list(
+                s.scalars(
+                    select(JobOutput.line)
+                    .where(JobOutput.job_id == self.job_id, JobOutput.seq >= first, JobOutput.seq < first + PAGE)
+                    .order_by(JobOutput.seq)
+                )
+            )
+        self._pages[number] = page
+        while len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        return page
+
+    def get(self, start: int, stop: int) -> Sequence[str]:
+        out: list[str] = []
+        index = start
+        stop = min(stop, self._count)
+        while index < stop:
+            number, offset = divmod(index, PAGE)
+            page = self._page(number)
+            chunk = page[offset : offset + (stop - index)]
+            if not chunk:
+                break
+            out.extend(chunk)
+            index += len(chunk)
+        return out
+
+    def find(self, needle: str, start: int, forward: bool) -> int | None:
+        cond = [JobOutput.job_id == self.job_id, JobOutput.line.ilike(_like(needle), escape="\\")]
+        if forward:
+            stmt = select(JobOutput.seq).where(*cond, JobOutput.seq >= start + 1).order_by(JobOutput.seq)
+        else:
+            stmt = select(JobOutput.seq).where(*cond, JobOutput.seq <= start + 1).order_by(JobOutput.seq.desc())
+        with self.db.session() as s:
+            seq = s.scalar(stmt.limit(1))
+        return None if seq is None or seq > self._count else seq - 1
+
+    def matching(self, needle: str) -> list[int]:
+        with self.db.session() as s:
+            seqs = s.scalars(
+                select(JobOutput.seq)
+                .where(JobOutput.job_id == self.job_id, JobOutput.line.ilike(_like(needle), escape="\\"), JobOutput.seq <= self._count)
+                .order_by(JobOutput.seq)
+            )
+            return [seq - 1 for seq in seqs]
+
+    def count_matches(self, needle: str) -> int:
+        with self.db.session() as s:
+            return s.scalar(
+                select(func.count()).where(JobOutput.job_id == self.job_id, JobOutput.line.ilike(_like(needle), escape="\\"))
+            ) or 0

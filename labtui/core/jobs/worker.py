@@ -1,0 +1,415 @@
+"""A job worker: claims queued jobs, runs them, streams their output, heartbeats, cancels.
+
+Any number of workers in any number of processes share one queue (the ``jobs`` table):
+
+- a job is claimed with ``UPDATE … WHERE id = ? AND status = 'queued'``, so exactly one
+  worker gets it; at most ``max_parallel`` run at once per worker;
+- running jobs are heartbeated every ``lease_seconds / 3``; every worker sweeps the table
+  and marks ``lost`` a running job whose heartbeat is older than two leases (its worker
+  died: CloudLab left such jobs ``running`` for ever);
+- the queue and ``cancel_requested`` are polled every ``poll`` seconds (0.1 s; a job queued
+  in this process wakes the worker at once); a cancel ends the job's whole process tree
+  (:mod:`labtui.core.jobs.cancel`) well within 5 s;
+- stopping the worker (SIGTERM on ``labtui serve``) ends running jobs and puts them back to
+  ``queued`` with a note in their output, so another worker runs them: never lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from labtui.core import audit, leases
+from labtui.core.actor import Actor
+from labtui.core.db.base import utcnow
+from labtui.core.db.jobs import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, LOST, QUEUED, RUNNING, Job
+from labtui.core.errors import LabtuiError
+from labtui.core.jobs.cancel import ProcessTracker
+from labtui.core.jobs.output import DEPLOYMENT_RE, OutputWriter, append_line
+from labtui.core.jobs.queue import WORKER_LEASE_PREFIX, Jobs
+from labtui.core.jobs.runner import RunContext, base_env, run_steps
+
+log = logging.getLogger("labtui.jobs")
+
+T = TypeVar("T")
+PRUNE_EVERY = 6 * 3600.0
+#: Poll interval for a few seconds after a job was claimed or ended.
+HOT_POLL = 0.02
+HOT_SECONDS = 2.0
+
+
+async def run_in_thread(fn: Callable[[], T], name: str) -> T:
+    """Run blocking ``fn`` on its own thread: long jobs must not occupy the default executor
+    that every database call uses."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await future
+
+
+def sweep_lost(session: Session, lease_seconds: float, now: dt.datetime | None = None) -> list[str]:
+    """Mark ``lost`` every running job whose heartbeat is older than two leases."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=2 * lease_seconds)
+    stale = or_(Job.heartbeat_at < cutoff, and_(Job.heartbeat_at.is_(None), Job.started_at < cutoff))
+    rows = list(session.execute(select(Job.id, Job.worker, Job.service).where(Job.status == RUNNING, stale)))
+    lost: list[str] = []
+    for job_id, worker, service in rows:
+        changed = session.execute(
+            update(Job).where(Job.id == job_id, Job.status == RUNNING, stale).values(status=LOST, finished_at=now)
+        ).rowcount
+        if not changed:
+            continue
+        append_line(session, job_id, f"[LOST: worker {worker} stopped heartbeating; the job's end is unknown]")
+        audit.record(session, Actor.system("jobs"), "job.lost", f"jobs/{job_id}", {"service": service, "worker": worker})
+        lost.append(job_id)
+    return lost
+
+
+def prune_job_dirs(jobs_dir: Path, retention_days: float, keep: set[str], now: float | None = None) -> list[str]:
+    """Delete per-job data dirs not touched for ``retention_days`` (never an active job's)."""
+    now = now or time.time()
+    cutoff = now - retention_days * 86400
+    removed: list[str] = []
+    try:
+        entries = list(jobs_dir.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name in keep or not entry.is_dir():
+            continue
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
+                removed.append(entry.name)
+        except OSError as exc:
+            log.warning("jobs: cannot prune %s: %s", entry, exc)
+    return removed
+
+
+class _Sink:
+    """A job's output line handler: to the writer, capturing the first DEPLOYMENT_ID."""
+
+    def __init__(self, job_id: str, writer: OutputWriter) -> None:
+        self.job_id = job_id
+        self.writer = writer
+        self.deployment_id: str | None = None
+
+    def emit(self, line: str) -> None:
+        if self.deployment_id is None:
+            match = DEPLOYMENT_RE.search(line)
+            if match:
+                self.deployment_id = match.group(1)
+                self.writer.set_deployment_id(self.job_id, self.deployment_id)
+        self.writer.append(self.job_id, line)
+
+
+@dataclass
+class _Running:
+    tracker: ProcessTracker = field(default_factory=ProcessTracker)
+    task: asyncio.Task[None] | None = None
+    #: Set when the worker stops: the job goes back to the queue instead of ``cancelled``.
+    requeue: bool = False
+
+
+class JobWorker:
+    def __init__(
+        self,
+        jobs: Jobs,
+        *,
+        max_parallel: int | None = None,
+        lease_seconds: float | None = None,
+        retention_days: float | None = None,
+        name: str | None = None,
+        only: Iterable[str] | None = None,
+        poll: float = 0.1,
+    ) -> None:
+        self.jobs = jobs
+        self.db = jobs.db
+        self.name = name or leases.holder_id()
+        self.max_parallel = max(1, max_parallel or jobs.config.max_parallel)
+        self.lease_seconds = max(0.5, float(lease_seconds or jobs.config.lease_seconds))
+        self.retention_days = retention_days if retention_days is not None else jobs.config.retention_days
+        #: Claim only these job ids (``labtui jobs run`` without a worker elsewhere).
+        self.only = set(only) if only is not None else None
+        self.poll = poll
+        self.writer = OutputWriter(self.db)
+        self._running: dict[str, _Running] = {}
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._requeue_on_stop = True
+        self._last_activity = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+        self._lease_name = f"{WORKER_LEASE_PREFIX}{self.name}"[: leases.NAME_MAX]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def advertised(self) -> bool:
+        """A general worker holds a ``worker:`` lease so others know jobs will be run; one
+        that runs only given jobs does not (it would not run anybody else's)."""
+        return self.only is None
+
+    @property
+    def running_jobs(self) -> list[str]:
+        return list(self._running)
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._stop.clear()
+        self.writer.start()
+        if self.advertised:
+            await self.db.run(lambda s: leases.try_hold(s, self._lease_name, self.name, self.lease_seconds))
+        self.jobs.on_change.append(self.wake)
+        self.jobs.local_workers.append(self)
+        self._task = asyncio.create_task(self._run(), name=f"job-worker-{self.name}")
+        log.info("job worker %s started (max_parallel %d)", self.name, self.max_parallel)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, *, requeue: bool = True, timeout: float = 15.0) -> None:
+        """End the loop. Running jobs are ended; ``requeue`` puts them back to ``queued``
+        (another worker runs them), otherwise they end ``cancelled``."""
+        if self._task is None:
+            return
+        self._requeue_on_stop = requeue
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            log.error("job worker %s: did not stop within %s s", self.name, timeout)
+        self._task = None
+        if self.wake in self.jobs.on_change:
+            self.jobs.on_change.remove(self.wake)
+        if self in self.jobs.local_workers:
+            self.jobs.local_workers.remove(self)
+
+    async def wait_idle(self) -> None:
+        """Until no job runs here (tests and ``labtui jobs run``)."""
+        while self._running:
+            await asyncio.sleep(0.05)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        heartbeat_every = max(0.2, self.lease_seconds / 3)
+        next_heartbeat = loop.time() + heartbeat_every
+        next_sweep = loop.time()
+        next_prune = loop.time()
+        try:
+            while not self._stop.is_set():
+                now = loop.time()
+                try:
+                    if now >= next_heartbeat:
+                        await self._heartbeat()
+                        next_heartbeat = now + heartbeat_every
+                    if now >= next_sweep:
+                        lost = await self.db.run(lambda s: sweep_lost(s, self.lease_seconds))
+                        if lost:
+                            log.warning("jobs marked lost: %s", ", ".join(lost))
+                        next_sweep = now + self.lease_seconds
+                    if now >= next_prune and self.only is None:
+                        await self._prune()
+                        next_prune = now + PRUNE_EVERY
+                    if self._running:
+                        await self._check_cancels()
+                    free = self.max_parallel - len(self._running)
+                    if free > 0:
+                        for job_id in await self.db.run(lambda s: self._claim(s, free)):
+                            self._launch(job_id)
+                            self._last_activity = loop.time()
+                except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                    log.exception("job worker %s: loop error", self.name)
+                # Right after activity, look again soon: sequential work (a script queueing job
+                # after job, a benchmark) would otherwise wait a whole poll period each time.
+                hot = loop.time() - self._last_activity < HOT_SECONDS
+                await self._sleep(HOT_POLL if hot else self.poll)
+        finally:
+            await self._shutdown()
+
+    async def _sleep(self, seconds: float) -> None:
+        waiters = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            self._wake.clear()
+
+    async def _shutdown(self) -> None:
+        running = list(self._running.values())
+        for r in running:
+            r.requeue = self._requeue_on_stop
+            threading.Thread(target=r.tracker.cancel, daemon=True).start()
+        tasks = [r.task for r in running if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        await asyncio.to_thread(self.writer.close)
+        if self.advertised:
+            try:
+                await self.db.run(lambda s: leases.release(s, self._lease_name, self.name))
+            except Exception:  # noqa: BLE001
+                log.exception("job worker %s: could not release its lease", self.name)
+        log.info("job worker %s stopped", self.name)
+
+    async def _heartbeat(self) -> None:
+        def q(s: Session) -> None:
+            now = utcnow()
+            if self._running:
+                s.execute(
+                    update(Job)
+                    .where(Job.worker == self.name, Job.status == RUNNING)
+                    .values(heartbeat_at=now)
+                )
+            if self.advertised:
+                leases.try_hold(s, self._lease_name, self.name, self.lease_seconds, now)
+                leases.prune(s, WORKER_LEASE_PREFIX, dt.timedelta(days=1), now)
+
+        await self.db.run(q)
+
+    async def _prune(self) -> None:
+        keep = set(await self.db.run(lambda s: list(s.scalars(select(Job.id).where(Job.status.in_(ACTIVE_STATUSES))))))
+        removed = await asyncio.to_thread(prune_job_dirs, self.jobs.jobs_dir, self.retention_days, keep)
+        if removed:
+            log.info("jobs: pruned %d data dir(s) older than %s days", len(removed), self.retention_days)
+
+    def _claim(self, s: Session, limit: int) -> list[str]:
+        stmt = select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at, Job.id).limit(limit * 2)
+        if self.only is not None:
+            if not self.only:
+                return []
+            stmt = stmt.where(Job.id.in_(self.only))
+        now = utcnow()
+        claimed: list[str] = []
+        for job_id in list(s.scalars(stmt)):
+            if len(claimed) >= limit:
+                break
+            won = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == QUEUED)
+                .values(status=RUNNING, worker=self.name, started_at=now, heartbeat_at=now, exit_code=None)
+            ).rowcount
+            if won:
+                claimed.append(job_id)
+        return claimed
+
+    async def _check_cancels(self) -> None:
+        ids = list(self._running)
+        wanted = await self.db.run(
+            lambda s: list(
+                s.scalars(
+                    select(Job.id).where(
+                        Job.id.in_(ids), Job.worker == self.name, Job.cancel_requested.is_(True)
+                    )
+                )
+            )
+        )
+        for job_id in wanted:
+            r = self._running.get(job_id)
+            if r is not None and not r.tracker.cancelled.is_set():
+                log.info("job %s: cancel requested", job_id)
+                threading.Thread(target=r.tracker.cancel, name=f"cancel-{job_id}", daemon=True).start()
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _launch(self, job_id: str) -> None:
+        r = _Running()
+        self._running[job_id] = r
+        r.task = asyncio.create_task(self._execute(job_id, r), name=f"job-{job_id}")
+
+    async def _execute(self, job_id: str, r: _Running) -> None:
+        sink = _Sink(job_id, self.writer)
+        rc: int | None = None
+        error: str | None = None
+        try:
+            try:
+                plan = await self.db.run(lambda s: self.jobs.plan(s, s.get(Job, job_id)))
+            except LabtuiError as exc:
+                error = str(exc)
+                sink.emit(f"[ERROR: {exc}]")
+            else:
+                job_dir = self.jobs.jobs_dir / job_id
+                job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                ctx = RunContext(
+                    job_id=job_id,
+                    job_dir=job_dir,
+                    env=base_env(plan.env),
+                    emit=sink.emit,
+                    tracker=r.tracker,
+                    vault_file=self.jobs.vault.password_file(),
+                    extravars=plan.extravars,
+                )
+                rc = await run_in_thread(lambda: run_steps(plan.steps, ctx), name=f"job-{job_id}")
+        except Exception as exc:  # noqa: BLE001 - the job fails with the reason, the worker goes on
+            log.exception("job %s crashed", job_id)
+            error = str(exc) or exc.__class__.__name__
+            sink.emit(f"[ERROR: {error}]")
+        try:
+            await self._finish(job_id, r, sink, rc, error)
+        except Exception:  # noqa: BLE001
+            log.exception("job %s: could not record its end", job_id)
+        finally:
+            self._running.pop(job_id, None)
+            self.writer.forget(job_id)
+            self._last_activity = asyncio.get_running_loop().time()
+            self.wake()
+
+    async def _finish(self, job_id: str, r: _Running, sink: _Sink, rc: int | None, error: str | None) -> None:
+        if r.tracker.cancelled.is_set() and r.requeue:
+            status = QUEUED
+            sink.emit(f"[REQUEUED: worker {self.name} stopped; the job goes back to the queue]")
+        elif r.tracker.cancelled.is_set():
+            status = CANCELLED
+            sink.emit("[CANCELLED]")
+        elif error is None and rc == 0:
+            status = COMPLETED
+        else:
+            status = FAILED
+        await asyncio.to_thread(self.writer.flush)
+
+        def q(s: Session) -> bool:
+            mine = (Job.id == job_id, Job.worker == self.name, Job.status == RUNNING)
+            if status == QUEUED:
+                values = dict(status=QUEUED, worker=None, started_at=None, heartbeat_at=None, exit_code=None)
+            else:
+                values = dict(status=status, finished_at=utcnow(), exit_code=rc if rc is not None and rc >= 0 else None)
+            if s.execute(update(Job).where(*mine).values(**values)).rowcount:
+                return True
+            log.warning("job %s: no longer ours when it ended (now %s)", job_id, s.scalar(select(Job.status).where(Job.id == job_id)))
+            return False
+
+        ours = await self.db.run(q)
+        log.info("job %s %s (exit code %s)", job_id, status, rc)
+        if ours and status != QUEUED:
+            await self.jobs.notify_finished(job_id)

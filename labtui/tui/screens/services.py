@@ -1,0 +1,242 @@
+"""Services: the lab's services with their last job; the detail screen deploys, stops and
+runs scripts, each opening the job's live log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Input, Static
+
+from labtui.core.jobs.queue import JobInfo
+from labtui.core.services import ServiceInfo
+from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.job_log import JobLogScreen
+from labtui.tui.screens.jobs import JobsScreen, ago
+from labtui.tui.screens.run_form import RunScriptForm
+
+
+def last_job_text(job: JobInfo | None) -> str:
+    if job is None:
+        return "—"
+    return f"{job.status} {ago(job.started_at or job.created_at)} by {job.username}"
+
+
+class ServicesScreen(LabScreen):
+    HELP = (
+        "The lab's services (folders under services/ with a deploy.sh or deploy.yml). Enter "
+        "opens one; d deploys the selected service straight away."
+    )
+
+    DEFAULT_CSS = """
+    ServicesScreen #title { padding: 0 1; background: $boost; text-style: bold; }
+    ServicesScreen #filter { display: none; }
+    ServicesScreen #filter.-shown { display: block; }
+    ServicesScreen DataTable { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("d", "deploy", "Deploy"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "escape", "Back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.services: list[ServiceInfo] = []
+        self.last: dict[str, JobInfo | None] = {}
+        self.text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Services", id="title")
+        yield Input(placeholder="filter services", id="filter")
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table.add_columns("Service", "Scripts", "Last job", "Deployed", "Health")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.load()
+
+    @work(exclusive=True, group="services-load")
+    async def load(self) -> None:
+        services = await self.call(lambda: self.core.services.list(self.actor))
+        if services is None:
+            return
+        self.services = services
+        for svc in services:
+            jobs = await self.call(lambda: self.core.jobs.list(self.actor, service=svc.name, limit=1))
+            self.last[svc.name] = jobs[0] if jobs else None
+        self.render_rows()
+
+    def render_rows(self) -> None:
+        table = self.query_one(DataTable)
+        selected = table.cursor_row
+        table.clear()
+        for svc in self.services:
+            if self.text and self.text not in svc.name.lower():
+                continue
+            scripts = ", ".join(s.name for s in svc.scripts)
+            table.add_row(svc.name, scripts, last_job_text(self.last.get(svc.name)), "yes" if svc.active_deployment else "", "—", key=svc.name)
+        if table.row_count:
+            table.move_cursor(row=min(selected, table.row_count - 1))
+
+    def selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(DataTable.RowSelected)
+    def _open(self) -> None:
+        name = self.selected()
+        if name:
+            self.app.push_screen(ServiceDetailScreen(name))
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(group="services-action")
+    async def action_deploy(self) -> None:
+        name = self.selected()
+        if name:
+            await deploy(self, name, "deploy", {})
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.text = event.value.strip().lower()
+        self.render_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown") or box.value:
+            box.value = ""
+            box.remove_class("-shown")
+            self.query_one(DataTable).focus()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+
+async def deploy(screen: LabScreen, service: str, script: str, inputs: dict[str, Any]) -> None:
+    """Queue a script and open its log (the form-less path: deploy, or scripts without inputs)."""
+    job = await screen.call(lambda: screen.core.jobs.run_script(screen.actor, service, script, inputs))
+    if job is not None:
+        screen.app.push_screen(JobLogScreen(job.id))
+
+
+class ServiceDetailScreen(LabScreen):
+    HELP = (
+        "One service: d deploys, x runs one of its scripts (a form asks for its inputs), s stops "
+        "it (its stop.yml, or the lab's stop flow), j lists its jobs."
+    )
+
+    DEFAULT_CSS = """
+    ServiceDetailScreen #head { padding: 0 1; background: $boost; height: auto; }
+    ServiceDetailScreen #body { padding: 0 1; height: 1fr; }
+    ServiceDetailScreen DataTable { height: auto; max-height: 12; }
+    ServiceDetailScreen .section { padding-top: 1; text-style: bold; }
+    """
+
+    BINDINGS = [
+        Binding("d", "deploy", "Deploy"),
+        Binding("x", "run_script", "Run script"),
+        Binding("s", "stop", "Stop"),
+        Binding("j", "jobs", "Jobs"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.service_name = name
+        self.info: ServiceInfo | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Service {self.service_name}", id="head")
+        with Vertical(id="body"):
+            yield Static("Scripts", classes="section")
+            scripts: DataTable[str] = DataTable(cursor_type="row", id="scripts")
+            scripts.add_columns("Script", "Label", "File", "Inputs")
+            yield scripts
+            yield Static("Recent jobs", classes="section")
+            jobs: DataTable[str] = DataTable(cursor_type="row", id="jobs")
+            jobs.add_columns("ID", "Action", "Status", "User", "Started")
+            yield jobs
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#scripts", DataTable).focus()
+        self.load()
+
+    @work(exclusive=True, group="service-load")
+    async def load(self) -> None:
+        info = await self.call(lambda: self.core.services.get(self.actor, self.service_name))
+        if info is None:
+            return
+        self.info = info
+        state = "active deployment" if info.active_deployment else "not deployed"
+        warn = f"\n[$warning]{'; '.join(info.warnings)}[/]" if info.warnings else ""
+        self.query_one("#head", Static).update(f"[b]{info.name}[/b]  ·  {state}  ·  {info.path}{warn}")
+        scripts = self.query_one("#scripts", DataTable)
+        scripts.clear()
+        for s in info.scripts:
+            inputs = ", ".join(f"{i.name}{'*' if i.required else ''}" for i in s.inputs) or "—"
+            scripts.add_row(s.name, s.label, s.file, inputs, key=s.name)
+        jobs = await self.call(lambda: self.core.jobs.list(self.actor, service=self.service_name, limit=10)) or []
+        table = self.query_one("#jobs", DataTable)
+        table.clear()
+        for job in jobs:
+            table.add_row(job.id, job.action if job.action != "script" else f"script {job.script}", job.status, job.username, ago(job.started_at or job.created_at), key=job.id)
+
+    @on(DataTable.RowSelected, "#jobs")
+    def _open_job(self, event: DataTable.RowSelected) -> None:
+        self.app.push_screen(JobLogScreen(str(event.row_key.value)))
+
+    @on(DataTable.RowSelected, "#scripts")
+    def _run_selected(self) -> None:
+        self.action_run_script()
+
+    @work(group="service-action")
+    async def action_deploy(self) -> None:
+        await deploy(self, self.service_name, "deploy", {})
+
+    def action_run_script(self) -> None:
+        if self.info is None:
+            return
+        table = self.query_one("#scripts", DataTable)
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else "deploy"
+        script = self.info.script(str(name))
+
+        async def run(inputs: dict[str, Any]) -> JobInfo:
+            return await self.core.jobs.run_script(self.actor, self.service_name, script.name, inputs)
+
+        def opened(job: JobInfo | None) -> None:
+            if job is not None:
+                self.app.push_screen(JobLogScreen(job.id))
+
+        deployments = self.core.services.active_deployments()
+        self.app.push_screen(RunScriptForm(self.service_name, script, run, deployments), opened)
+
+    @work(group="service-action")
+    async def action_stop(self) -> None:
+        from labtui.tui.widgets.confirm import ConfirmScreen
+
+        if not await self.app.push_screen_wait(ConfirmScreen(f"Stop {self.service_name}?", "Stop")):
+            return
+        job = await self.call(lambda: self.core.jobs.stop(self.actor, self.service_name))
+        if job is not None:
+            self.app.push_screen(JobLogScreen(job.id))
+
+    def action_jobs(self) -> None:
+        self.app.push_screen(JobsScreen(f"service:{self.service_name}"))
