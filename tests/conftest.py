@@ -20,6 +20,17 @@ os.environ.pop("LABTUI_HOME", None)
 
 ADMIN_PASSWORD = "pw-Admin-123"
 
+
+@pytest.fixture(autouse=True)
+def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id, with the cheapest parameters: the suite hashes hundreds of passwords.
+    (Subprocess tests of the CLI use the real parameters.)"""
+    from argon2 import PasswordHasher
+
+    from labtui.core import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
 MakeCore = Callable[..., Awaitable[Core]]
 
 
