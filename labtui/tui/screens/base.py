@@ -3,9 +3,11 @@ running core calls in workers with errors shown as notifications (never a traceb
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from textual.screen import Screen
 
 from labtui.core.errors import LabtuiError
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from labtui.tui.app import LabApp
 
 T = TypeVar("T")
+log = logging.getLogger("labtui.tui")
 
 
 class LabScreen(Screen[Any]):
@@ -49,11 +52,20 @@ class LabScreen(Screen[Any]):
         try:
             result = await fn()
         except LabtuiError as exc:
-            self.notify(str(exc), severity="error", timeout=8)
+            self.notify(str(exc), severity="error", timeout=8, markup=False)
+            return None
+        except (SQLAlchemyError, OSError) as exc:  # e.g. a locked or vanished database
+            log.exception("core call failed")
+            self.notify(f"{type(exc).__name__}: {exc} (details in labtui.log)", severity="error", timeout=10, markup=False)
             return None
         if success:
-            self.notify(success)
+            self.notify(success, markup=False)
         return result
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """``(name, help, callback)`` of this screen's actions for the ``ctrl+p`` palette
+        (shown beside the screens and log out / quit). Include only what the actor may do."""
+        return []
 
     def action_filter(self) -> None:
         """``/``: screens with a table override this to focus their filter input."""

@@ -1,0 +1,160 @@
+"""SVG screenshots of the main screens, made from the demo lab on a throw-away data dir.
+
+``labtui screenshots DIR`` calls :func:`take_screenshots`. Everything is real: a Core is
+started on a temporary home with the demo config, a few accounts and audit records are
+made through core, and the app is driven headless with Textual's ``run_test``. What varies
+between runs (timestamps) is pinned so the pictures only change when the screens do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from labtui.core.actor import Actor
+from labtui.core.config import load_config
+from labtui.core.errors import AuthError
+from labtui.core.runtime import Core, Paths
+from labtui.tui.app import LabApp
+
+log = logging.getLogger("labtui.screenshots")
+
+SIZE = (120, 36)
+#: The pinned clock of the pictures.
+EPOCH = dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC)
+PASSWORD = "pw-Admin-123"
+
+
+async def _until(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop_time = 0.0
+    while not predicate():
+        if loop_time > timeout:
+            raise TimeoutError(f"screen did not settle (showing {type(pilot.app.screen).__name__})")
+        await pilot.pause(0.05)
+        loop_time += 0.05
+
+
+async def _settle(pilot: Pilot[None]) -> None:
+    """Wait for the screen's loading workers, then for the repaint."""
+    app = pilot.app
+    await pilot.pause(0.1)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
+def _save(app: LabApp, out_dir: Path, name: str, written: list[Path]) -> None:
+    path = out_dir / f"{name}.svg"
+    path.write_text(app.export_screenshot(title=f"labtui · {name}"), encoding="utf-8")
+    written.append(path)
+
+
+async def _populate(core: Core) -> Actor:
+    """A small, believable lab: an admin, an operator, a viewer, an invitation, a custom
+    role, and the audit trail all of that leaves (a failed login included)."""
+    await core.auth.create_admin("admin", PASSWORD)
+    admin = (await core.auth.login("admin", PASSWORD)).actor
+    await core.users.update_profile(admin, display_name="Lab Admin", email="admin@lab.example")
+    await core.users.create(admin, "alice", "alice-pass-1", roles=["operator"], email="alice@lab.example")
+    await core.users.create(admin, "victor", "victor-pass-1", roles=["viewer"], email="victor@lab.example")
+    await core.users.invite(admin, "bob", "bob@lab.example", roles=["operator"])
+    await core.rbac.create_role(admin, "deployer", "Deploys and stops services", {"services.view", "services.deploy", "jobs.view_own"})
+    try:
+        await core.auth.login("alice", "not-her-password")
+    except AuthError:
+        pass
+    await core.auth.login("alice", "alice-pass-1")
+    return admin
+
+
+async def _pin_clock(core: Core) -> None:
+    """Give every audit record and account fixed times (a minute apart, in order).
+
+    Only for pictures: it writes the throw-away database directly.
+    """
+    from sqlalchemy import select
+
+    from labtui.core.db.models import AuditRecord, User
+
+    def q(s):  # type: ignore[no-untyped-def]
+        for i, row in enumerate(s.scalars(select(AuditRecord).order_by(AuditRecord.id))):
+            row.created_at = EPOCH + dt.timedelta(minutes=i)
+        for i, user in enumerate(s.scalars(select(User).order_by(User.id))):
+            user.created_at = user.updated_at = EPOCH + dt.timedelta(minutes=i)
+            if user.last_login_at is not None:
+                user.last_login_at = EPOCH + dt.timedelta(minutes=10 + i)
+            if user.invite_accepted_at is not None:
+                user.invite_accepted_at = EPOCH + dt.timedelta(minutes=i)
+
+    await core.db.run(q)
+
+
+async def take_screenshots(
+    out_dir: Path, *, size: tuple[int, int] = SIZE, on_skip: Callable[[str], None] | None = None
+) -> list[Path]:
+    """Write setup, login, dashboard, users, roles and audit SVGs into ``out_dir``.
+
+    A screen that cannot be opened yet (its module missing) is skipped and reported
+    through ``on_skip``. Returns the files written.
+    """
+    from labtui.tui.screens.dashboard import DashboardScreen
+    from labtui.tui.screens.login import LoginScreen
+    from labtui.tui.screens.setup import SetupScreen
+
+    skip = on_skip or (lambda message: log.warning("%s", message))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="labtui-screenshots-") as tmp:
+        # Log to the throw-away home like a real run does (and not onto the terminal).
+        handler = logging.FileHandler(Path(tmp) / "labtui.log")
+        logging.getLogger("labtui").addHandler(handler)
+        core = Core(load_config(None), Paths(Path(tmp)))
+        try:
+            await core.start()
+
+            app = LabApp(core)
+            async with app.run_test(size=size) as pilot:
+                await _until(pilot, lambda: isinstance(app.screen, SetupScreen))
+                await _settle(pilot)
+                _save(app, out_dir, "setup", written)
+
+            admin = await _populate(core)
+            await _pin_clock(core)
+
+            app = LabApp(core)
+            async with app.run_test(size=size) as pilot:
+                await _until(pilot, lambda: isinstance(app.screen, LoginScreen) and bool(app.screen.query("#password")))
+                app.screen.query_one("#username", Input).value = "admin"
+                app.screen.query_one("#password", Input).value = PASSWORD
+                app.screen.query_one("#password", Input).focus()
+                await _settle(pilot)
+                _save(app, out_dir, "login", written)
+
+            # Signed in as the session made above, so no new (unpinned) login record appears.
+            app = LabApp(core, actor=admin)
+            async with app.run_test(size=size) as pilot:
+                await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+                await _settle(pilot)
+                _save(app, out_dir, "dashboard", written)
+                for name in ("users", "roles", "audit"):
+                    if not app.open_screen(name):
+                        skip(f"{name}: the screen cannot be opened yet, no screenshot")
+                        continue
+                    await _until(pilot, lambda: not isinstance(app.screen, DashboardScreen))
+                    await _settle(pilot)
+                    _save(app, out_dir, name, written)
+                    app.open_screen("dashboard")
+                    await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        finally:
+            await core.aclose()
+            logging.getLogger("labtui").removeHandler(handler)
+            handler.close()
+    return written

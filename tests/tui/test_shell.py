@@ -1,0 +1,215 @@
+"""The shell around the screens: the global keys, the command bar, the palette, help,
+quitting, logging out, permissions in menus, and a session revoked elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Input, OptionList
+
+from labtui.core.runtime import Core
+from labtui.tui import registry
+from labtui.tui.app import LabApp
+from labtui.tui.screens.audit import AuditScreen
+from labtui.tui.screens.dashboard import DashboardScreen
+from labtui.tui.screens.help import HelpScreen
+from labtui.tui.screens.login import LoginScreen
+from labtui.tui.widgets.command_bar import CommandBar
+from labtui.tui.widgets.confirm import ConfirmScreen
+from tests.conftest import ADMIN_PASSWORD, add_user
+from tests.tui.conftest import SIZE, screen_text, signed_in, text_of, toasts, wait_for
+
+
+def menu_items(app: LabApp) -> list[str]:
+    menu = app.screen.query_one("#dash-menu", OptionList)
+    return [str(menu.get_option_at_index(i).prompt) for i in range(menu.option_count)]
+
+
+async def test_operator_sees_no_user_or_role_management(admin_core: Core, admin_actor) -> None:  # type: ignore[no-untyped-def]
+    await add_user(admin_core, await admin_actor(), "oscar", "operator", password="oscar-pass-1")
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "oscar", "oscar-pass-1")
+        items = "\n".join(menu_items(app))
+        assert "Profile" in items
+        assert "Users" not in items and "Roles" not in items and "Audit" not in items
+        assert "system.audit_log" in screen_text(app)  # says why recent activity is missing
+        assert "Users " not in text_of(app.screen.query_one("#dash-counts"))
+        await pilot.press("colon", *"users", "enter")
+        await wait_for(pilot, lambda: "You may not open Users" in toasts(app))
+        assert "users.view" in toasts(app)
+        assert isinstance(app.screen, DashboardScreen)
+        # The palette offers the same screens: no Users, no Roles.
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await wait_for(pilot, lambda: "Open Profile" in palette_text(app))
+        assert "Open Users" not in palette_text(app) and "Open Roles" not in palette_text(app)
+        await pilot.press("escape")
+    # and core refuses anyway
+    from labtui.core.errors import PermissionDenied
+
+    oscar = (await admin_core.auth.login("oscar", "oscar-pass-1")).actor
+    with pytest.raises(PermissionDenied):
+        await admin_core.users.list(oscar)
+
+
+def palette_text(app: LabApp) -> str:
+    options = app.screen.query_one(OptionList)
+    return "\n".join(str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
+
+
+async def test_command_bar_goes_to_screens_and_refuses_unknown_names(admin_core: Core) -> None:
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandBar))
+        await pilot.press("a", "u", "tab")  # Tab completes "au" to "audit"
+        assert app.screen.query_one(Input).value == "audit"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+        await pilot.press("colon", *"nosuch", "enter")
+        await wait_for(pilot, lambda: "No screen named 'nosuch'" in toasts(app))
+        assert isinstance(app.screen, AuditScreen)
+        await pilot.press("escape")  # back
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("escape")  # the dashboard is the bottom: stays
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_dashboard_menu_and_palette_open_screens(admin_core: Core) -> None:
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        items = "\n".join(menu_items(app))
+        for title in ("Users", "Roles", "Audit log", "Profile"):
+            assert title in items
+        menu = app.screen.query_one("#dash-menu", OptionList)
+        menu.highlighted = [o.id for o in menu.options].index("audit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"audit")
+        await wait_for(pilot, lambda: "Open Audit log" in palette_text(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+
+
+async def test_a_screen_that_cannot_load_is_a_notification(admin_core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = registry.ScreenEntry("broken", "Broken", "never written", "labtui.tui.screens.no_such_module:Nope")
+    monkeypatch.setattr(registry, "SCREENS", (*registry.SCREENS, broken))
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        await pilot.press("colon", *"broken", "enter")
+        await wait_for(pilot, lambda: "The Broken screen is not available" in toasts(app))
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_help_lists_keys_screen_help_and_screens(admin_core: Core) -> None:
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        await pilot.press("colon", *"audit", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        shown = screen_text(app)
+        assert "Every state change and every login attempt" in shown  # the screen's HELP
+        assert "Older" in text_of(app.screen.query_one("#screen-keys"))  # its own keys
+        everywhere = text_of(app.screen.query_one("#global-keys"))
+        for key in (":", "/", "?", "q", "esc", "enter", "^p"):
+            assert f"\n{key} " in f"\n{everywhere}", key
+        assert ":users" in text_of(app.screen.query_one("#screens"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+
+
+async def test_q_asks_before_quitting_and_quitting_ends_the_session(admin_core: Core) -> None:
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        actor = app.actor
+        assert actor is not None
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Quit labtui?" in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert not await admin_core.auth.session_alive(actor)
+
+
+async def test_logout_returns_to_login_and_hides_global_keys(admin_core: Core) -> None:
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        actor = app.actor
+        await pilot.press("colon", *"audit", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen) and "Logged out" in toasts(app))
+        assert len(app.screen_stack) == 2  # nothing of the old session is left behind
+        assert app.actor is None and app.permissions == frozenset()
+        assert app.screen.query_one("#username", Input).value == "admin"
+        await pilot.press("question_mark")  # typed into the password field, not help
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+        assert app.screen.query_one("#password", Input).value == "?"
+    assert actor is not None and not await admin_core.auth.session_alive(actor)
+
+
+async def test_session_revoked_elsewhere_returns_to_login(admin_core: Core) -> None:
+    app = LabApp(admin_core)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await signed_in(pilot, "admin", ADMIN_PASSWORD)
+        assert app.actor is not None
+        await admin_core.auth.logout(app.actor)  # e.g. revoked from another session's profile
+        app.check_session()  # what the 30-second timer does
+        await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
+        await wait_for(pilot, lambda: "Your session has ended" in toasts(app))
+        assert app.actor is None
+
+
+async def test_looks_right_at_80x24_and_200x60(admin_core: Core) -> None:
+    """The dashboard's parts are all on screen at the smallest and a large size."""
+    for size in ((80, 24), (200, 60)):
+        app = LabApp(admin_core)
+        async with app.run_test(size=size, notifications=True) as pilot:
+            await signed_in(pilot, "admin", ADMIN_PASSWORD)
+            await wait_for(pilot, lambda app=app: len(app.screen.query_one("#dash-recent").rows) > 0)
+            for selector in ("#whoami", "#dash-menu", "#dash-counts", "#dash-recent", "Footer"):
+                region = app.screen.query_one(selector).region
+                assert region.width > 0 and region.height > 0, (size, selector)
+                assert region.right <= size[0] and region.bottom <= size[1], (size, selector)
+
+
+async def test_screenshots_command_writes_the_svgs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``labtui screenshots DIR`` on its own throw-away data dir: the configured one is untouched."""
+    import argparse
+
+    from labtui.cli import screenshots as command
+    from labtui.cli.context import CliContext
+
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["screenshots", str(tmp_path / "shots"), "--size", "100x30"])
+    ctx = CliContext(home=str(tmp_path / "home"), config_path=None)
+    assert await args.handler(ctx, args) == 0
+    written = {p.name: p.read_text() for p in (tmp_path / "shots").iterdir()}
+    assert {"setup.svg", "login.svg", "dashboard.svg", "audit.svg"} <= set(written)
+    for name, svg in written.items():
+        assert svg.startswith("<svg") and "labtui" in svg, name
+        assert "pw-Admin-123" not in svg, name  # the password typed on the login shot is masked
+    assert "super-admin" in written["dashboard.svg"] and "user.create_admin" in written["audit.svg"]
+    assert not (tmp_path / "home").exists()
+    bad = parser.parse_args(["screenshots", str(tmp_path / "x"), "--size", "wide"])
+    assert await bad.handler(ctx, bad) == 2
