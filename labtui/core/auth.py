@@ -20,7 +20,7 @@ from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.models import AuthSession, Lockout, LoginFailure, Role, User, UserToken
 from labtui.core.errors import AccountLocked, AuthError, Conflict
-from labtui.core.passwords import hash_password, needs_rehash, new_token, token_digest, verify_password
+from labtui.core.passwords import hash_in_thread, needs_rehash, new_token, token_digest, verify_in_thread
 from labtui.core.rbac import SUPER_ADMIN, Rbac
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Auth:
         """Create an active super-admin. The setup screen passes ``first_run_only``."""
         name = validation.username(username)
         validation.password(password)
-        hashed = hash_password(password)
+        hashed = await hash_in_thread(password)
 
         def q(s: Session) -> int:
             if first_run_only and s.scalar(select(func.count(User.id))):
@@ -126,8 +126,10 @@ class Auth:
         user, locked = await self.db.run(check)
         if locked:
             raise AccountLocked(locked)
-        ok = verify_password(user.password_hash if user else None, password) and bool(user and user.is_active)
-        rehash = hash_password(password) if ok and user and user.password_hash and needs_rehash(user.password_hash) else None
+        ok = await verify_in_thread(user.password_hash if user else None, password) and bool(user and user.is_active)
+        rehash = None
+        if ok and user and user.password_hash and needs_rehash(user.password_hash):
+            rehash = await hash_in_thread(password)
 
         def finish(s: Session) -> LoginResult | int:
             if not ok or user is None:
@@ -239,7 +241,7 @@ class Auth:
 
     async def redeem_invite(self, token: str, password: str, *, display_name: str = "", origin: str = "local") -> LoginResult:
         validation.password(password)
-        hashed = hash_password(password)
+        hashed = await hash_in_thread(password)
 
         def q(s: Session) -> LoginResult:
             user = self.redeem_token(s, token, INVITE)
@@ -261,7 +263,7 @@ class Auth:
 
     async def redeem_reset(self, token: str, password: str, *, origin: str = "local") -> LoginResult:
         validation.password(password)
-        hashed = hash_password(password)
+        hashed = await hash_in_thread(password)
 
         def q(s: Session) -> LoginResult:
             user = self.redeem_token(s, token, RESET)
@@ -307,10 +309,10 @@ class Auth:
         assert actor.user_id is not None
         uid = actor.user_id
         stored = await self.db.run(lambda s: s.get(User, uid).password_hash)  # type: ignore[union-attr]
-        if not verify_password(stored, current):
+        if not await verify_in_thread(stored, current):
             await self.db.run(lambda s: audit.record(s, actor, "user.password_change_failed", f"users/{actor.username}"))
             raise AuthError("The current password is wrong")
-        hashed = hash_password(new)
+        hashed = await hash_in_thread(new)
 
         def q(s: Session) -> None:
             user = s.get(User, uid)
@@ -324,7 +326,7 @@ class Auth:
     async def set_password_cli(self, username: str, password: str) -> None:
         """``labtui users reset-password``: whoever runs it owns the data dir."""
         validation.password(password)
-        hashed = hash_password(password)
+        hashed = await hash_in_thread(password)
 
         def q(s: Session) -> None:
             user = s.scalar(select(User).where(User.username == username))

@@ -3,6 +3,7 @@ accepted and replaced with argon2id at the next successful login."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 
@@ -37,6 +38,16 @@ def _verify_argon(stored: str, password: str) -> bool:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hash_in_thread(password: str) -> str:
+    """:func:`hash_password` off the event loop (argon2 takes tens of milliseconds, and one
+    loop may serve several sessions)."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_in_thread(stored: str | None, password: str) -> bool:
+    return await asyncio.to_thread(verify_password, stored, password)
 
 
 def needs_rehash(stored: str) -> bool:

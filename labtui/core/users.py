@@ -97,12 +97,12 @@ class Users:
         self, actor: Actor, username: str, password: str, *, roles: list[str], email: str | None = None
     ) -> int:
         """An active account with a password (``labtui users create``)."""
-        from labtui.core.passwords import hash_password
+        from labtui.core.passwords import hash_in_thread
 
         name = validation.username(username)
         mail = validation.email(email)
         validation.password(password)
-        hashed = hash_password(password)
+        hashed = await hash_in_thread(password)
 
         def q(s: Session) -> int:
             self.rbac.require(s, actor, "users.create")
