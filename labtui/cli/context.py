@@ -36,6 +36,8 @@ class CliContext:
             self._core = Core(self.config, self.paths)
             if start:
                 await self._core.start()
+                for problem in self._core.startup_report:
+                    print(f"labtui: warning: {problem}", file=sys.stderr)
             else:
                 self._core.db.create_schema()
         return self._core

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import textwrap
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,7 +291,7 @@ def render_example() -> str:
         pad = "  " * indent
         for key, f in _fields(cls).items():
             hint = typing.get_type_hints(cls)[f.name]
-            lines.append(f"{pad}# {f.metadata['doc']}")
+            lines.extend(textwrap.wrap(f.metadata["doc"], 90, initial_indent=f"{pad}# ", subsequent_indent=f"{pad}# "))
             if dataclasses.is_dataclass(hint):
                 lines.append(f"{pad}{key}:")
                 walk(hint, indent + 1)

@@ -1,0 +1,99 @@
+"""``labtui users``: accounts from scripts (create-admin, create, list, reset-password, invite).
+
+Whoever runs these owns the data dir, so they act as labtui itself (recorded as ``cli`` in
+the audit log) — except ``invite``, which acts ``--as`` an admin so roles and audit name them.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from labtui.cli.context import CliContext, read_password
+from labtui.cli.output import print_json, print_table
+from labtui.core.actor import Actor
+
+CLI = Actor.system("cli")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser("users", help="manage accounts")
+    cmds = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
+
+    p = cmds.add_parser("create-admin", help="create an active super-admin")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(handler=create_admin)
+
+    p = cmds.add_parser("create", help="create an active user with roles")
+    p.add_argument("name")
+    p.add_argument("--role", action="append", default=[], help="a role to give (repeatable)")
+    p.add_argument("--email")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(handler=create)
+
+    p = cmds.add_parser("list", help="list accounts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_users)
+
+    p = cmds.add_parser("reset-password", help="set a user's password (prompts twice)")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(handler=reset_password)
+
+    p = cmds.add_parser("invite", help="invite a user by email")
+    p.add_argument("name")
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", action="append", default=[])
+    p.add_argument("--as", dest="as_user", required=True, metavar="ADMIN", help="the admin who invites")
+    p.set_defaults(handler=invite)
+
+
+async def create_admin(ctx: CliContext, args: argparse.Namespace) -> int:
+    password = read_password(args)
+    core = await ctx.core()
+    await core.auth.create_admin(args.name, password)
+    print(f"created super-admin '{args.name}'")
+    return 0
+
+
+async def create(ctx: CliContext, args: argparse.Namespace) -> int:
+    password = read_password(args)
+    core = await ctx.core()
+    await core.users.create(CLI, args.name, password, roles=args.role, email=args.email)
+    print(f"created user '{args.name}' ({', '.join(args.role) or 'no roles'})")
+    return 0
+
+
+async def list_users(ctx: CliContext, args: argparse.Namespace) -> int:
+    core = await ctx.core()
+    users = await core.users.list(CLI)
+    if args.json:
+        print_json([u.as_json() for u in users])
+        return 0
+    print_table(
+        ("username", "status", "roles", "email", "last login"),
+        [
+            (u.username, u.status, ", ".join(u.roles), u.email or "", u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never")
+            for u in users
+        ],
+    )
+    return 0
+
+
+async def reset_password(ctx: CliContext, args: argparse.Namespace) -> int:
+    password = read_password(args)
+    core = await ctx.core()
+    await core.auth.set_password_cli(args.name, password)
+    print(f"password of '{args.name}' changed; their sessions are signed out")
+    return 0
+
+
+async def invite(ctx: CliContext, args: argparse.Namespace) -> int:
+    core = await ctx.core()
+    actor = await ctx.actor(args.as_user)
+    delivery = await core.users.invite(actor, args.name, args.email, roles=args.role)
+    print(delivery.message)
+    if delivery.token:
+        # Shown once, to the admin at the terminal; it is stored only as a digest.
+        print(f"invitation token: {delivery.token}")
+    return 0
