@@ -20,6 +20,7 @@ from labtui.core.rbac import Rbac
 from labtui.core.schedules import Schedules
 from labtui.core.services import Services
 from labtui.core.jobs import Jobs
+from labtui.core.health import Health
 from labtui.core.vault import Vault
 from labtui.core.users import Users
 from labtui.core.audit_service import AuditLog
@@ -86,6 +87,7 @@ class Core:
         self.services = Services(self.db, self.rbac, self.lab_dir)
         self.vault = Vault(self.db, self.rbac, paths.home)
         self.jobs = Jobs(self.db, self.rbac, self.services, self.vault, paths.home, config.jobs)
+        self.health = Health(self.db, self.rbac, self.lab_dir, paths.home, config.health, self.mailer)
         self.log = logging.getLogger("labtui")
         #: Problems startup found but survived (shown on the dashboard).
         self.startup_report: list[str] = []
@@ -104,6 +106,7 @@ class Core:
 
     async def aclose(self) -> None:
         await self.jobs.aclose()
+        await self.health.aclose()
         await self.mailer.aclose()
         self.db.dispose()
 

@@ -44,6 +44,7 @@ async def run_startup(core: Core) -> None:
     counts = await core.db.run(core.rbac.seed)
     log.info("permissions seeded: %s", counts)
     await step_sync_adapters(core)
+    await step_health_definitions(core)
     log.info("startup: done%s", f", {len(core.startup_report)} problem(s) reported" if core.startup_report else "")
 
 
@@ -126,3 +127,15 @@ async def step_sync_adapters(core: Core) -> None:
         _report(core, problem)
     log.info("sync adapters: %d ran, %d failed, %d not available yet", len(report.ran), len(report.failed), len(report.pending))
 
+
+
+async def step_health_definitions(core: Core) -> None:
+    """Check the health definitions (services/*/health.yaml and health/*.yaml) and report bad
+    files. Only checked here: adopting them (and reporting what changed) is the poller's and
+    ``health reload``'s job, so a reload still reports changes since the last adoption."""
+    from labtui.core.health.definitions import load_definitions
+
+    defs = await asyncio.to_thread(load_definitions, core.lab_dir)
+    for problem in defs.problems:
+        _report(core, f"health: {problem}")
+    log.info("health: %d check(s) defined, %d problem(s)", len(defs.checks), len(defs.problems))

@@ -1,8 +1,9 @@
-"""Background work of one labtui process: the job worker and, optionally, the scheduler.
+"""Background work of one labtui process: the job worker and, optionally, the scheduler and
+the health poller.
 
 ``labtui`` (the TUI) and ``labtui serve`` both call :func:`start_workers`; any number of
 processes may do so on one database. Job workers all run side by side (each claims jobs
-atomically); the scheduler runs in one process at a time, under the ``scheduler`` lease.
+atomically); the scheduler and the poller each run in one process at a time, under their leases.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ class ProcessWorkers:
         self._scheduler_wanted = scheduler
         self._stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.job_worker is not None:
             await self.job_worker.start()
         if self._scheduler_wanted:
             self._scheduler_task = asyncio.create_task(self._run_scheduler(), name="scheduler")
+            self._health_task = self.core.health.start_poller(self._stop, holder=self.holder)
 
     async def _run_scheduler(self) -> None:
         from labtui.core.scheduler import Scheduler
@@ -56,9 +59,10 @@ class ProcessWorkers:
     async def stop(self, *, requeue: bool = True) -> None:
         """Stop everything; running jobs go back to the queue (``requeue``) or end cancelled."""
         self._stop.set()
-        if self._scheduler_task is not None:
-            await asyncio.wait([self._scheduler_task], timeout=10)
-            self._scheduler_task = None
+        background = [t for t in (self._scheduler_task, self._health_task) if t is not None]
+        if background:
+            await asyncio.wait(background, timeout=10)
+        self._scheduler_task = self._health_task = None
         if self.job_worker is not None:
             await self.job_worker.stop(requeue=requeue)
 

@@ -97,6 +97,72 @@ async def _pin_clock(core: Core) -> None:
     await core.db.run(q)
 
 
+async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """Services, a service, the script form, jobs, a job log mid-run, schedules and the
+    schedule form. Jobs really run (the demo lab's playbooks on localhost)."""
+    from labtui.core.schedules import ScheduleSpec
+    from labtui.core.workers import start_workers
+    from labtui.tui.screens.job_log import JobLogScreen
+    from labtui.tui.screens.run_form import RunScriptForm
+    from labtui.tui.screens.schedule_form import ScheduleForm
+    from labtui.tui.screens.services import ServiceDetailScreen
+
+    await core.schedules.create(admin, ScheduleSpec("nightly-hello", "0 3 * * *", service="hello", tz="Europe/Berlin"))
+    await core.schedules.create(admin, ScheduleSpec("greet-weekdays", "*/15 9-17 * * 1-5", service="greet", script="greet", inputs={"name": "team"}))
+    workers = await start_workers(core)
+    try:
+        done = await core.jobs.run_script(admin, "hello")
+        await core.jobs.wait(admin, done.id, timeout=120)
+        await core.jobs.run_script(admin, "greet", "greet", {"name": "Ada", "mood": "happy"})
+        running = await core.jobs.run_script(admin, "slow")
+        for _ in range(300):
+            job = await core.jobs.get(admin, running.id)
+            if job.status == "running" and job.output_lines >= 4:
+                break
+            await pilot.pause(0.1)
+
+        async def shot(name: str) -> None:
+            # These screens keep live workers running (tails, refresh loops), so wait a
+            # fixed moment for them to draw instead of for the workers to finish.
+            await pilot.pause(0.6)
+            for box in app.screen.query(Input):
+                box.cursor_blink = False
+            await pilot.pause()
+            _save(app, out_dir, name, written)
+
+        app.open_screen("services")
+        await _until(pilot, lambda: type(app.screen).__name__ == "ServicesScreen")
+        await shot("services")
+        app.push_screen(ServiceDetailScreen("greet"))
+        await _until(pilot, lambda: isinstance(app.screen, ServiceDetailScreen))
+        await shot("service_detail")
+        detail = app.screen
+        assert isinstance(detail, ServiceDetailScreen)
+        info = await core.services.get(admin, "greet")
+        app.push_screen(RunScriptForm("greet", info.script("greet"), lambda inputs: core.jobs.run_script(admin, "greet", "greet", inputs)))
+        await _until(pilot, lambda: isinstance(app.screen, RunScriptForm))
+        await shot("script_form")
+        app.pop_screen()
+        app.open_screen("jobs")
+        await _until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await pilot.pause(1.2)
+        await shot("jobs")
+        app.push_screen(JobLogScreen(running.id))
+        await _until(pilot, lambda: isinstance(app.screen, JobLogScreen))
+        await pilot.pause(0.5)
+        await shot("job_log")
+        app.open_screen("schedules")
+        await _until(pilot, lambda: type(app.screen).__name__ == "SchedulesScreen")
+        await shot("schedules")
+        await pilot.press("e")
+        await _until(pilot, lambda: isinstance(app.screen, ScheduleForm))
+        await shot("schedule_form")
+        await pilot.press("escape")
+        await core.jobs.cancel(admin, running.id)
+    finally:
+        await workers.stop(requeue=False)
+
+
 async def take_screenshots(
     out_dir: Path, *, size: tuple[int, int] = SIZE, on_skip: Callable[[str], None] | None = None
 ) -> list[Path]:
@@ -153,6 +219,7 @@ async def take_screenshots(
                     _save(app, out_dir, name, written)
                     app.open_screen("dashboard")
                     await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+                await _job_screens(core, admin, app, pilot, out_dir, written)
         finally:
             await core.aclose()
             logging.getLogger("labtui").removeHandler(handler)

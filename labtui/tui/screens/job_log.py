@@ -8,6 +8,7 @@ matching lines, ``x`` cancel, ``R`` run again with the same inputs.
 from __future__ import annotations
 
 from textual import on, work
+from textual.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static
@@ -26,10 +27,11 @@ IDLE_SECONDS = 2.0
 def job_summary(job: JobInfo) -> str:
     started = job.started_at.strftime("%Y-%m-%d %H:%M:%S") if job.started_at else "not started"
     took = f" · {job.duration:.1f} s" if job.duration is not None else ""
+    what = f"{job.service} {job.action}" + (f" {job.script}" if job.script and job.action == "script" else "")
     parts = [
-        f"[b]{job.id}[/b]  {job.service} {job.action}{f' ({job.script})' if job.script and job.action == 'script' else ''}",
+        f"[b]{job.id}[/b] {escape(what)}",
         f"[{_status_style(job.status)}]{job.status}[/]",
-        f"by {job.username}",
+        f"by {escape(job.username)}",
         f"{started}{took}",
     ]
     if job.deployment_id:
@@ -108,6 +110,7 @@ class JobLogScreen(LabScreen):
             if count != known:
                 known = count
                 view.refresh_lines()
+                self._update_state()
             job = await self.call(lambda: self.core.jobs.get(self.actor, self.job_id))
             if job is not None and job != self.job:
                 self.show(job)

@@ -41,6 +41,8 @@ class RunScriptForm(ModalScreen[JobInfo | None]):
         border: thick $accent; background: $surface; padding: 0 1;
     }
     RunScriptForm Label { padding-top: 1; }
+    RunScriptForm Input { border: none; height: 1; padding: 0 1; background: $boost; }
+    RunScriptForm Input:focus { background: $accent 30%; }
     RunScriptForm .error { color: $error; height: auto; }
     RunScriptForm Horizontal { height: auto; align-horizontal: right; padding-top: 1; }
     """

@@ -40,8 +40,9 @@ class ScheduleForm(ModalScreen[ScheduleInfo | None]):
         width: 90; max-width: 100%; height: auto; max-height: 100%;
         border: thick $accent; background: $surface; padding: 0 1;
     }
-    ScheduleForm Grid { grid-size: 2; grid-columns: 14 1fr; grid-rows: auto; height: auto; grid-gutter: 0 1; }
-    ScheduleForm Label.field { padding-top: 1; }
+    ScheduleForm Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: auto; height: auto; grid-gutter: 1 1; padding-top: 1; }
+    ScheduleForm Input, ScheduleForm Switch { border: none; height: 1; padding: 0 1; background: $boost; }
+    ScheduleForm Input:focus, ScheduleForm Switch:focus { background: $accent 30%; }
     ScheduleForm #preview { height: auto; min-height: 6; padding: 0 1; color: $text-muted; }
     ScheduleForm #preview.-error { color: $error; }
     ScheduleForm #error { color: $error; height: auto; }

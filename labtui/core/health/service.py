@@ -1,0 +1,518 @@
+"""``core.health``: what front ends call — status, history, check now, silence, reload.
+
+Every call takes the acting :class:`Actor`; reads need ``health.view``, changes (reload,
+check now, silence) need ``health.manage``, and changes are audited in the same transaction.
+
+Definitions are loaded per process; their fingerprints are kept in ``app_metadata`` so a
+``labtui health reload`` in one process reports what changed against what the lab last
+loaded, and the polling process (which may be another one) notices and reloads too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.orm import Session
+
+from labtui.core import audit
+from labtui.core.actor import Actor
+from labtui.core.config import HealthConfig
+from labtui.core.db.base import utcnow
+from labtui.core.db.engine import Database, get_metadata, set_metadata
+from labtui.core.db.health import (
+    HEALTHY,
+    UNKNOWN,
+    HealthCheckResult,
+    HealthCheckState,
+    HealthSilence,
+)
+from labtui.core.errors import NotFound, ValidationError
+from labtui.core.health.checks import CheckResult, Prober
+from labtui.core.health.definitions import (
+    CheckDef,
+    Definitions,
+    ReloadReport,
+    diff,
+    load_definitions,
+    version_of,
+)
+from labtui.core.health.state import CheckState, Transition, overall
+from labtui.core.health.targets import TargetSource
+from labtui.core.integrations.email import Mailer
+from labtui.core.rbac import Rbac
+
+if TYPE_CHECKING:
+    from labtui.core.health.poller import HealthPoller, LeaseLike
+
+log = logging.getLogger("labtui.health")
+
+META_FINGERPRINTS = "health.definitions"
+META_VERSION = "health.definitions_version"
+META_INSTANCES = "instances_cache"
+VIEW = "health.view"
+MANAGE = "health.manage"
+HISTORY_LIMIT_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class CheckStatus:
+    """One check as the status screen and ``labtui health status`` show it."""
+
+    service: str
+    name: str
+    type: str
+    status: str
+    target: str
+    since: dt.datetime | None
+    last_checked_at: dt.datetime | None
+    latency_ms: float | None
+    status_code: int | None
+    error: str | None
+    silenced_until: dt.datetime | None
+    interval: float
+    fail_after: int
+    recover_after: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}/{self.name}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "check": self.name,
+            "type": self.type,
+            "status": self.status,
+            "target": self.target,
+            "since": _iso(self.since),
+            "last_checked_at": _iso(self.last_checked_at),
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "status_code": self.status_code,
+            "error": self.error,
+            "silenced_until": _iso(self.silenced_until),
+            "interval": self.interval,
+            "fail_after": self.fail_after,
+            "recover_after": self.recover_after,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    status: str
+    interval: float
+    notifications_enabled: bool
+    checks: tuple[CheckStatus, ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.name,
+            "status": self.status,
+            "interval": self.interval,
+            "notifications_enabled": self.notifications_enabled,
+            "checks": [c.as_json() for c in self.checks],
+        }
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    id: int
+    service: str
+    check: str
+    status: str
+    outcome: str
+    previous_status: str
+    latency_ms: float | None
+    status_code: int | None
+    error: str | None
+    check_type: str
+    target: str
+    checked_at: dt.datetime
+
+    @property
+    def is_transition(self) -> bool:
+        return self.status != self.previous_status
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "service": self.service,
+            "check": self.check,
+            "status": self.status,
+            "outcome": self.outcome,
+            "previous_status": self.previous_status,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "status_code": self.status_code,
+            "error": self.error,
+            "check_type": self.check_type,
+            "target": self.target,
+            "checked_at": self.checked_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class SilenceInfo:
+    service: str
+    check: str
+    until: dt.datetime
+    reason: str
+    created_by: str
+    created_at: dt.datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "check": self.check,
+            "until": self.until.isoformat(),
+            "reason": self.reason,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def result_row(r: HealthCheckResult) -> ResultRow:
+    return ResultRow(
+        r.id, r.service_name, r.check_name, r.status, r.outcome or r.status, r.previous_status,
+        r.response_time_ms, r.status_code, r.error_message, r.check_type, r.target, r.checked_at,
+    )
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``SERVICE/CHECK`` -> (service, check)."""
+    service, sep, check = key.partition("/")
+    if not sep or not service or not check:
+        raise ValidationError(f"Name a check as SERVICE/CHECK, got '{key}'", "check")
+    return service, check
+
+
+class Health:
+    """Health monitoring of one process (the poller runs in whichever holds the lease)."""
+
+    def __init__(
+        self, db: Database, rbac: Rbac, lab_dir: Path, home: Path, config: HealthConfig, mailer: Mailer
+    ) -> None:
+        self.db = db
+        self.rbac = rbac
+        self.lab_dir = lab_dir
+        self.config = config
+        self.mailer = mailer
+        self.prober = Prober(home / "known_hosts", max_connections=config.max_concurrency, lab_dir=lab_dir)
+        self.targets = TargetSource(lab_dir)
+        self._defs: Definitions | None = None
+        #: Called (in this process) after each batch of results the poller stored, with the
+        #: new states by check key and the transitions; screens of other processes tail the
+        #: database (``health_check_results`` by id) instead.
+        self.listeners: list[Callable[[dict[str, CheckState], list[Transition]], None]] = []
+
+    # -- definitions -------------------------------------------------------------------------
+
+    @property
+    def definitions(self) -> Definitions:
+        """The loaded definitions (loaded now, without recording them, if nothing was)."""
+        if self._defs is None:
+            self._defs = load_definitions(self.lab_dir)
+        return self._defs
+
+    async def ensure_loaded(self) -> Definitions:
+        if self._defs is None:
+            await self.load()
+        assert self._defs is not None
+        return self._defs
+
+    async def load(self) -> ReloadReport:
+        """Load the lab's definitions as labtui itself (startup); returns what changed."""
+        defs = await asyncio.to_thread(load_definitions, self.lab_dir)
+        return await self.db.run(lambda s: self._adopt(s, defs))
+
+    def _adopt(self, s: Session, defs: Definitions) -> ReloadReport:
+        new = defs.fingerprints()
+        before: dict[str, str] = get_metadata(s, META_FINGERPRINTS, None) or {}
+        version = version_of(new)
+        if get_metadata(s, META_VERSION) != version:
+            set_metadata(s, META_FINGERPRINTS, new)
+            set_metadata(s, META_VERSION, version)
+        cache = get_metadata(s, META_INSTANCES)
+        if cache is not None:
+            self.targets.metadata_cache = cache
+            self.targets.invalidate()
+        self._defs = defs
+        added, changed, removed = diff(before, new)
+        return ReloadReport(added, changed, removed, list(defs.problems), list(defs.warnings), sorted(defs.services))
+
+    async def reload(self, actor: Actor) -> ReloadReport:
+        """Re-read the lab's health files (``R`` / ``labtui health reload``) and say what changed."""
+        await self.db.run(lambda s: self.rbac.require(s, actor, MANAGE, "health"))
+        defs = await asyncio.to_thread(load_definitions, self.lab_dir)
+
+        def q(s: Session) -> ReloadReport:
+            report = self._adopt(s, defs)
+            audit.record(
+                s, actor, "health.reload", "health",
+                {
+                    "services": report.count,
+                    "added": report.added[:50],
+                    "changed": report.changed[:50],
+                    "removed": report.removed[:50],
+                    "problems": [str(p) for p in report.problems[:20]],
+                },
+            )
+            return report
+
+        report = await self.db.run(q)
+        log.info("health definitions reloaded by %s: +%d ~%d -%d, %d problem(s)", actor.username,
+                 len(report.added), len(report.changed), len(report.removed), len(report.problems))
+        return report
+
+    async def refresh_if_changed(self) -> bool:
+        """Reload when another process recorded different definitions (the poller, each tick)."""
+        if self._defs is None:
+            await self.load()
+            return True
+        stored = await self.db.run(lambda s: get_metadata(s, META_VERSION))
+        if stored is None or stored == self._defs.version:
+            return False
+        log.info("health definitions changed elsewhere: reloading")
+        await self.load()
+        return True
+
+    def _check(self, service: str, name: str) -> CheckDef:
+        check = self.definitions.check(service, name)
+        if check is None:
+            raise NotFound(f"No health check '{service}/{name}'")
+        return check
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def status(self, actor: Actor, service: str | None = None) -> list[ServiceStatus]:
+        """Every service with its overall status and its checks (in definition order)."""
+        defs = await self.ensure_loaded()
+
+        def q(s: Session) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], dt.datetime]]:
+            self.rbac.require(s, actor, VIEW, "health")
+            t = HealthCheckState
+            # Plain rows, not ORM objects: 10,000 checks must come back in a few tens of ms.
+            stmt = select(
+                t.service_name, t.check_name, t.status, t.target, t.since, t.last_checked_at,
+                t.last_latency_ms, t.last_status_code, t.last_error,
+            )
+            if service is not None:
+                stmt = stmt.where(t.service_name == service)
+            states = {(r.service_name, r.check_name): r for r in s.execute(stmt)}
+            return states, _active_silences(s)
+
+        states, silences = await self.db.run(q)
+        out: list[ServiceStatus] = []
+        for svc in defs.services.values():
+            if service is not None and svc.name != service:
+                continue
+            checks: list[CheckStatus] = []
+            for c in svc.checks:
+                st = states.get((svc.name, c.name))
+                checks.append(
+                    CheckStatus(
+                        service=svc.name,
+                        name=c.name,
+                        type=c.type,
+                        status=st.status if st else UNKNOWN,
+                        target=st.target if st and st.target else _planned_target(c),
+                        since=st.since if st else None,
+                        last_checked_at=st.last_checked_at if st else None,
+                        latency_ms=st.last_latency_ms if st else None,
+                        status_code=st.last_status_code if st else None,
+                        error=st.last_error if st else None,
+                        silenced_until=silences.get((svc.name, c.name)),
+                        interval=c.interval,
+                        fail_after=c.fail_after,
+                        recover_after=c.recover_after,
+                    )
+                )
+            out.append(
+                ServiceStatus(svc.name, overall(c.status for c in checks), svc.interval, svc.notify and bool(svc.recipients), tuple(checks))
+            )
+        if service is not None and not out:
+            raise NotFound(f"No health definitions for service '{service}'")
+        return out
+
+    async def history(
+        self,
+        actor: Actor,
+        service: str,
+        check: str | None = None,
+        *,
+        hours: float = 24,
+        limit: int = 100,
+        transitions_only: bool = False,
+    ) -> list[ResultRow]:
+        """Results of a service (or one check), newest first."""
+        if not 0 < hours <= 24 * max(self.config.retention_days, 7):
+            raise ValidationError(f"hours must be between 1 and {24 * max(self.config.retention_days, 7)}", "hours")
+        if not 1 <= limit <= HISTORY_LIMIT_MAX:
+            raise ValidationError(f"limit must be between 1 and {HISTORY_LIMIT_MAX}", "limit")
+        since = utcnow() - dt.timedelta(hours=hours)
+
+        def q(s: Session) -> list[ResultRow]:
+            self.rbac.require(s, actor, VIEW, "health")
+            stmt = (
+                select(HealthCheckResult)
+                .where(HealthCheckResult.service_name == service, HealthCheckResult.checked_at >= since)
+                .order_by(HealthCheckResult.checked_at.desc(), HealthCheckResult.id.desc())
+                .limit(limit)
+            )
+            if check is not None:
+                stmt = stmt.where(HealthCheckResult.check_name == check)
+            if transitions_only:
+                stmt = stmt.where(HealthCheckResult.status != HealthCheckResult.previous_status)
+            return [result_row(r) for r in s.scalars(stmt)]
+
+        return await self.db.run(q)
+
+    async def uptime(self, actor: Actor, hours: float) -> dict[str, float]:
+        """Per check key, the share of results in the last ``hours`` whose status was healthy
+        (0-100). Checks without results in the period are absent."""
+        since = utcnow() - dt.timedelta(hours=hours)
+
+        def q(s: Session) -> dict[str, float]:
+            self.rbac.require(s, actor, VIEW, "health")
+            healthy = func.sum(case((HealthCheckResult.status == HEALTHY, 1), else_=0))
+            rows = s.execute(
+                select(HealthCheckResult.service_name, HealthCheckResult.check_name, healthy, func.count())
+                .where(HealthCheckResult.checked_at >= since)
+                .group_by(HealthCheckResult.service_name, HealthCheckResult.check_name)
+            )
+            return {f"{svc}/{chk}": 100.0 * (ok or 0) / n for svc, chk, ok, n in rows if n}
+
+        return await self.db.run(q)
+
+    async def recent_latencies(self, actor: Actor, per_check: int = 20) -> dict[str, list[float | None]]:
+        """Per check key, the latencies of its last ``per_check`` results, oldest first (sparklines)."""
+
+        def q(s: Session) -> dict[str, list[float | None]]:
+            self.rbac.require(s, actor, VIEW, "health")
+            rn = func.row_number().over(
+                partition_by=(HealthCheckResult.service_name, HealthCheckResult.check_name),
+                order_by=HealthCheckResult.id.desc(),
+            ).label("rn")
+            inner = select(
+                HealthCheckResult.service_name, HealthCheckResult.check_name, HealthCheckResult.id,
+                HealthCheckResult.response_time_ms, rn,
+            ).subquery()
+            rows = s.execute(
+                select(inner.c.service_name, inner.c.check_name, inner.c.response_time_ms)
+                .where(inner.c.rn <= per_check)
+                .order_by(inner.c.service_name, inner.c.check_name, inner.c.id)
+            )
+            out: dict[str, list[float | None]] = {}
+            for svc, chk, ms in rows:
+                out.setdefault(f"{svc}/{chk}", []).append(ms)
+            return out
+
+        return await self.db.run(q)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    async def check_now(self, actor: Actor, service: str, check: str) -> CheckResult:
+        """Run one check at once and return its result (not stored: the poller's thresholds
+        and history stay the poller's alone)."""
+        await self.db.run(lambda s: self.rbac.require(s, actor, MANAGE, f"health/{service}/{check}"))
+        await self.ensure_loaded()
+        definition = self._check(service, check)
+        hosts = await self.targets.current()
+        return await self.prober.run(definition, hosts)
+
+    async def silence(self, actor: Actor, service: str, check: str, until: dt.datetime, reason: str = "") -> SilenceInfo:
+        """Maintenance: no emails for the check until ``until`` (results are still stored)."""
+        await self.ensure_loaded()
+        self._check(service, check)
+        now = utcnow()
+        if until.tzinfo is None:
+            raise ValidationError("The end of a silence needs a time zone", "until")
+        if until <= now:
+            raise ValidationError("A silence must end in the future", "until")
+        reason = reason.strip()[:255]
+
+        def q(s: Session) -> SilenceInfo:
+            self.rbac.require(s, actor, MANAGE, f"health/{service}/{check}")
+            s.execute(
+                update(HealthSilence)
+                .where(HealthSilence.service_name == service, HealthSilence.check_name == check, HealthSilence.ended_at.is_(None))
+                .values(ended_at=now, ended_by=actor.username)
+            )
+            row = HealthSilence(service_name=service, check_name=check, until=until, reason=reason, created_by=actor.username, created_at=now)
+            s.add(row)
+            audit.record(s, actor, "health.silence", f"health/{service}/{check}", {"until": until.isoformat(), "reason": reason})
+            return SilenceInfo(service, check, until, reason, actor.username, now)
+
+        return await self.db.run(q)
+
+    async def unsilence(self, actor: Actor, service: str, check: str) -> None:
+        """End a silence before its time."""
+        now = utcnow()
+
+        def q(s: Session) -> None:
+            self.rbac.require(s, actor, MANAGE, f"health/{service}/{check}")
+            row = s.scalar(
+                select(HealthSilence).where(
+                    HealthSilence.service_name == service, HealthSilence.check_name == check, HealthSilence.ended_at.is_(None)
+                )
+            )
+            if row is None:
+                raise NotFound(f"'{service}/{check}' is not silenced")
+            row.ended_at, row.ended_by = now, actor.username
+            audit.record(s, actor, "health.silence_end", f"health/{service}/{check}", {"until": row.until.isoformat(), "reason": "lifted"})
+
+        await self.db.run(q)
+
+    async def silences(self, actor: Actor) -> list[SilenceInfo]:
+        def q(s: Session) -> list[SilenceInfo]:
+            self.rbac.require(s, actor, VIEW, "health")
+            rows = s.scalars(select(HealthSilence).where(HealthSilence.ended_at.is_(None)).order_by(HealthSilence.until))
+            return [SilenceInfo(r.service_name, r.check_name, r.until, r.reason, r.created_by, r.created_at) for r in rows]
+
+        return await self.db.run(q)
+
+    # -- the poller --------------------------------------------------------------------------
+
+    def poller(self, lease: LeaseLike, **kwargs: Any) -> HealthPoller:
+        from labtui.core.health.poller import HealthPoller
+
+        return HealthPoller(self, lease, **kwargs)
+
+    def start_poller(self, stop: asyncio.Event, *, holder: str | None = None) -> asyncio.Task[None]:
+        """Run the poller in this process until ``stop`` (for ``labtui`` and ``labtui serve``):
+        it polls only while this process holds the ``health-poller`` lease."""
+        from labtui.core.health.poller import LEASE_NAME
+        from labtui.core.leases import Lease
+
+        lease = Lease(self.db, LEASE_NAME, seconds=float(self.config.lease_seconds), holder=holder)
+        return asyncio.create_task(self.poller(lease).run(stop), name="health-poller")
+
+    async def aclose(self) -> None:
+        await self.prober.aclose()
+
+
+def _planned_target(c: CheckDef) -> str:
+    if c.type == "http" and c.url:
+        return c.url
+    if c.host:
+        return f"{c.host}:{c.port}" if c.port and c.type != "icmp" else c.host
+    return f"({c.service} instance)"
+
+
+def _active_silences(s: Session) -> dict[tuple[str, str], dt.datetime]:
+    rows = s.execute(
+        select(HealthSilence.service_name, HealthSilence.check_name, func.max(HealthSilence.until))
+        .where(and_(HealthSilence.ended_at.is_(None), HealthSilence.until > utcnow()))
+        .group_by(HealthSilence.service_name, HealthSilence.check_name)
+    )
+    return {(svc, chk): until for svc, chk, until in rows}
