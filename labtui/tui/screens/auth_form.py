@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from labtui.tui.widgets.typeahead import TypeaheadInput
 from labtui.core.errors import LabtuiError, ValidationError
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class AuthForm(Screen[None]):
     @staticmethod
     def field(label: str, id: str, *, password: bool = False, placeholder: str = "", value: str = "") -> Iterable[Widget]:
         yield Label(label, classes="field-label")
-        yield Input(value, id=id, password=password, placeholder=placeholder)
+        yield TypeaheadInput(value, id=id, password=password, placeholder=placeholder)
 
     def on_mount(self) -> None:
         target = self.initial_focus()
