@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from labtui.cli.context import CliContext
+from labtui.cli.output import print_table
 from labtui.core.actor import Actor
 from labtui.core.db.base import utcnow
 from labtui.core.db.health import HEALTHY
@@ -81,12 +82,6 @@ async def _actor(ctx: CliContext, args: argparse.Namespace) -> Actor:
     return Actor.system(CLI_ACTOR)
 
 
-def _table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
 def _ms(value: float | None) -> str:
     if value is None:
         return ""
@@ -130,13 +125,13 @@ async def status(ctx: CliContext, args: argparse.Namespace) -> int:
     if not services:
         print("No health checks defined (services/<name>/health.yaml or health/*.yaml in the lab).")
         return 0
-    rows = [("SERVICE", "CHECK", "TYPE", "STATUS", "SINCE", "LATENCY", "TARGET", "ERROR")]
+    rows: list[tuple[str, ...]] = []
     for svc in services:
         rows.append((svc.name, "", "", svc.status.upper(), "", "", "", ""))
         for c in svc.checks:
             state = c.status + (" (silenced)" if c.silenced_until else "")
             rows.append(("", c.name, c.type, state, _when(c.since), _ms(c.latency_ms), c.target, (c.error or "")[:80]))
-    _table(rows)
+    print_table(("service", "check", "type", "status", "since", "latency", "target", "error"), rows)
     return 0 if healthy else 1
 
 
@@ -170,11 +165,11 @@ async def history(ctx: CliContext, args: argparse.Namespace) -> int:
     if not rows:
         print(f"No results for {args.service}{'/' + args.check if args.check else ''} in the last {args.hours:g} h.")
         return 0
-    table = [("TIME", "CHECK", "STATUS", "RESULT", "LATENCY", "CODE", "ERROR")]
+    table: list[tuple[str, ...]] = []
     for r in rows:
         change = f"{r.previous_status} -> {r.status}" if r.is_transition else r.status
         table.append((_when(r.checked_at), r.check, change, r.outcome, _ms(r.latency_ms), str(r.status_code or ""), (r.error or "")[:80]))
-    _table(table)
+    print_table(("time", "check", "status", "result", "latency", "code", "error"), table)
     return 0
 
 

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from labtui.cli.context import CliContext
+from labtui.cli.output import print_table
 from labtui.core.actor import Actor
 from labtui.core.db.jobs import COMPLETED, STATUSES
 from labtui.core.errors import ValidationError
@@ -173,12 +174,10 @@ async def list_jobs(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([j.as_json() for j in jobs], indent=2))
         return 0
-    rows = [("ID", "SERVICE", "SCRIPT", "STATUS", "USER", "CREATED (UTC)", "DEPLOYMENT")]
-    for j in jobs:
-        rows.append((j.id, j.service, j.script or j.action, j.status, j.username, _fmt_time(j), j.deployment_id or ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print_table(
+        ("id", "service", "script", "status", "user", "created (utc)", "deployment"),
+        [(j.id, j.service, j.script or j.action, j.status, j.username, _fmt_time(j), j.deployment_id or "") for j in jobs],
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from labtui.cli.context import CliContext
+from labtui.cli.output import print_table
 from labtui.core.actor import Actor
 
 
@@ -25,12 +26,10 @@ async def list_services(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.as_json() for s in services], indent=2))
         return 0
-    rows = [("NAME", "SCRIPTS", "DEPLOYED")]
-    for s in services:
-        rows.append((s.name, ", ".join(x.name for x in s.scripts), "yes" if s.active_deployment else ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print_table(
+        ("name", "scripts", "deployed"),
+        [(s.name, ", ".join(x.name for x in s.scripts), "yes" if s.active_deployment else "") for s in services],
+    )
     for s in services:
         for warning in s.warnings:
             print(f"warning: {s.name}: {warning}")
