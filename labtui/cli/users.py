@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(handler=reset_password)
 
+    p = cmds.add_parser("authorized-keys", help="authorized_keys lines for OpenSSH's login-shell mode")
+    p.set_defaults(handler=authorized_keys)
+
     p = cmds.add_parser("invite", help="invite a user by email")
     p.add_argument("name")
     p.add_argument("--email", required=True)
@@ -96,4 +99,28 @@ async def invite(ctx: CliContext, args: argparse.Namespace) -> int:
     if delivery.token:
         # Shown once, to the admin at the terminal; it is stored only as a digest.
         print(f"invitation token: {delivery.token}")
+    return 0
+
+
+async def authorized_keys(ctx: CliContext, args: argparse.Namespace) -> int:
+    """One line per registered key, forcing ``labtui shell --user NAME`` with ``restrict,pty``:
+    one system account on the bastion then serves everyone through the system's sshd."""
+    import shlex
+    import sys
+
+    from sqlalchemy import select
+
+    from labtui.core.db.models import User
+
+    core = await ctx.core(start=False)
+    rows = await core.db.run(
+        lambda s: [(u.username, u.ssh_public_key) for u in s.scalars(select(User).where(User.is_active.is_(True), User.ssh_public_key.is_not(None)).order_by(User.username))]
+    )
+    base = [sys.executable, "-m", "labtui", "--home", str(ctx.paths.home)]
+    if core.config.source is not None:
+        base += ["--config", str(core.config.source)]
+    for username, key in rows:
+        command = shlex.join([*base, "shell", "--user", username])
+        key_type, blob = (key or "").split()[:2]
+        print(f'restrict,pty,command="{command}" {key_type} {blob} labtui:{username}')
     return 0

@@ -210,15 +210,52 @@ class Auth:
 
         return await self.db.run(q)
 
+    # -- SSH: public keys and the hand-over to a session's TUI process -----------------------
+
+    async def login_with_key(self, username: str, public_key: str, *, origin: str) -> LoginResult:
+        """An SSH public-key login: the key must be the one registered to the active user."""
+        from labtui.core.sshkeys import same_key
+
+        def q(s: Session) -> LoginResult:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None or not user.is_active or not same_key(user.ssh_public_key, public_key):
+                audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
+                raise AuthError(BAD_LOGIN)
+            user.last_login_at = utcnow()
+            result = self._open_session(s, user, origin)
+            audit.record(s, result.actor, "login", f"users/{user.username}", {"method": "publickey"})
+            return result
+
+        return await self.db.run(q)
+
+    async def issue_handoff(self, actor: Actor, seconds: int = 30) -> str:
+        """A single-use token that lets a session's TUI process take over ``actor``'s session.
+
+        The SSH server passes it to the child over an inherited pipe, never in argv or env."""
+        assert actor.user_id is not None
+        uid = actor.user_id
+        return await self.db.run(lambda s: self.issue_token(s, uid, HANDOFF, dt.timedelta(seconds=seconds), retire=False))
+
+    async def redeem_handoff(self, token: str, *, origin: str) -> LoginResult:
+        def q(s: Session) -> LoginResult:
+            user = self.redeem_token(s, token, HANDOFF)
+            if not user.is_active:
+                raise AuthError(BAD_TOKEN)
+            return self._open_session(s, user, origin)
+
+        return await self.db.run(q)
+
     # -- tokens ----------------------------------------------------------------------------
 
-    def issue_token(self, s: Session, user_id: int, kind: str, lifetime: dt.timedelta) -> str:
-        """Create a single-use token; earlier unused tokens of the same kind are retired."""
-        s.execute(
-            update(UserToken)
-            .where(UserToken.user_id == user_id, UserToken.kind == kind, UserToken.used_at.is_(None))
-            .values(used_at=utcnow())
-        )
+    def issue_token(self, s: Session, user_id: int, kind: str, lifetime: dt.timedelta, *, retire: bool = True) -> str:
+        """Create a single-use token; earlier unused tokens of the same kind are retired
+        (except hand-overs: one user may open several SSH sessions at once)."""
+        if retire:
+            s.execute(
+                update(UserToken)
+                .where(UserToken.user_id == user_id, UserToken.kind == kind, UserToken.used_at.is_(None))
+                .values(used_at=utcnow())
+            )
         token = new_token()
         s.add(UserToken(user_id=user_id, kind=kind, token_hash=token_digest(token), expires_at=utcnow() + lifetime))
         return token

@@ -1,0 +1,1 @@
+"""Serving labtui over SSH (one TUI process per session) and the login-shell mode."""
