@@ -40,6 +40,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(handler=reset_password)
 
+    keys = cmds.add_parser("keys", help="SSH login keys of a user")
+    key_cmds = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    p = key_cmds.add_parser("add", help="register a public key (a .pub file)")
+    p.add_argument("name")
+    p.add_argument("pubkey_file")
+    p.set_defaults(handler=keys_add)
+    p = key_cmds.add_parser("list", help="a user's keys")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=keys_list)
+    p = key_cmds.add_parser("remove", help="remove a key by its fingerprint")
+    p.add_argument("name")
+    p.add_argument("fingerprint")
+    p.set_defaults(handler=keys_remove)
+
     p = cmds.add_parser("authorized-keys", help="authorized_keys lines for OpenSSH's login-shell mode")
     p.set_defaults(handler=authorized_keys)
 
@@ -112,9 +127,11 @@ async def authorized_keys(ctx: CliContext, args: argparse.Namespace) -> int:
 
     from labtui.core.db.models import User
 
+    from labtui.core.login_keys import keys_of
+
     core = await ctx.core(start=False)
     rows = await core.db.run(
-        lambda s: [(u.username, u.ssh_public_key) for u in s.scalars(select(User).where(User.is_active.is_(True), User.ssh_public_key.is_not(None)).order_by(User.username))]
+        lambda s: [(u.username, key) for u in s.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username)) for key in keys_of(s, u)]
     )
     base = [sys.executable, "-m", "labtui", "--home", str(ctx.paths.home)]
     if core.config.source is not None:
@@ -123,4 +140,36 @@ async def authorized_keys(ctx: CliContext, args: argparse.Namespace) -> int:
         command = shlex.join([*base, "shell", "--user", username])
         key_type, blob = (key or "").split()[:2]
         print(f'restrict,pty,command="{command}" {key_type} {blob} labtui:{username}')
+    return 0
+
+
+async def keys_add(ctx: CliContext, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from labtui.core.errors import ValidationError
+
+    try:
+        text = Path(args.pubkey_file).read_text()
+    except OSError as exc:
+        raise ValidationError(f"Cannot read {args.pubkey_file}: {exc.strerror}", "pubkey_file") from None
+    core = await ctx.core(start=False)
+    key = await core.login_keys.add(CLI, args.name, text)
+    print(f"added {key.key_type} {key.fingerprint} for '{args.name}'")
+    return 0
+
+
+async def keys_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    core = await ctx.core(start=False)
+    keys = await core.login_keys.list(CLI, args.name)
+    if args.json:
+        print_json([k.as_json() for k in keys])
+    else:
+        print_table(("fingerprint", "type", "comment", "added"), [(k.fingerprint, k.key_type, k.comment, k.created_at.strftime("%Y-%m-%d")) for k in keys])
+    return 0
+
+
+async def keys_remove(ctx: CliContext, args: argparse.Namespace) -> int:
+    core = await ctx.core(start=False)
+    await core.login_keys.remove(CLI, args.name, args.fingerprint)
+    print(f"removed {args.fingerprint} from '{args.name}'")
     return 0

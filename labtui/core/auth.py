@@ -214,11 +214,12 @@ class Auth:
 
     async def login_with_key(self, username: str, public_key: str, *, origin: str) -> LoginResult:
         """An SSH public-key login: the key must be the one registered to the active user."""
+        from labtui.core.login_keys import keys_of
         from labtui.core.sshkeys import same_key
 
         def q(s: Session) -> LoginResult:
             user = s.scalar(select(User).where(User.username == username))
-            if user is None or not user.is_active or not same_key(user.ssh_public_key, public_key):
+            if user is None or not user.is_active or not any(same_key(k, public_key) for k in keys_of(s, user)):
                 audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
                 raise AuthError(BAD_LOGIN)
             user.last_login_at = utcnow()

@@ -16,6 +16,7 @@ from labtui.core.auth import Auth
 from labtui.core.config import Config, load_config
 from labtui.core.db.engine import Database
 from labtui.core.integrations.email import Mailer, make_mailer
+from labtui.core.login_keys import LoginKeys
 from labtui.core.rbac import Rbac
 from labtui.core.schedules import Schedules
 from labtui.core.services import Services
@@ -24,6 +25,9 @@ from labtui.core.health import Health
 from labtui.core.vault import Vault
 from labtui.core.users import Users
 from labtui.core.audit_service import AuditLog
+from labtui.core.configs import Configs
+from labtui.core.files import ServiceFiles
+from labtui.core.outputs import ServiceOutputs
 
 if TYPE_CHECKING:
     from labtui.core.inventory.types import InventoryTypeDef
@@ -82,9 +86,13 @@ class Core:
         self.rbac = Rbac(self.db)
         self.auth = Auth(self.db, config.auth, self.rbac)
         self.users = Users(self.db, self.rbac, self.auth, self.mailer)
+        self.login_keys = LoginKeys(self.db, self.rbac)
         self.audit = AuditLog(self.db, self.rbac)
         self.schedules = Schedules(self.db, self.rbac)
         self.services = Services(self.db, self.rbac, self.lab_dir)
+        self.configs = Configs(self.db, self.rbac, self.services)
+        self.files = ServiceFiles(self.db, self.rbac, self.services, paths.home)
+        self.outputs = ServiceOutputs(self.db, self.rbac, self.services)
         self.vault = Vault(self.db, self.rbac, paths.home)
         self.jobs = Jobs(self.db, self.rbac, self.services, self.vault, paths.home, config.jobs)
         self.health = Health(self.db, self.rbac, self.lab_dir, paths.home, config.health, self.mailer)

@@ -100,3 +100,17 @@ async def test_resize_reaches_the_session(core: Core, admin: Actor, hub: SshHub)
 def test_host_key_is_private(core: Core, hub: SshHub) -> None:
     key_file = Path(core.paths.home) / "ssh_host_ed25519_key"
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+async def test_login_keys_added_by_an_admin_log_in_and_removed_ones_do_not(core: Core, admin: Actor, hub: SshHub) -> None:
+    await add_user(core, admin, "keyuser", "operator")
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="laptop")
+    added = await core.login_keys.add(admin, "keyuser", key.export_public_key().decode())
+    assert [k.fingerprint for k in await core.login_keys.list(admin, "keyuser")] == [added.fingerprint]
+    async with connect(hub, "keyuser", client_keys=[key], password=None) as conn:
+        proc = await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
+        await screen_until(proc, "keyuser · roles")
+    await core.login_keys.remove(admin, "keyuser", added.fingerprint)
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(hub, "keyuser", client_keys=[key], password=None):
+            pass
