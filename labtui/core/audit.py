@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from labtui.core.actor import Actor
@@ -103,14 +103,11 @@ def query_page(
         else:
             stmt = stmt.where(AuditRecord.action == flt.action)
     if flt.text:
+        # SQLite's LIKE ignores ASCII case already; ilike would lower() five columns a row.
         like = f"%{flt.text}%"
-        stmt = stmt.where(
-            AuditRecord.target.ilike(like)
-            | AuditRecord.detail.ilike(like)
-            | AuditRecord.action.ilike(like)
-            | AuditRecord.username.ilike(like)
-            | AuditRecord.origin.ilike(like)
-        )
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        columns = (AuditRecord.target, AuditRecord.detail, AuditRecord.action, AuditRecord.username, AuditRecord.origin)
+        stmt = stmt.where(or_(*(c.like(like) if sqlite else c.ilike(like) for c in columns)))
     return [
         AuditRow(
             id=r.id,
