@@ -40,6 +40,7 @@ async def run_startup(core: Core) -> None:
     await step_lab_repo(core)
     step_symlinks(core)
     log.info("database: %s", core.db.create_schema())
+    log.info("config versions: seeded %s", ", ".join(await core.configs.seed()) or "none")
     await step_inventory_types(core)
     counts = await core.db.run(core.rbac.seed)
     log.info("permissions seeded: %s", counts)

@@ -33,6 +33,7 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("services", "Services", "Deploy services, run their scripts, stop them", "labtui.tui.screens.services:ServicesScreen", "services.view", aliases=("svc",)),
     ScreenEntry("jobs", "Jobs", "Jobs with live logs; cancel and re-run", "labtui.tui.screens.jobs:JobsScreen", "jobs.view_own"),
     ScreenEntry("schedules", "Schedules", "Recurring jobs on cron, in any time zone", "labtui.tui.screens.schedules:SchedulesScreen", "schedules.view", aliases=("cron",)),
+    ScreenEntry("health", "Health", "Every health check: status, latency, uptime, history; silence, check now", "labtui.tui.screens.health:HealthScreen", "health.view"),
     ScreenEntry("users", "Users", "Accounts, invitations, roles of each user", "labtui.tui.screens.users:UsersScreen", "users.view"),
     ScreenEntry("roles", "Roles", "Roles and their permissions", "labtui.tui.screens.roles:RolesScreen", "roles.view"),
     ScreenEntry("audit", "Audit log", "Who did what, when and from where", "labtui.tui.screens.audit:AuditScreen", "system.audit_log"),

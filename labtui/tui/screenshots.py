@@ -13,9 +13,10 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from labtui.core.actor import Actor
 from labtui.core.config import load_config
@@ -163,6 +164,96 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
         await workers.stop(requeue=False)
 
 
+async def _health_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """The health screen and a check's history, on the demo lab's checks of this machine.
+
+    The demo's web check is answered by a local HTTP server on its port 8000 (when free); a
+    few hours of earlier results are written into the throw-away database for the
+    pictures (with one outage, so the history has transitions to show), then one real
+    poller tick checks everything now."""
+    import random
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sqlalchemy import insert
+
+    from labtui.core.db.base import utcnow
+    from labtui.core.db.health import HealthCheckResult, HealthCheckState
+    from labtui.core.health import LEASE_NAME
+    from labtui.core.leases import Lease
+    from labtui.tui.screens.health import HealthScreen
+    from labtui.tui.screens.health_history import HealthHistoryScreen
+
+    class Quiet(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server: ThreadingHTTPServer | None = None
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", 8000), Quiet)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    except OSError:
+        log.warning("port 8000 is taken: the demo's web check shows whatever answers there")
+    try:
+        defs = await core.health.ensure_loaded()
+        rng = random.Random(7)
+        now = utcnow()
+        rows: list[dict[str, object]] = []
+        states: list[dict[str, object]] = []
+        for check in defs.checks.values():
+            previous = "unknown"
+            for i in range(24, 0, -1):  # one result every 5 minutes for the last two hours
+                down = check.name == "web" and 9 <= i <= 11
+                status = "unhealthy" if down else "healthy"
+                rows.append({
+                    "service_name": check.service, "check_name": check.name, "status": status, "outcome": status,
+                    "previous_status": previous, "check_type": check.type, "target": check.url or f"{check.host}:{check.port or ''}".rstrip(":"),
+                    "response_time_ms": None if down else round(rng.uniform(0.4, 2.5) * (3 if check.type == "http" else 1), 2),
+                    "status_code": None if down or check.type != "http" else 200,
+                    "error_message": "Timeout after 3s" if down else None,
+                    "checked_at": now - dt.timedelta(minutes=5 * i),
+                })
+                previous = status
+            # Where the poller would be after those results, so the real tick continues them.
+            since = now - dt.timedelta(minutes=40 if check.name == "web" else 120)
+            states.append({"service_name": check.service, "check_name": check.name, "status": "healthy", "since": since,
+                           "consecutive_successes": 8, "last_checked_at": now - dt.timedelta(minutes=5), "last_outcome": "healthy",
+                           "last_latency_ms": rows[-1]["response_time_ms"], "target": rows[-1]["target"]})
+
+        def seed(s: Any) -> None:
+            s.execute(insert(HealthCheckResult), rows)
+            s.execute(insert(HealthCheckState), states)
+
+        await core.db.run(seed)
+        await core.health.poller(Lease(core.db, LEASE_NAME, seconds=30, holder="screenshots"), jitter=0).tick()
+        await core.health.silence(admin, "this-machine", "ssh", now + dt.timedelta(hours=4), "sshd upgrade")
+
+        app.open_screen("health")
+        await _until(pilot, lambda: isinstance(app.screen, HealthScreen) and app.screen.stats_loads > 0)
+        screen = app.screen
+        await pilot.pause(0.3)
+        for box in screen.query(Input):
+            box.cursor_blink = False
+        _save(app, out_dir, "health", written)
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=next(i for i in range(table.row_count) if str(table.get_row_at(i)[1]) == "web"))
+        await pilot.press("enter")
+        await _until(pilot, lambda: isinstance(app.screen, HealthHistoryScreen) and app.screen.loaded)
+        await pilot.pause(0.3)
+        _save(app, out_dir, "health_history", written)
+        app.pop_screen()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
 async def take_screenshots(
     out_dir: Path, *, size: tuple[int, int] = SIZE, on_skip: Callable[[str], None] | None = None
 ) -> list[Path]:
@@ -220,6 +311,7 @@ async def take_screenshots(
                     app.open_screen("dashboard")
                     await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
                 await _job_screens(core, admin, app, pilot, out_dir, written)
+                await _health_screens(core, admin, app, pilot, out_dir, written)
         finally:
             await core.aclose()
             logging.getLogger("labtui").removeHandler(handler)

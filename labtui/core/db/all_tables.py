@@ -7,3 +7,6 @@ from labtui.core.db import models  # noqa: F401
 from labtui.core.db import schedules  # noqa: F401
 from labtui.core.db import jobs  # noqa: F401
 from labtui.core.db import health  # noqa: F401
+from labtui.core.db import configs  # noqa: F401
+from labtui.core.db import ssh  # noqa: F401
+from labtui.core.db import inventory  # noqa: F401

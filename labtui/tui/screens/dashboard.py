@@ -108,6 +108,20 @@ class DashboardScreen(LabScreen):
             if roles is not None:
                 custom = sum(1 for r in roles if not r.is_system)
                 parts.append(Content.from_markup("[b]Roles[/] $n ($custom editable)", n=len(roles), custom=custom))
+        if self.can("health.view"):
+            from labtui.tui.screens.health import read_statuses
+
+            services = await read_statuses(self)
+            if services:
+                by = Counter(s.status for s in services)
+                parts.append(
+                    Content.from_markup(
+                        "[b]Health[/] $n: [$success]$healthy healthy[/] · [$error]$unhealthy unhealthy[/] · "
+                        "[$warning]$degraded degraded[/] · [$text-muted]$unknown unknown[/]",
+                        n=f"{len(services)} service" + ("s" if len(services) != 1 else ""),
+                        healthy=by["healthy"], unhealthy=by["unhealthy"], degraded=by["degraded"], unknown=by["unknown"],
+                    )
+                )
         if not parts:
             parts.append(Content.from_markup("[dim]Nothing here for your roles yet: the menu shows what you may open.[/]"))
         recent = None

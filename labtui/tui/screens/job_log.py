@@ -19,7 +19,7 @@ from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.log_view import LogView
 
 #: How often an active job's log is polled for new lines (the issue asks ≤ 100 ms end to end).
-TAIL_SECONDS = 0.05
+TAIL_SECONDS = 0.025
 #: How often a finished job is looked at (it may be re-read by nobody; keep it cheap).
 IDLE_SECONDS = 2.0
 

@@ -48,6 +48,7 @@ class ServicesScreen(LabScreen):
         super().__init__()
         self.services: list[ServiceInfo] = []
         self.last: dict[str, JobInfo | None] = {}
+        self.health: dict[str, str] = {}
         self.text = ""
 
     def compose(self) -> ComposeResult:
@@ -71,17 +72,26 @@ class ServicesScreen(LabScreen):
         for svc in services:
             jobs = await self.call(lambda: self.core.jobs.list(self.actor, service=svc.name, limit=1))
             self.last[svc.name] = jobs[0] if jobs else None
+        if self.can("health.view"):
+            from labtui.tui.screens.health import read_statuses
+
+            statuses = await read_statuses(self)
+            self.health = {h.name: h.status for h in statuses or []}
         self.render_rows()
 
     def render_rows(self) -> None:
+        from labtui.tui.screens.health import status_text, theme_colours
+
         table = self.query_one(DataTable)
         selected = table.cursor_row
         table.clear()
+        colours = theme_colours(self.app)
         for svc in self.services:
             if self.text and self.text not in svc.name.lower():
                 continue
             scripts = ", ".join(s.name for s in svc.scripts)
-            table.add_row(svc.name, scripts, last_job_text(self.last.get(svc.name)), "yes" if svc.active_deployment else "", "—", key=svc.name)
+            health = status_text(self.health[svc.name], colours) if svc.name in self.health else "—"
+            table.add_row(svc.name, scripts, last_job_text(self.last.get(svc.name)), "yes" if svc.active_deployment else "", health, key=svc.name)
         if table.row_count:
             table.move_cursor(row=min(selected, table.row_count - 1))
 
@@ -155,6 +165,9 @@ class ServiceDetailScreen(LabScreen):
         Binding("x", "run_script", "Run script"),
         Binding("s", "stop", "Stop"),
         Binding("j", "jobs", "Jobs"),
+        Binding("c", "configs", "Configs"),
+        Binding("f", "files", "Files"),
+        Binding("o", "outputs", "Outputs"),
     ]
 
     def __init__(self, name: str) -> None:
@@ -240,3 +253,18 @@ class ServiceDetailScreen(LabScreen):
 
     def action_jobs(self) -> None:
         self.app.push_screen(JobsScreen(f"service:{self.service_name}"))
+
+    def action_configs(self) -> None:
+        from labtui.tui.screens.configs import ConfigsScreen
+
+        self.app.push_screen(ConfigsScreen(self.service_name))
+
+    def action_files(self) -> None:
+        from labtui.tui.screens.files import FilesScreen
+
+        self.app.push_screen(FilesScreen(self.service_name))
+
+    def action_outputs(self) -> None:
+        from labtui.tui.screens.outputs import OutputsScreen
+
+        self.app.push_screen(OutputsScreen(self.service_name))

@@ -1,0 +1,290 @@
+"""A service's ``inputs/`` and ``outputs/`` folders: list, view, edit, create, upload from a
+local path, and delete (the file is kept as ``<file>.backup``). Core enforces the folders,
+the 100 KB limit and the path rules and audits refusals; the screens show the reasons.
+
+Keys: Enter open (edit when allowed), n new file, u upload, d delete, r reload. In the
+editor: ctrl+s save, ctrl+r reload, Esc back (asking first if there are unsaved changes).
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Label, Static, TextArea
+
+from labtui.core.files import FileEntry, human_size
+from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.configs import PromptScreen, code_editor, yaml_language
+
+VIEW, EDIT = "services.files.view", "services.files.edit"
+
+
+class UploadForm(ModalScreen[tuple[str, str] | None]):
+    """Asks for a local file and the folder to put it in; Enter on the folder uploads."""
+
+    DEFAULT_CSS = """
+    UploadForm { align: center middle; }
+    UploadForm > Vertical { width: 80; max-width: 100%; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    UploadForm Grid { grid-size: 2; grid-columns: 14 1fr; grid-rows: 3; height: auto; }
+    UploadForm Label { padding-top: 1; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, service: str, folder: str = "inputs") -> None:
+        super().__init__()
+        self.service, self.folder = service, folder
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Upload a file of this machine into {self.service}'s folder (100 KB at most)", markup=False)
+            with Grid():
+                yield Label("Local file")
+                yield Input(placeholder="~/path/to/file", id="source")
+                yield Label("Into folder")
+                yield Input(self.folder, placeholder="inputs or outputs", id="folder")
+
+    def on_mount(self) -> None:
+        self.query_one("#source", Input).focus()
+
+    @on(Input.Submitted, "#source")
+    def _next(self) -> None:
+        self.query_one("#folder", Input).focus()
+
+    @on(Input.Submitted, "#folder")
+    def _done(self) -> None:
+        source = self.query_one("#source", Input).value.strip()
+        if not source:
+            self.query_one("#source", Input).focus()
+            return
+        self.dismiss((source, self.query_one("#folder", Input).value.strip() or "inputs"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class FilesScreen(LabScreen):
+    HELP = (
+        "Files in the service's inputs/ and outputs/ folders (nothing else can be reached). "
+        "Enter opens a file, n creates one, u uploads a file of this machine, d deletes "
+        "(a copy stays as .backup). Files are limited to 100 KB."
+    )
+
+    DEFAULT_CSS = """
+    FilesScreen #head { padding: 0 1; background: $boost; }
+    """
+
+    BINDINGS = [
+        Binding("n", "new", "New"),
+        Binding("u", "upload", "Upload"),
+        Binding("d", "delete", "Delete"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "close", "Back", show=False),
+    ]
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+        self.entries: list[FileEntry] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Files of {self.service}: inputs/ and outputs/", id="head", markup=False)
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="files")
+        table.add_columns("Path", "Size", "Modified (UTC)")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("new", "upload", "delete") and not self.can(EDIT):
+            return None
+        return True
+
+    @work(exclusive=True, group="files-load")
+    async def load(self, select: str | None = None) -> None:
+        entries = await self.call(lambda: self.core.files.list(self.actor, self.service))
+        if entries is None:
+            return
+        self.entries = entries
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        for e in entries:
+            table.add_row(e.path, human_size(e.size), e.modified.strftime("%Y-%m-%d %H:%M:%S"), key=e.path)
+        if select is not None and select in [e.path for e in entries]:
+            row = [e.path for e in entries].index(select)
+        table.move_cursor(row=min(row, max(table.row_count - 1, 0)))
+        self.query_one("#head", Static).update(
+            f"Files of {self.service}: inputs/ and outputs/  ·  {len(entries)} file{'s' if len(entries) != 1 else ''}"
+        )
+
+    def selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    @on(DataTable.RowSelected)
+    def _open(self) -> None:
+        path = self.selected()
+        if path:
+            self.app.push_screen(FileEditorScreen(self.service, path))
+
+    @work(group="files-action")
+    async def action_new(self) -> None:
+        folder = (self.selected() or "inputs/").split("/", 1)[0]
+        path = await self.app.push_screen_wait(
+            PromptScreen("New file: its path, under inputs/ or outputs/", f"{folder}/", "inputs/notes.txt")
+        )
+        if path and path.strip():
+            self.app.push_screen(FileEditorScreen(self.service, path.strip(), new=True))
+
+    @work(group="files-action")
+    async def action_upload(self) -> None:
+        folder = (self.selected() or "inputs/").split("/", 1)[0]
+        answer = await self.app.push_screen_wait(UploadForm(self.service, folder))
+        if answer is None:
+            return
+        source, dest = answer
+        entry = await self.call(lambda: self.core.files.upload(self.actor, self.service, source, dest))
+        if entry is not None:
+            self.notify(f"Uploaded {entry.path} ({human_size(entry.size)})", markup=False)
+            self.load(entry.path)
+
+    @work(group="files-action")
+    async def action_delete(self) -> None:
+        from labtui.tui.widgets.confirm import ConfirmScreen
+
+        path = self.selected()
+        if path is None:
+            return
+        if not await self.app.push_screen_wait(ConfirmScreen(f"Delete {path}? A copy is kept as {path}.backup.", "Delete")):
+            return
+        backup = await self.call(lambda: self.core.files.delete(self.actor, self.service, path))
+        if backup is not None:
+            self.notify(f"Deleted {path}; kept as {backup}", markup=False)
+            self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+
+class FileEditorScreen(LabScreen):
+    HELP = (
+        "One file of inputs/ or outputs/. ctrl+s saves (the old content is kept as .backup), "
+        "ctrl+r reloads, Esc goes back (asking first if there are unsaved changes). Files that "
+        "are not UTF-8 text, and users without services.files.edit, get a read-only view."
+    )
+
+    DEFAULT_CSS = """
+    FileEditorScreen #head { padding: 0 1; background: $boost; }
+    FileEditorScreen TextArea { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+r", "reload", "Reload"),
+        Binding("escape", "close", "Back", show=False, priority=True),
+    ]
+
+    def __init__(self, service: str, path: str, *, new: bool = False) -> None:
+        super().__init__()
+        self.service, self.path, self.new = service, path, new
+        self.loaded = ""
+        self.loaded_hash: str | None = None
+        self.editable = False
+
+    def compose(self) -> ComposeResult:
+        language = yaml_language() if self.path.endswith((".yaml", ".yml")) else None
+        self.editable = self.can(EDIT)
+        yield Static(f"{self.service}/{self.path}", id="head", markup=False)
+        yield code_editor("", language=language, read_only=not self.editable, id="editor")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#editor", TextArea)
+
+    @property
+    def dirty(self) -> bool:
+        return self.editor.text != self.loaded
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save" and not self.editable:
+            return None
+        return True
+
+    @work(exclusive=True, group="file-load")
+    async def load(self) -> None:
+        if not self.new:
+            content = await self.call(lambda: self.core.files.read(self.actor, self.service, self.path))
+            if content is None:
+                self.app.pop_screen()
+                return
+            self.loaded, self.loaded_hash = content.text, content.sha256
+            if not content.editable:
+                self.editable = False
+                self.editor.read_only = True
+        self.editor.load_text(self.loaded)
+        self.editor.focus()
+        self.show_head()
+
+    def show_head(self) -> None:
+        bits = [f"{self.service}/{self.path}", "new file" if self.new else human_size(len(self.editor.text.encode()))]
+        if self.dirty:
+            bits.append("modified")
+        if not self.editable:
+            bits.append("read-only")
+        self.query_one("#head", Static).update("  ·  ".join(bits))
+        self.refresh_bindings()
+
+    @on(TextArea.Changed, "#editor")
+    def _changed(self) -> None:
+        self.show_head()
+
+    @work(exclusive=True, group="file-save")
+    async def action_save(self) -> None:
+        if not self.editable:
+            return
+        text = self.editor.text
+        saved = await self.call(
+            lambda: self.core.files.write(self.actor, self.service, self.path, text, base_hash=self.loaded_hash)
+        )
+        if saved is None:
+            return
+        self.loaded, self.loaded_hash, self.new = text, saved.sha256, False
+        self.show_head()
+        self.notify(f"Saved {self.path} ({human_size(saved.size)})", markup=False)
+
+    @work(group="file-action")
+    async def action_reload(self) -> None:
+        from labtui.tui.widgets.confirm import ConfirmScreen
+
+        if self.new:
+            return
+        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen("Discard your unsaved changes and reload?", "Reload")):
+            return
+        self.load()
+
+    @work(group="file-action")
+    async def action_close(self) -> None:
+        from labtui.tui.widgets.confirm import ConfirmScreen
+
+        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen(f"Leave {self.path} without saving?", "Leave")):
+            return
+        self.app.pop_screen()

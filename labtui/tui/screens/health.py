@@ -1,0 +1,723 @@
+"""Health: every check of the lab with its status, since when, latency, a sparkline of its
+recent latencies and its uptime; ``c`` checks one now, ``m`` silences it, ``R`` reloads the
+definitions, Enter opens its history.
+
+Built for 10,000 checks: the whole list stays in memory and only a window of it (the rows
+matching the filter, at most :attr:`HealthScreen.WINDOW`) is put into the DataTable, whose
+cost grows with its row count (every cell is measured). A refresh that changes no row's
+place updates only the cells that changed. Statuses are re-read every few seconds (at once
+when this process's poller stores results); sparklines and uptime, which scan the results
+table, less often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.color import Color
+from textual.css.query import NoMatches
+from textual.widgets import DataTable, Footer, Input, Static
+
+from labtui.core.health import CheckStatus, ReloadReport, ServiceStatus
+from labtui.tui.screens.base import LabScreen
+
+if TYPE_CHECKING:
+    from labtui.core.runtime import Core
+
+#: Status word -> the theme variable of its colour.
+STATUS_VARIABLES = {"healthy": "success", "unhealthy": "error", "degraded": "warning", "unknown": "text-muted"}
+#: Order of the "problems first" view.
+STATUS_RANK = {"unhealthy": 0, "degraded": 1, "unknown": 2, "healthy": 3}
+#: How the filter's ``status:`` may also be written.
+STATUS_ALIASES = {"down": "unhealthy", "up": "healthy", "ok": "healthy", "bad": "unhealthy"}
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 12
+TYPE_SHORT = {"ssh_command": "ssh"}
+MANAGE = "health.manage"
+
+# (key, label, width or None for automatic)
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("service", "Service", None),
+    ("check", "Check", None),
+    ("type", "Type", 4),
+    ("status", "Status", 9),
+    ("since", "Since", 5),
+    ("latency", "Latency", 8),
+    ("recent", "Recent", SPARK_POINTS),
+    ("up24", "24 h", 6),
+    ("up7", "7 d", 6),
+    ("silenced", "Silenced", 11),
+)
+
+Cell = tuple[str, str]
+"""A cell as (text, theme variable of its colour or "")."""
+
+
+# -- formatting (pure, cheap: called for every shown row on every refresh) ------------------
+
+
+def sparkline(values: Sequence[float | None], points: int = SPARK_POINTS) -> str:
+    """The last ``points`` latencies as bars scaled from 0 to their maximum (so a steady
+    latency reads as a flat line, not as noise); a result without latency is ``·``."""
+    values = list(values)[-points:]
+    known = [v for v in values if v is not None]
+    if not known:
+        return "·" * len(values)
+    top = max(known) or 1.0
+    last = len(SPARK_BARS) - 1
+    return "".join("·" if v is None else SPARK_BARS[min(last, int(v / top * last + 0.5))] for v in values)
+
+
+def short_age(at: dt.datetime | None, now: dt.datetime) -> str:
+    if at is None:
+        return "—"
+    seconds = max(0, int((now - at).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def latency_text(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    if ms < 100:
+        return f"{ms:.1f} ms"
+    if ms < 10_000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.1f} s"
+
+
+def uptime_cell(value: float | None) -> Cell:
+    if value is None:
+        return "—", "text-muted"
+    text = "100%" if value >= 99.995 else f"{value:.1f}%"
+    return text, "" if value >= 99 else "warning" if value >= 90 else "error"
+
+
+def until_text(until: dt.datetime | None, now: dt.datetime) -> str:
+    """When a silence ends, in UTC (as every time on screen); the date only when not today."""
+    if until is None:
+        return ""
+    return until.strftime("until %H:%M" if until.date() == now.date() else "%m-%d %H:%M")
+
+
+def theme_colours(app: App[Any]) -> dict[str, str]:
+    """Theme variables resolved to solid ``#rrggbb`` colours for Rich text in table cells
+    (DataTable cells do not resolve ``$variables``). ``auto N%`` values (``text-muted``)
+    become the contrast text of the surface at that opacity, blended onto it."""
+    variables = app.theme_variables
+    try:
+        surface = Color.parse(variables.get("surface") or variables.get("background") or "#1e1e1e")
+    except Exception:  # noqa: BLE001 - an odd theme: fall back to a dark surface
+        surface = Color(30, 30, 30)
+    out: dict[str, str] = {}
+    for name in {*STATUS_VARIABLES.values(), "warning", "error", "success", "text-muted"}:
+        raw = (variables.get(name) or "").strip()
+        try:
+            if raw.startswith("auto"):
+                alpha = float(raw.split()[1].rstrip("%")) / 100 if " " in raw else 1.0
+                colour = surface.get_contrast_text(alpha)
+            else:
+                colour = Color.parse(raw)
+            out[name] = (surface + colour).hex
+        except Exception:  # noqa: BLE001 - unknown value: plain text
+            out[name] = ""
+    return out
+
+
+def status_text(status: str, colours: dict[str, str], *, bold: bool = False) -> Text:
+    colour = colours.get(STATUS_VARIABLES.get(status, ""), "")
+    return Text(status, style=f"{colour} bold".strip() if bold else colour, no_wrap=True)
+
+
+@dataclass(frozen=True)
+class HealthFilter:
+    """``/`` filter: free words (all must occur in service, check, type, status or target)
+    plus ``status:S`` (``down``/``up`` work too), ``service:NAME``, ``type:T`` and ``is:silenced``."""
+
+    status: str | None = None
+    service: str | None = None
+    type: str | None = None
+    silenced: bool = False
+    words: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: str) -> HealthFilter:
+        fields: dict[str, str] = {}
+        words: list[str] = []
+        silenced = False
+        for token in raw.lower().split():
+            key, sep, value = token.partition(":")
+            if sep and key in ("status", "service", "type") and value:
+                fields[key] = STATUS_ALIASES.get(value, value) if key == "status" else value
+            elif token in ("is:silenced", "silenced:yes"):
+                silenced = True
+            else:
+                words.append(token)
+        kind = fields.get("type")
+        return cls(fields.get("status"), fields.get("service"), "ssh_command" if kind == "ssh" else kind, silenced, tuple(words))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.status or self.service or self.type or self.silenced or self.words)
+
+    def keeps(self, c: CheckStatus, haystack: str) -> bool:
+        if self.status and c.status != self.status:
+            return False
+        if self.service and c.service.lower() != self.service:
+            return False
+        if self.type and c.type != self.type:
+            return False
+        if self.silenced and c.silenced_until is None:
+            return False
+        return all(w in haystack for w in self.words)
+
+
+def reload_summary(report: ReloadReport) -> tuple[str, str]:
+    """(message, severity) of a reload for a notification."""
+    lines = [
+        (
+            f"Reloaded: {report.count} service(s) with health checks; "
+            f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed"
+        )
+    ]
+    for label, keys in (("+", report.added), ("~", report.changed), ("-", report.removed)):
+        if keys:
+            shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            lines.append(f"{label} {shown}")
+    if report.problems:
+        lines.append(f"{len(report.problems)} problem(s):")
+        lines += [f"• {p}" for p in report.problems[:5]]
+        if len(report.problems) > 5:
+            lines.append(f"… and {len(report.problems) - 5} more (labtui health reload lists all)")
+    return "\n".join(lines), "warning" if report.problems else "information"
+
+
+def result_summary(key: str, status: str, latency_ms: float | None, status_code: int | None, error: str | None, target: str) -> str:
+    details = [x for x in (target, latency_text(latency_ms) if latency_ms is not None else "", f"HTTP {status_code}" if status_code else "") if x]
+    line = f"{key}: {status}" + (f" ({', '.join(details)})" if details else "")
+    if error:
+        line += f"\n{error}"
+    return line + "\n(checked now; not stored, the poller's history is unchanged)"
+
+
+# -- the last statuses read in this process -----------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """What was last read for one user: the health screen opens with it at once (then
+    refreshes), so opening it does not wait on the database. The dashboard and the services
+    screen read the statuses anyway, so even the first opening usually finds one."""
+
+    services: list[ServiceStatus]
+    at: float = field(default_factory=time.monotonic)
+    sparks: dict[str, str] = field(default_factory=dict)
+    up24: dict[str, float] = field(default_factory=dict)
+    up7: dict[str, float] = field(default_factory=dict)
+
+
+_SNAPSHOTS: weakref.WeakKeyDictionary[Core, dict[str, Snapshot]] = weakref.WeakKeyDictionary()
+#: An older snapshot is not shown (the screen waits for the database instead).
+SNAPSHOT_MAX_AGE = 120.0
+
+
+def recall(screen: LabScreen) -> Snapshot | None:
+    snap = _SNAPSHOTS.get(screen.core, {}).get(screen.actor.username)
+    return snap if snap is not None and time.monotonic() - snap.at <= SNAPSHOT_MAX_AGE else None
+
+
+async def read_statuses(screen: LabScreen) -> list[ServiceStatus] | None:
+    """``core.health.status`` for the screen's actor (errors as notifications), remembered
+    for the health screen's next opening."""
+    services = await screen.call(lambda: screen.core.health.status(screen.actor))
+    if services is not None:
+        store = _SNAPSHOTS.setdefault(screen.core, {})
+        old = store.get(screen.actor.username)
+        store[screen.actor.username] = Snapshot(services, sparks=old.sparks, up24=old.up24, up7=old.up7) if old else Snapshot(services)
+    return services
+
+
+class HealthScreen(LabScreen):
+    HELP = (
+        "Every health check of the lab, problems first (o: by service). Status colours: "
+        "healthy, unhealthy, unknown (cannot be judged, e.g. ICMP not permitted). Since: how "
+        "long it has had that status. Recent: the latencies of its last results; 24 h / 7 d: "
+        "share of healthy results. / filters: words, status:unhealthy, service:NAME, type:http, "
+        "is:silenced. Enter opens a check's history. With health.manage: c checks the selected "
+        "one now (not stored), m silences it for a while (no emails; m again lifts it), R "
+        "reloads the lab's health files and says what changed. The list updates live."
+    )
+
+    DEFAULT_CSS = """
+    HealthScreen #summary { height: 1; padding: 0 1; background: $boost; }
+    HealthScreen #filter { display: none; }
+    HealthScreen #filter.-shown { display: block; }
+    HealthScreen DataTable { height: 1fr; }
+    HealthScreen #more { height: auto; padding: 0 1; color: $text-muted; display: none; }
+    HealthScreen #more.-shown { display: block; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "History", tooltip="The selected check's history"),
+        Binding("c", "check_now", "Check now", tooltip="Run the selected check now and show the result (not stored)"),
+        Binding("m", "silence", "Silence", tooltip="No emails for the selected check for a while (maintenance)"),
+        Binding("m", "unsilence", "Unsilence", tooltip="Lift the selected check's silence"),
+        Binding("M", "unsilence", "Unsilence", show=False, tooltip="Lift the selected check's silence"),
+        Binding("R", "reload_definitions", "Reload", tooltip="Re-read the lab's health files and say what changed"),
+        Binding("o", "order", "Order", tooltip="Problems first, or by service"),
+        Binding("r", "refresh", "Refresh", show=False, tooltip="Read the statuses again now"),
+        Binding("escape", "escape", "Back", show=False, tooltip="Clear the filter; without one, back"),
+    ]
+
+    NEEDS: ClassVar[dict[str, str]] = {
+        "check_now": MANAGE,
+        "silence": MANAGE,
+        "unsilence": MANAGE,
+        "reload_definitions": MANAGE,
+    }
+    #: Most rows put into the table; the rest are counted under it (refine the filter).
+    WINDOW: ClassVar[int] = 100
+    #: Statuses are re-read this often (and soon after this process's poller stored results).
+    REFRESH_SECONDS: ClassVar[float] = 3.0
+    #: Never more often than this, however often the poller flushes.
+    MIN_GAP_SECONDS: ClassVar[float] = 1.0
+    #: Sparklines and uptime (which scan the results) this often at most, and never more
+    #: than 1/20 of the time: a lab whose results take 2 s to scan gets them every 40 s.
+    STATS_SECONDS: ClassVar[float] = 30.0
+    STATS_DUTY: ClassVar[float] = 20.0
+
+    def __init__(self, initial_filter: str = "") -> None:
+        super().__init__()
+        self.initial_filter = initial_filter
+        self.flt = HealthFilter.parse(initial_filter)
+        self.services: list[ServiceStatus] = []
+        self.checks: list[CheckStatus] = []
+        self.by_key: dict[str, CheckStatus] = {}
+        #: Lower-case text of each check for the filter's words (built on first use).
+        self.haystacks: dict[str, str] | None = None
+        self._ordered: list[CheckStatus] | None = None
+        self.sparks: dict[str, str] = {}
+        self.up24: dict[str, float] = {}
+        self.up7: dict[str, float] = {}
+        self.problems_first = True
+        self.loaded = False
+        #: Whether this screen has read the statuses itself (a snapshot's are not compared).
+        self._read = False
+        #: Keys in the table, in order, and the cells last written for each.
+        self.shown: list[str] = []
+        self.matching = 0
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._colours: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._stats_at = float("-inf")
+        #: How many times sparklines and uptime were read (tests and the benchmark wait on it).
+        self.stats_loads = 0
+        self._stats_took = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Static("Health", id="summary")
+        yield Input(self.initial_filter, placeholder="filter: words  status:unhealthy  service:NAME  type:http  is:silenced", id="filter")
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        yield table
+        yield Static("Reading the checks' statuses…", id="more", classes="-shown")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._colours = theme_colours(self.app)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.initial_filter:
+            self.query_one("#filter", Input).add_class("-shown")
+        self.query_one(DataTable).focus()
+        self.core.health.listeners.append(self._poller_stored)
+        snap = recall(self)
+        if snap is not None:  # show what was last read at once; the loop refreshes it
+            self.sparks, self.up24, self.up7 = snap.sparks, snap.up24, snap.up7
+            self.apply(snap.services, announce=False)
+        self.refresh_loop()
+
+    def on_unmount(self) -> None:
+        try:
+            self.core.health.listeners.remove(self._poller_stored)
+        except ValueError:
+            pass
+
+    def on_screen_resume(self) -> None:
+        self._wake.set()
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._colours = theme_colours(self.app)
+        self._cells.clear()
+        self.shown = []
+        self.render_rows()
+
+    def _poller_stored(self, states: dict[str, Any], transitions: list[Any]) -> None:
+        """This process's poller stored results: refresh soon (other processes' results
+        arrive with the periodic refresh)."""
+        self._wake.set()
+
+    # -- permissions and the footer -----------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        need = self.NEEDS.get(action)
+        if need is not None and not self.can(need):
+            return False
+        if action in ("silence", "unsilence"):
+            check = self.selected()
+            if check is None:
+                return None if action == "silence" else False
+            return (check.silenced_until is not None) == (action == "unsilence")
+        return True
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        if not self.can(MANAGE):
+            return []
+        return [
+            ("Check the selected health check now", "c — run it once and show the result", self.action_check_now),
+            ("Silence the selected health check", "m — no emails for a while", self.action_silence),
+            ("Reload health definitions", "R — re-read the lab's health files", self.action_reload_definitions),
+        ]
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="health-refresh")
+    async def refresh_loop(self) -> None:
+        while self.is_attached:
+            self._wake.clear()
+            if self.loaded and not self.is_current:
+                # Under a check's history or a form: nothing to read until shown again
+                # (``on_screen_resume`` wakes the loop).
+                await self._wake.wait()
+                continue
+            await self.load()
+            if time.monotonic() - self._stats_at >= max(self.STATS_SECONDS, self.STATS_DUTY * self._stats_took):
+                await self.load_stats()
+            await asyncio.sleep(self.MIN_GAP_SECONDS)
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(0.0, self.REFRESH_SECONDS - self.MIN_GAP_SECONDS))
+            except TimeoutError:
+                pass
+
+    async def load(self) -> None:
+        """Statuses of every check; then, for the next refresh, the definitions again if
+        another process changed them (``R`` there, or ``labtui health reload``)."""
+        services = await read_statuses(self)
+        if services is not None:
+            self.apply(services, announce=self._read)
+            self._read = True
+        await self.call(self.core.health.refresh_if_changed)
+
+    def apply(self, services: list[ServiceStatus], *, announce: bool) -> None:
+        """Show ``services``; with ``announce``, notify the transitions since the last ones."""
+        previous = self.by_key if announce else None
+        self.services = services
+        self.checks = [c for s in services for c in s.checks]
+        self.by_key = {c.key: c for c in self.checks}
+        self.haystacks = None
+        self._ordered = None
+        self.loaded = True
+        if previous is not None:
+            self._announce(previous)
+        self.render_rows()
+
+    async def load_stats(self) -> None:
+        """Sparklines and 24 h / 7 d uptime (these scan the results: not every refresh)."""
+        self._stats_at = started = time.monotonic()
+        health, actor = self.core.health, self.actor
+        latencies = await self.call(lambda: health.recent_latencies(actor, SPARK_POINTS))
+        up24 = await self.call(lambda: health.uptime(actor, 24))
+        up7 = await self.call(lambda: health.uptime(actor, 24 * 7))
+        if latencies is not None:
+            self.sparks = {key: sparkline(values) for key, values in latencies.items()}
+        self.up24 = up24 if up24 is not None else self.up24
+        self.up7 = up7 if up7 is not None else self.up7
+        snap = _SNAPSHOTS.get(self.core, {}).get(self.actor.username)
+        if snap is not None:
+            snap.sparks, snap.up24, snap.up7 = self.sparks, self.up24, self.up7
+        self.stats_loads += 1
+        self._stats_took = time.monotonic() - started
+        self.render_rows()
+
+    def _announce(self, previous: dict[str, CheckStatus]) -> None:
+        """Transitions seen since the last refresh (made by the poller, in any process)."""
+        changed = [
+            (old.status, c) for c in self.checks
+            if (old := previous.get(c.key)) is not None and old.status != c.status and {old.status, c.status} <= {"healthy", "unhealthy"}
+        ]
+        if not changed:
+            return
+        down = sum(1 for _, c in changed if c.status == "unhealthy")
+        if len(changed) <= 3:
+            for old, c in changed:
+                self.notify(f"{c.key}: {old} → {c.status}", severity="error" if c.status == "unhealthy" else "information", markup=False)
+        else:
+            self.notify(f"{len(changed)} checks changed: {down} down, {len(changed) - down} recovered", severity="error" if down else "information", markup=False)
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def ordered(self) -> list[CheckStatus]:
+        """The checks in the table's order (kept until the next load or ``o``)."""
+        if self._ordered is None:
+            if self.problems_first:
+                rank = STATUS_RANK.get
+                # A stable sort keeps definition order within each status.
+                self._ordered = sorted(self.checks, key=lambda c: rank(c.status, 2))
+            else:
+                self._ordered = self.checks
+        return self._ordered
+
+    def matching_checks(self) -> list[CheckStatus]:
+        ordered, flt = self.ordered(), self.flt
+        if flt.empty:
+            return ordered
+        if flt.words and self.haystacks is None:
+            self.haystacks = {c.key: f"{c.service}/{c.name} {c.type} {c.status} {c.target}".lower() for c in self.checks}
+        haystacks = self.haystacks or {}
+        return [c for c in ordered if flt.keeps(c, haystacks.get(c.key, ""))]
+
+    def cells(self, c: CheckStatus, now: dt.datetime) -> tuple[Cell, ...]:
+        key = c.key
+        silenced = c.silenced_until is not None and c.silenced_until > now
+        return (
+            (c.service, ""),
+            (c.name, ""),
+            (TYPE_SHORT.get(c.type, c.type), ""),
+            (c.status, STATUS_VARIABLES.get(c.status, "")),
+            (short_age(c.since, now), ""),
+            (latency_text(c.latency_ms), ""),
+            (self.sparks.get(key, ""), "text-muted" if c.status != "healthy" else ""),
+            uptime_cell(self.up24.get(key)),
+            uptime_cell(self.up7.get(key)),
+            (until_text(c.silenced_until, now) if silenced else "", "warning"),
+        )
+
+    def _text(self, cell: Cell) -> Text:
+        text, variable = cell
+        return Text(text, style=self._colours.get(variable, "") if variable else "", no_wrap=True, overflow="ellipsis")
+
+    def render_rows(self) -> None:
+        """Put the window of matching rows into the table: in place when the rows are the
+        same ones in the same order (only changed cells are written), else rebuilt."""
+        try:
+            table = self.query_one(DataTable)
+        except NoMatches:  # closed while loading
+            return
+        now = dt.datetime.now(dt.UTC)
+        matching = self.matching_checks()
+        window = matching[: self.WINDOW]
+        keys = [c.key for c in window]
+        self.matching = len(matching)
+        if keys == self.shown:
+            columns = [key for key, _, _ in COLUMNS]
+            for c in window:
+                new = self.cells(c, now)
+                old = self._cells.get(c.key)
+                if new == old:
+                    continue
+                self._cells[c.key] = new
+                for i, cell in enumerate(new):
+                    if old is None or old[i] != cell:
+                        table.update_cell(c.key, columns[i], self._text(cell))
+        else:
+            current = self.selected_key()
+            row = table.cursor_row
+            table.clear()
+            self._cells = {}
+            for c in window:
+                cells = self.cells(c, now)
+                self._cells[c.key] = cells
+                table.add_row(*(self._text(cell) for cell in cells), key=c.key)
+            self.shown = keys
+            if keys:
+                target = keys.index(current) if current in keys else min(row, len(keys) - 1)
+                table.move_cursor(row=target, animate=False)
+        self.render_summary()
+        self.refresh_bindings()
+
+    def render_summary(self) -> None:
+        counts = {s: 0 for s in ("healthy", "unhealthy", "unknown")}
+        silenced = 0
+        for c in self.checks:
+            counts[c.status] = counts.get(c.status, 0) + 1
+            silenced += c.silenced_until is not None
+        summary = Text.assemble(
+            ("Health", "bold"), f"  {plural(len(self.checks), 'check')} in {plural(len(self.services), 'service')}  ",
+            *(part for s, n in counts.items() if n for part in ((f"{n:,} {s}", self._colours.get(STATUS_VARIABLES.get(s, ""), "")), "  ")),
+            (f"{silenced:,} silenced  " if silenced else ""),
+            ("· problems first" if self.problems_first else "· by service", "dim"),
+        )
+        self.query_one("#summary", Static).update(summary)
+        if not self.checks and self.loaded:
+            message = "No health checks defined: add services/<name>/health.yaml or health/*.yaml to the lab, then R reloads."
+        elif self.loaded and self.matching == 0:
+            message = "No check matches the filter (Esc clears it)."
+        elif self.matching > len(self.shown):
+            message = f"Showing {len(self.shown):,} of {self.matching:,} matching checks — refine the filter (/) to see the others."
+        else:
+            message = ""
+        more = self.query_one("#more", Static)
+        more.update(Text(message))
+        more.set_class(bool(message), "-shown")
+
+    def selected_key(self) -> str | None:
+        if not self.is_mounted:
+            return None
+        try:
+            table = self.query_one(DataTable)
+        except NoMatches:
+            return None
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected(self) -> CheckStatus | None:
+        key = self.selected_key()
+        return self.by_key.get(key) if key else None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self.refresh_bindings()
+
+    # -- filter --------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.flt = HealthFilter.parse(event.value)
+        self.render_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_escape(self) -> None:
+        """Esc clears an open filter first, and only then goes back."""
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown") or box.value:
+            box.value = ""
+            box.remove_class("-shown")
+            self.query_one(DataTable).focus()
+        elif len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected)
+    def action_open(self) -> None:
+        check = self.selected()
+        if check is not None:
+            from labtui.tui.screens.health_history import HealthHistoryScreen
+
+            self.app.push_screen(HealthHistoryScreen(check.service, check.name))
+
+    def action_order(self) -> None:
+        self.problems_first = not self.problems_first
+        self._ordered = None
+        self.render_rows()
+
+    def action_refresh(self) -> None:
+        self._stats_at = float("-inf")
+        self._wake.set()
+
+    @work(group="health-action")
+    async def action_check_now(self) -> None:
+        check = self.selected()
+        if check is not None:
+            await check_now(self, check.service, check.name)
+
+    @work(group="health-action")
+    async def action_silence(self) -> None:
+        check = self.selected()
+        if check is not None and await silence(self, check):
+            self._wake.set()
+
+    @work(group="health-action")
+    async def action_unsilence(self) -> None:
+        check = self.selected()
+        if check is not None and await unsilence(self, check):
+            self._wake.set()
+
+    @work(exclusive=True, group="health-reload")
+    async def action_reload_definitions(self) -> None:
+        report = await self.call(lambda: self.core.health.reload(self.actor))
+        if report is None:
+            return
+        message, severity = reload_summary(report)
+        self.notify(message, severity=severity, timeout=15 if report.problems else 8, markup=False)  # type: ignore[arg-type]
+        self._stats_at = float("-inf")
+        self._wake.set()
+
+
+# -- actions shared with the history screen ---------------------------------------------------
+
+
+async def check_now(screen: LabScreen, service: str, name: str) -> None:
+    """Run one check now and show its result in a notification (``c``)."""
+    key = f"{service}/{name}"
+    screen.notify(f"Checking {key}…", timeout=2, markup=False)
+    result = await screen.call(lambda: screen.core.health.check_now(screen.actor, service, name))
+    if result is None:
+        return
+    severity = "information" if result.status == "healthy" else "error" if result.status == "unhealthy" else "warning"
+    message = result_summary(key, result.status, result.latency_ms, result.status_code, result.error, result.target)
+    screen.notify(message, title="Check now", severity=severity, timeout=10, markup=False)  # type: ignore[arg-type]
+
+
+async def silence(screen: LabScreen, check: CheckStatus) -> bool:
+    """Ask for how long and why, then silence the check (``m``). True when done."""
+    from labtui.core.db.base import utcnow
+    from labtui.tui.screens.health_history import SilenceForm
+
+    if check.silenced_until is not None:
+        return await unsilence(screen, check)
+    choice = await screen.app.push_screen_wait(SilenceForm(check.key))
+    if not choice:
+        return False
+    period, reason = choice
+    info = await screen.call(lambda: screen.core.health.silence(screen.actor, check.service, check.name, utcnow() + period, reason))
+    if info is None:
+        return False
+    screen.notify(f"{check.key} silenced until {info.until:%Y-%m-%d %H:%M} UTC: no emails until then (results are still kept)", markup=False)
+    return True
+
+
+async def unsilence(screen: LabScreen, check: CheckStatus) -> bool:
+    """Lift a silence (``m`` on a silenced check, or ``M``), after asking. True when done."""
+    from labtui.tui.widgets.confirm import ConfirmScreen
+
+    if check.silenced_until is None:
+        return False
+    question = ConfirmScreen(f"Lift the silence of {check.key} (until {check.silenced_until:%Y-%m-%d %H:%M} UTC)? Emails resume at once.", "Lift", variant="primary")
+    if not await screen.app.push_screen_wait(question):
+        return False
+
+    async def lift() -> bool:
+        await screen.core.health.unsilence(screen.actor, check.service, check.name)
+        return True
+
+    if not await screen.call(lift):
+        return False
+    screen.notify(f"{check.key}: silence lifted, emails resume", markup=False)
+    return True
+
