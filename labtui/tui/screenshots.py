@@ -160,8 +160,23 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
         await shot("schedule_form")
         await pilot.press("escape")
         await core.jobs.cancel(admin, running.id)
+        await _config_diff(core, admin, app, pilot, out_dir, written)
     finally:
         await workers.stop(requeue=False)
+
+
+async def _config_diff(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """A config file's history with the diff of its newest version."""
+    from labtui.tui.screens.configs import ConfigHistoryScreen
+
+    current = await core.configs.read(admin, "hello", "config.yaml")
+    changed = current.text.replace("port: 8080", "port: 8081") + "timeout_seconds: 30\n"
+    await core.configs.save(admin, "hello", "config.yaml", changed, "longer timeout")
+    app.push_screen(ConfigHistoryScreen("hello", "config.yaml"))
+    await _until(pilot, lambda: isinstance(app.screen, ConfigHistoryScreen))
+    await pilot.pause(0.8)
+    _save(app, out_dir, "config_diff", written)
+    app.pop_screen()
 
 
 async def _health_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:

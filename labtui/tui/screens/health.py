@@ -546,7 +546,9 @@ class HealthScreen(LabScreen):
                 table.add_row(*(self._text(cell) for cell in cells), key=c.key)
             self.shown = keys
             if keys:
-                target = keys.index(current) if current in keys else min(row, len(keys) - 1)
+                # The cursor follows its check when moved there; at the top it stays at the
+                # top (where the worst problems are when they come first).
+                target = keys.index(current) if row and current in keys else min(row, len(keys) - 1)
                 table.move_cursor(row=target, animate=False)
         self.render_summary()
         self.refresh_bindings()

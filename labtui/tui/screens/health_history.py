@@ -342,7 +342,7 @@ class SilenceForm(ModalScreen[tuple[dt.timedelta, str] | None]):
             with RadioSet(id="period"):
                 for i, (label, _) in enumerate(SILENCE_CHOICES):
                     yield RadioButton(label, value=i == self.DEFAULT_CHOICE, id=f"p{i}")
-            yield Label("Reason (optional, in the audit log)")
+            yield Label("Reason (optional, in the audit log); Enter silences, 1-4 pick the time")
             yield Input(placeholder="e.g. maintenance window", id="reason", max_length=255)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
