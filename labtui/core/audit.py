@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from labtui.core.actor import Actor
+from labtui.core.db.fts import AUDIT_FTS, match_phrase
 from labtui.core.db.models import AuditRecord
 
 _SECRET_KEY = re.compile(r"pass(word)?|token|secret|api_key|private|vault", re.IGNORECASE)
@@ -102,10 +103,21 @@ def query_page(
             stmt = stmt.where(AuditRecord.action.startswith(flt.action[:-1], autoescape=True))
         else:
             stmt = stmt.where(AuditRecord.action == flt.action)
-    if flt.text:
-        # SQLite's LIKE ignores ASCII case already; ilike would lower() five columns a row.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if flt.text and sqlite and len(flt.text) >= 3 and not (flt.username or flt.action):
+        # The trigram index finds the newest matches directly, however rare they are.
+        ids = session.scalars(
+            text(
+                f"SELECT rowid FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q AND rowid < :before "
+                "ORDER BY rowid DESC LIMIT :limit"
+            ),
+            {"q": match_phrase(flt.text), "before": before_id if before_id is not None else 2**62, "limit": limit},
+        ).all()
+        stmt = stmt.where(AuditRecord.id.in_(ids))
+    elif flt.text:
+        # With a user or action filter their index narrows first. SQLite's LIKE ignores ASCII
+        # case already; ilike would lower() five columns a row.
         like = f"%{flt.text}%"
-        sqlite = session.get_bind().dialect.name == "sqlite"
         columns = (AuditRecord.target, AuditRecord.detail, AuditRecord.action, AuditRecord.username, AuditRecord.origin)
         stmt = stmt.where(or_(*(c.like(like) if sqlite else c.ilike(like) for c in columns)))
     return [

@@ -74,11 +74,17 @@ class Database:
         existing = set(inspect(self.engine).get_table_names())
         Base.metadata.create_all(self.engine)
         created = sorted(set(Base.metadata.tables) - existing)
+        indexed = None
+        if self.is_sqlite:
+            from labtui.core.db.fts import ensure_audit_index
+
+            with self.engine.begin() as conn:
+                indexed = ensure_audit_index(conn)
         with self.session() as session:
             set_metadata(session, "schema_version", SCHEMA_VERSION)
-        if created:
-            return f"created tables: {', '.join(created)}"
-        return "schema up to date"
+        done = [f"created tables: {', '.join(created)}"] if created else []
+        done += [indexed] if indexed else []
+        return "; ".join(done) or "schema up to date"
 
     def dispose(self) -> None:
         self.engine.dispose()
