@@ -126,7 +126,6 @@ async def authorized_keys(ctx: CliContext, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from labtui.core.db.models import User
-
     from labtui.core.login_keys import keys_of
 
     core = await ctx.core(start=False)

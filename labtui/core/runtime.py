@@ -28,6 +28,7 @@ from labtui.core.audit_service import AuditLog
 from labtui.core.configs import Configs
 from labtui.core.files import ServiceFiles
 from labtui.core.outputs import ServiceOutputs
+from labtui.core.inventory.objects import Inventory
 
 if TYPE_CHECKING:
     from labtui.core.inventory.types import InventoryTypeDef
@@ -101,6 +102,7 @@ class Core:
         self.startup_report: list[str] = []
         #: The lab's valid inventory types by slug, loaded at startup.
         self.inventory_types: dict[str, InventoryTypeDef] = {}
+        self.inventory = Inventory.for_core(self)
 
     @property
     def lab_dir(self) -> Path:

@@ -67,6 +67,16 @@ class SyncRegistry:
 adapters = SyncRegistry()
 
 
+def _register_local_adapters() -> None:
+    """The adapters of the lab's local sources (services, users, deployments, service outputs)."""
+    from labtui.core.inventory.adapters import register
+
+    register(adapters)
+
+
+_register_local_adapters()
+
+
 @dataclass
 class SyncReport:
     """Per type: the adapter's counts, or why it did not run."""

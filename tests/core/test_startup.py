@@ -64,7 +64,7 @@ async def test_startup_logs_each_step_in_order(make_core: MakeCore, log_file: Pa
         "labtui.startup: database: created tables",
         "labtui.startup: inventory types: 6 loaded",
         "labtui.startup: permissions seeded",
-        "labtui.startup: sync adapters: 0 ran, 0 failed, 4 not available yet",
+        "labtui.startup: sync adapters: 3 ran, 0 failed, 1 not available yet",
         "labtui.startup: startup: done",
     ]
     positions = [text.find(step) for step in steps]

@@ -2,6 +2,7 @@
 
 CloudLab's columns, plus what labtui needs beyond it:
 
+- ``inventory_objects.secrets``: secret field values kept apart from ``data``;
 - ``inventory_objects.stale``: an object its sync source no longer reports is kept and
   flagged instead of deleted (a flaky API must not wipe hand-made tags and ACLs);
 - ``source`` / ``source_key``: which sync adapter manages the object and its key upstream,
@@ -35,8 +36,11 @@ class InventoryObject(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     type_id: Mapped[int] = mapped_column(ForeignKey("inventory_types.id", ondelete="CASCADE"))
-    #: The field values as JSON text (secret values included: they never leave core unrevealed).
+    #: The field values as JSON text, secret fields excepted.
     data: Mapped[str] = mapped_column(Text, default="{}")
+    #: The values of ``secret`` fields as JSON text, apart from ``data`` so no listing, search
+    #: or export can carry them by accident (even for a removed type whose fields are unknown).
+    secrets: Mapped[str] = mapped_column(Text, default="{}")
     #: Lowercased, space-joined values of the type's ``searchable`` fields (never secrets).
     search_text: Mapped[str] = mapped_column(Text, default="")
     #: Username of the creator, or ``sync:<source>`` for objects an adapter created.
