@@ -86,6 +86,18 @@ class AuditRow:
         }
 
 
+#: Up to this many text matches, the text index drives a query that also filters by user or action.
+TEXT_CAP = 20_000
+
+
+def _matches_at_most(session: Session, term: str, cap: int) -> bool:
+    count = session.scalar(
+        text(f"SELECT count(*) FROM (SELECT 1 FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q LIMIT :cap)"),
+        {"q": match_phrase(term), "cap": cap},
+    )
+    return (count or 0) < cap
+
+
 def query_page(
     session: Session, flt: AuditFilter, *, before_id: int | None = None, limit: int = 50
 ) -> list[AuditRow]:
@@ -104,7 +116,8 @@ def query_page(
         else:
             stmt = stmt.where(AuditRecord.action == flt.action)
     sqlite = session.get_bind().dialect.name == "sqlite"
-    if flt.text and sqlite and len(flt.text) >= 3 and not (flt.username or flt.action):
+    indexed = bool(flt.text) and sqlite and len(flt.text) >= 3
+    if indexed and not (flt.username or flt.action):
         # The trigram index finds the newest matches directly, however rare they are.
         ids = session.scalars(
             text(
@@ -114,9 +127,12 @@ def query_page(
             {"q": match_phrase(flt.text), "before": before_id if before_id is not None else 2**62, "limit": limit},
         ).all()
         stmt = stmt.where(AuditRecord.id.in_(ids))
+    elif indexed and _matches_at_most(session, flt.text, TEXT_CAP):
+        # Text with a user or action filter: a rare text narrows best through the index.
+        stmt = stmt.where(AuditRecord.id.in_(text(f"SELECT rowid FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q").bindparams(q=match_phrase(flt.text))))
     elif flt.text:
-        # With a user or action filter their index narrows first. SQLite's LIKE ignores ASCII
-        # case already; ilike would lower() five columns a row.
+        # A common text under a user or action filter: their index narrows first. SQLite's
+        # LIKE ignores ASCII case already; ilike would lower() five columns a row.
         like = f"%{flt.text}%"
         columns = (AuditRecord.target, AuditRecord.detail, AuditRecord.action, AuditRecord.username, AuditRecord.origin)
         stmt = stmt.where(or_(*(c.like(like) if sqlite else c.ilike(like) for c in columns)))
