@@ -78,3 +78,22 @@ async def test_duplicate_name_stays_on_form_and_toggle_disables(core: Core, admi
         await pilot.press("t")
         await pilot.pause(0.3)
         assert "tick | hello/deploy | * * * * * | UTC | — | — | — | no" in table_text(screen)
+
+
+async def test_run_now_queues_the_job_and_opens_its_log(core: Core, admin: Actor) -> None:
+    from labtui.core.schedules import ScheduleSpec
+    from labtui.tui.screens.job_log import JobLogScreen
+
+    made = await core.schedules.create(admin, ScheduleSpec("greet-ada", "0 3 * * *", service="greet", script="greet", inputs={"name": "Ada"}))
+    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("g")
+        for _ in range(50):
+            if isinstance(app.screen, JobLogScreen):
+                break
+            await pilot.pause(0.1)
+        assert isinstance(app.screen, JobLogScreen)
+        job = await core.jobs.get(admin, app.screen.job_id)
+        assert (job.service, job.script, job.schedule_id, job.username) == ("greet", "greet", made.id, "admin")
+        assert job.inputs["name"] == "Ada"  # the schedule's inputs (plus the script's defaults)

@@ -38,6 +38,7 @@ class SchedulesScreen(LabScreen):
         Binding("n", "new", "New"),
         Binding("e", "edit", "Edit"),
         Binding("t", "toggle", "Enable/disable"),
+        Binding("g", "run_now", "Run now"),
         Binding("D", "delete", "Delete"),
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "escape", "Back", show=False),
@@ -154,6 +155,23 @@ class SchedulesScreen(LabScreen):
         if done:
             self.notify(f"'{done.name}' {'enabled' if done.enabled else 'disabled'}")
             self.load()
+
+    @work(group="schedules-change")
+    async def action_run_now(self) -> None:
+        """Queue the schedule's job now, as the person asking (core checks their right to)."""
+        row = self.selected()
+        if row is None:
+            return
+        if row.job_type != "service_script" or not row.service:
+            self.notify(f"Run now is not available for {row.job_type} schedules yet", severity="warning")
+            return
+        job = await self.call(
+            lambda: self.core.jobs.run_script(self.actor, row.service or "", row.script or "deploy", row.inputs, schedule_id=row.id)
+        )
+        if job is not None:
+            from labtui.tui.screens.job_log import JobLogScreen
+
+            self.app.push_screen(JobLogScreen(job.id))
 
     @work(group="schedules-change")
     async def action_delete(self) -> None:
