@@ -97,3 +97,24 @@ async def test_job_started_in_one_process_streams_in_another(make_core: MakeCore
             await workers.stop()
         assert len(sizes) > 3, f"the pane grew in steps while {job.id} ran: {sorted(sizes)}"
         assert view.visible_text()[-2:] == ["noisy line 100000 of 100000", "noisy done"]
+
+
+async def test_jobs_filter_narrows_and_esc_clears_then_goes_back(core: Core, admin: Actor) -> None:
+    await core.jobs.run_script(admin, "hello")
+    await core.jobs.run_script(admin, "greet", "greet", {"name": "Ada"})
+    app = await host(core, admin, JobsScreen())
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(lambda: screen.query_one(DataTable).row_count == 2, pilot)
+        screen.action_filter()
+        await pilot.pause()
+        assert screen.query_one("#filter", Input).has_focus
+        await pilot.press(*"service:greet")
+        await wait_for(lambda: screen.query_one(DataTable).row_count == 1, pilot)
+        assert screen.query_one(DataTable).get_row_at(0)[1] == "greet"
+        await pilot.press("escape")
+        await wait_for(lambda: screen.query_one(DataTable).row_count == 2, pilot)
+        assert screen.query_one(DataTable).has_focus and app.screen is screen
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen

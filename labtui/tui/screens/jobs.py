@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
-from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.job_log import JobLogScreen
 
 REFRESH_SECONDS = 1.0
@@ -59,24 +59,16 @@ def ago(at: dt.datetime | None) -> str:
     return f"{max(seconds, 0)}s ago"
 
 
-class JobsScreen(LabScreen):
+class JobsScreen(FilteredTableScreen):
     HELP = (
         "Jobs you may see (all of them with jobs.view_all, else your own), newest first; the "
         "status updates live. / filters: free text, status:failed, service:hello, user:alice. "
         "Enter opens the live log."
     )
 
-    DEFAULT_CSS = """
-    JobsScreen #title { padding: 0 1; background: $boost; text-style: bold; }
-    JobsScreen #filter { display: none; }
-    JobsScreen #filter.-shown { display: block; }
-    JobsScreen DataTable { height: 1fr; }
-    """
-
     BINDINGS = [
         Binding("enter", "open", "Open log", show=True),
         Binding("x", "cancel_job", "Cancel"),
-        Binding("escape", "escape", "Back", show=False),
     ]
 
     def __init__(self, initial_filter: str = "") -> None:
@@ -127,10 +119,7 @@ class JobsScreen(LabScreen):
             table.move_cursor(row=min(selected, table.row_count - 1))
 
     def selected(self) -> JobInfo | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = self.selected_key()
         return next((j for j in self.rows if j.id == key), None)
 
     @on(DataTable.RowSelected)
@@ -149,27 +138,6 @@ class JobsScreen(LabScreen):
         if await self.app.push_screen_wait(ConfirmScreen(f"Cancel job {job.id} ({job.service})?", "Cancel job")):
             await self.call(lambda: self.core.jobs.cancel(self.actor, job.id), success="Cancel requested")
 
-    # -- filter ----------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.flt = JobFilter.parse(event.value)
+    def filter_changed(self, text: str) -> None:
+        self.flt = JobFilter.parse(text)
         self.run_worker(self.load(), exclusive=True, group="jobs-filter")
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
-
-    def action_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or box.value:
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(DataTable).focus()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core import cron
 from labtui.core.schedules import ScheduleInfo, ScheduleSpec
-from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.schedule_form import ScheduleForm
 
 
@@ -21,18 +21,11 @@ def _when(at: dt.datetime | None, tz: str) -> str:
     return at.astimezone(cron.zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-class SchedulesScreen(LabScreen):
+class SchedulesScreen(FilteredTableScreen):
     HELP = (
         "Recurring jobs on 5-field cron expressions, each in its own time zone. The list is "
         "ordered by the next run; disabled schedules come last."
     )
-
-    DEFAULT_CSS = """
-    SchedulesScreen #title { padding: 0 1; background: $boost; text-style: bold; }
-    SchedulesScreen #filter { display: none; }
-    SchedulesScreen #filter.-shown { display: block; }
-    SchedulesScreen DataTable { height: 1fr; }
-    """
 
     BINDINGS = [
         Binding("n", "new", "New"),
@@ -41,7 +34,6 @@ class SchedulesScreen(LabScreen):
         Binding("g", "run_now", "Run now"),
         Binding("D", "delete", "Delete"),
         Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "escape", "Back", show=False),
     ]
 
     def __init__(self) -> None:
@@ -84,37 +76,12 @@ class SchedulesScreen(LabScreen):
             table.move_cursor(row=min(selected, table.row_count - 1))
 
     def selected(self) -> ScheduleInfo | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = self.selected_key()
         return next((r for r in self.rows if str(r.id) == key), None)
 
-    # -- filter ------------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.text_filter = event.value
+    def filter_changed(self, text: str) -> None:
+        self.text_filter = text
         self.render_rows()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
-
-    def action_escape(self) -> None:
-        """Esc clears an open filter first, and only then goes back."""
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown"):
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(DataTable).focus()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.services import ServiceInfo
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import JobsScreen, ago
 from labtui.tui.screens.run_form import RunScriptForm
@@ -25,23 +26,15 @@ def last_job_text(job: JobInfo | None) -> str:
     return f"{job.status} {ago(job.started_at or job.created_at)} by {job.username}"
 
 
-class ServicesScreen(LabScreen):
+class ServicesScreen(FilteredTableScreen):
     HELP = (
         "The lab's services (folders under services/ with a deploy.sh or deploy.yml). Enter "
         "opens one; d deploys the selected service straight away."
     )
 
-    DEFAULT_CSS = """
-    ServicesScreen #title { padding: 0 1; background: $boost; text-style: bold; }
-    ServicesScreen #filter { display: none; }
-    ServicesScreen #filter.-shown { display: block; }
-    ServicesScreen DataTable { height: 1fr; }
-    """
-
     BINDINGS = [
         Binding("d", "deploy", "Deploy"),
         Binding("r", "reload", "Reload"),
-        Binding("escape", "escape", "Back", show=False),
     ]
 
     def __init__(self) -> None:
@@ -96,10 +89,7 @@ class ServicesScreen(LabScreen):
             table.move_cursor(row=min(selected, table.row_count - 1))
 
     def selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.selected_key()
 
     @on(DataTable.RowSelected)
     def _open(self) -> None:
@@ -116,28 +106,9 @@ class ServicesScreen(LabScreen):
         if name:
             await deploy(self, name, "deploy", {})
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter(self, event: Input.Changed) -> None:
-        self.text = event.value.strip().lower()
+    def filter_changed(self, text: str) -> None:
+        self.text = text.strip().lower()
         self.render_rows()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
-
-    def action_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or box.value:
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(DataTable).focus()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
 
 async def deploy(screen: LabScreen, service: str, script: str, inputs: dict[str, Any]) -> None:

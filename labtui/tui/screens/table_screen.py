@@ -1,0 +1,61 @@
+"""The shape most list screens share: a title line, a filter input that ``/`` shows and Esc
+clears (a second Esc goes back), and a table of rows keyed by id."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.binding import Binding
+from textual.widgets import DataTable, Input
+
+from labtui.tui.screens.base import LabScreen
+
+
+class FilteredTableScreen(LabScreen):
+    """Subclasses compose ``#title``, ``Input#filter`` and one ``DataTable``, and implement
+    :meth:`filter_changed`."""
+
+    DEFAULT_CSS = """
+    FilteredTableScreen #title { padding: 0 1; background: $boost; text-style: bold; }
+    FilteredTableScreen #filter { display: none; }
+    FilteredTableScreen #filter.-shown { display: block; }
+    FilteredTableScreen DataTable { height: 1fr; }
+    """
+
+    BINDINGS = [Binding("escape", "escape", "Back", show=False)]
+
+    def filter_changed(self, text: str) -> None:
+        """The filter text changed (as typed)."""
+
+    @property
+    def table(self) -> DataTable[str]:
+        return self.query_one(DataTable)
+
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, if any."""
+        table = self.table
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_input_changed(self, event: Input.Changed) -> None:
+        self.filter_changed(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_input_done(self) -> None:
+        self.table.focus()
+
+    def action_escape(self) -> None:
+        """Esc clears an open filter first, and only then goes back."""
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown") or box.value:
+            box.value = ""
+            box.remove_class("-shown")
+            self.table.focus()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
