@@ -6,19 +6,18 @@ and its answer changed while it runs (``status``, ``body``, a redirect for ``/ol
 
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
+from tests.fakes.serving import ServedInThread
 
-class HttpTarget:
+
+class HttpTarget(ServedInThread):
     def __init__(self, status: int = 200, body: str = "ok", port: int = 0) -> None:
         self.status = status
         self.body = body
         self.requests = 0
         self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -55,23 +54,6 @@ class HttpTarget:
             allow_reuse_address = True
             request_queue_size = 128
 
-        self._server = Server(("127.0.0.1", self._port), Handler)
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        server = Server(("127.0.0.1", self._port), Handler)
+        self._port = server.server_address[1]
+        return self._serve(server)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from tests.fakes.serving import ServedInThread
+
 DEFAULT_KEY = "test-credential-id-test-password"
 
 
@@ -54,7 +56,7 @@ def _problem(body: Any) -> str | None:
     return None
 
 
-class FakeSendamatic:
+class FakeSendamatic(ServedInThread):
     def __init__(self, api_key: str = DEFAULT_KEY) -> None:
         self.api_key = api_key
         #: Accepted messages, oldest first.
@@ -64,8 +66,6 @@ class FakeSendamatic:
         #: When set, every authenticated send is answered with this status (a provider outage).
         self.fail_status: int | None = None
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -134,24 +134,4 @@ class FakeSendamatic:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve(Server(("127.0.0.1", 0), Handler))
