@@ -138,6 +138,46 @@ class HealthConfig:
 
 
 @dataclass
+class VultrConfig:
+    """Cloud instances from the Vultr API v2 (the `server` inventory type syncs from it)."""
+
+    base_url: str = _doc("API base URL.", "https://api.vultr.com")
+    api_key: str = _doc("API key, e.g. ${VULTR_API_KEY}; empty turns the Vultr features off.", "")
+    timeout_seconds: float = _doc("Per-request timeout.", 15.0)
+
+
+@dataclass
+class CloudflareConfig:
+    """DNS records of one zone through the Cloudflare API v4."""
+
+    base_url: str = _doc("API base URL.", "https://api.cloudflare.com")
+    api_token: str = _doc("API token, e.g. ${CLOUDFLARE_API_TOKEN}; empty turns DNS off.", "")
+    zone_id: str = _doc("The zone's id; empty means look it up by zone_name.", "")
+    zone_name: str = _doc("The zone's name (e.g. lab.example.com), used when zone_id is empty.", "")
+    timeout_seconds: float = _doc("Per-request timeout.", 15.0)
+
+
+@dataclass
+class SshConfig:
+    """`labtui serve --ssh`: labtui served to many people over SSH."""
+
+    idle_minutes: int = _doc("A session with no keystroke for this long is closed (0: never).", 60)
+    max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100)
+    max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10)
+
+
+@dataclass
+class CloudlabConfig:
+    """Importing a CloudLab installation."""
+
+    data_dir: str = _doc(
+        "CloudLab's data dir (with database.json and/or cloudlab.db); when set and labtui's "
+        "database is empty, startup imports it once.",
+        "",
+    )
+
+
+@dataclass
 class Config:
     """The whole configuration."""
 
@@ -148,6 +188,10 @@ class Config:
     log: LogConfig = _doc("Logging.", factory=LogConfig)
     jobs: JobsConfig = _doc("Jobs.", factory=JobsConfig)
     health: HealthConfig = _doc("Health checks.", factory=HealthConfig)
+    vultr: VultrConfig = _doc("Vultr cloud instances.", factory=VultrConfig)
+    cloudflare: CloudflareConfig = _doc("Cloudflare DNS.", factory=CloudflareConfig)
+    ssh: SshConfig = _doc("Serving labtui over SSH.", factory=SshConfig)
+    cloudlab: CloudlabConfig = _doc("Import from CloudLab.", factory=CloudlabConfig)
 
     #: The file this config came from (None for built-in defaults); not a config key.
     source: Path | None = field(default=None, repr=False, compare=False, metadata={"internal": True})
@@ -227,6 +271,10 @@ def _convert(node: yaml.Node, hint: Any, file: str, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {node.value!r}")
         return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {node.value!r}")
+        return float(value)
     raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - schema bug
 
 
