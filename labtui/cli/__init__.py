@@ -15,7 +15,7 @@ from labtui.cli.context import CliContext, Handler
 from labtui.core.errors import ConfigError, LabtuiError, StartupError, ValidationError
 
 #: Subcommand modules, in the order ``labtui --help`` lists them.
-COMMAND_MODULES = ("tui", "serve", "shell", "init", "users", "audit", "services", "jobs", "schedules", "configs", "vault", "health", "inventory", "screenshots")
+COMMAND_MODULES = ("tui", "serve", "shell", "init", "users", "audit", "services", "jobs", "schedules", "configs", "vault", "health", "inventory", "instances", "dns", "import_cloudlab", "screenshots")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,22 +1,34 @@
-"""``labtui shell``: the TUI for one already-authenticated person.
+"""``labtui shell``: labtui for one person an SSH server authenticated.
 
-- ``--handoff-fd N``: started by ``labtui serve --ssh``; reads a single-use token (and the
-  SSH peer address) from the inherited pipe N and takes over the session the server opened.
+- ``--handoff-fd N``: started by ``labtui serve --ssh``. The server writes one JSON line
+  to the inherited pipe N — what this session is (``tui``, ``exec`` of a CLI command, or the
+  restricted ``join``), the SSH peer address and, except for ``join``, a single-use token
+  that takes over the session the server opened. Nothing of it is in argv (world-readable)
+  or the environment (spoofable).
 - ``--user NAME``: the login-shell mode. OpenSSH authenticated the key and the forced
   command in ``authorized_keys`` names the user; the origin comes from ``SSH_CONNECTION``.
+
+SIGTERM (the server shutting down, or an idle session) quits the TUI the way ``q`` does:
+the session is logged out and the terminal restored.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
+import signal
+from typing import Any
 
 from sqlalchemy import select
 
 from labtui.cli.context import CliContext
 from labtui.core import audit
+from labtui.core.actor import Actor
 from labtui.core.db.models import User
 from labtui.core.errors import AuthError
+from labtui.core.runtime import Core
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,21 +44,105 @@ def _ssh_origin() -> str:
     return parts[0] if parts else "local"
 
 
+def read_handoff(fd: int) -> dict[str, Any]:
+    with os.fdopen(fd, "r") as pipe:
+        data = json.loads(pipe.read() or "{}")
+    if not isinstance(data, dict):
+        raise AuthError("Bad hand-over from the SSH server")
+    return data
+
+
+def prepare(core: Core) -> None:
+    """What a session needs of the startup the server already ran: the inventory types
+    (kept in memory), read without writing anything."""
+    from labtui.core.inventory.types import load_inventory_types
+
+    report = load_inventory_types(core.lab_dir)
+    for type_def in report.types:
+        core.rbac.register(type_def.permission_defs())
+    core.inventory_types = report.by_slug
+
+
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
+    if args.handoff_fd is None:
+        return await _login_shell(ctx, args.user)
+    handoff = read_handoff(args.handoff_fd)
+    origin = str(handoff.get("origin") or "unknown")
+    mode = handoff.get("mode", "tui")
+    if mode == "exec":
+        return await _exec(ctx, args, handoff, origin)
     core = await ctx.core(start=False)
-    if args.handoff_fd is not None:
-        with os.fdopen(args.handoff_fd, "r") as pipe:
-            token, _, origin = pipe.read().partition("\n")
-        login = await core.auth.redeem_handoff(token.strip(), origin=origin.strip() or "unknown")
-    else:
-        origin = _ssh_origin()
-        user = await core.db.run(lambda s: s.scalar(select(User).where(User.username == args.user)))
-        if user is None or not user.is_active:
-            raise AuthError(f"No active user named '{args.user}'")
-        login = await core.auth.open_session_for(user.id, origin)
-        await core.db.run(lambda s: audit.record(s, login.actor, "login", f"users/{user.username}", {"method": "openssh"}))
+    prepare(core)
+    if mode == "join":
+        from labtui.ssh.join import JoinApp
+
+        join = JoinApp(core, origin=origin, connect_hint=str(handoff.get("connect_hint", "")))
+        _quit_on_sigterm(join.exit)
+        await join.run_async()
+        return 0
+    login = await core.auth.redeem_handoff(str(handoff.get("token", "")), origin=origin)
+    return await _tui(core, login.actor)
+
+
+async def _login_shell(ctx: CliContext, username: str) -> int:
+    core = await ctx.core(start=False)
+    prepare(core)
+    origin = _ssh_origin()
+    user = await core.db.run(lambda s: s.scalar(select(User).where(User.username == username)))
+    if user is None or not user.is_active:
+        raise AuthError(f"No active user named '{username}'")
+    login = await core.auth.open_session_for(user.id, origin)
+    await core.db.run(lambda s: audit.record(s, login.actor, "login", f"users/{user.username}", {"method": "openssh"}))
+    return await _tui(core, login.actor)
+
+
+async def _tui(core: Core, actor: Actor) -> int:
     from labtui.tui.app import LabApp
 
-    app = LabApp(core, actor=login.actor, origin=login.actor.origin)
+    app = LabApp(core, actor=actor, origin=actor.origin)
+    _quit_on_sigterm(lambda: app.run_worker(app.action_quit(), group="quit", exclusive=True))
     await app.run_async()
     return app.return_code or 0
+
+
+def _quit_on_sigterm(quit_app: Any) -> None:
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, quit_app)
+
+
+class SshCommandContext(CliContext):
+    """The CLI context of a command run over SSH: the acting user is the one whose
+    hand-over token this process redeems (with the SSH peer as origin), and the database
+    is opened without re-running the startup the server already ran."""
+
+    def __init__(self, home: str | None, config_path: str | None, token: str, origin: str) -> None:
+        super().__init__(home, config_path)
+        self._token, self._origin = token, origin
+        self._actor: Actor | None = None
+
+    async def core(self, *, start: bool = True) -> Core:
+        first = self._core is None
+        core = await super().core(start=False)
+        if first:
+            prepare(core)
+        return core
+
+    async def actor(self, username: str) -> Actor:
+        if self._actor is None:
+            core = await self.core()
+            self._actor = (await core.auth.redeem_handoff(self._token, origin=self._origin)).actor
+        if username != self._actor.username:
+            raise AuthError("Over SSH a command acts only as the user who connected")
+        return self._actor
+
+
+async def _exec(ctx: CliContext, args: argparse.Namespace, handoff: dict[str, Any], origin: str) -> int:
+    from labtui.cli import build_parser
+    from labtui.ssh.commands import parse_as
+
+    words = [str(w) for w in handoff.get("argv", [])]
+    command_args = parse_as(build_parser(), words, str(handoff.get("username", "")))
+    sub = SshCommandContext(args.home, args.config, str(handoff.get("token", "")), origin)
+    try:  # a LabtuiError goes up to labtui.cli.main, which prints it and sets the status
+        return int(await command_args.handler(sub, command_args))
+    finally:
+        await sub.aclose()

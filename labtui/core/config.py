@@ -161,7 +161,7 @@ class CloudflareConfig:
 class SshConfig:
     """`labtui serve --ssh`: labtui served to many people over SSH."""
 
-    idle_minutes: int = _doc("A session with no keystroke for this long is closed (0: never).", 60)
+    idle_timeout: int = _doc("Minutes without a keystroke after which a session is closed (0: never).", 30)
     max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100)
     max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10)
 

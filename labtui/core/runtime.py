@@ -29,6 +29,9 @@ from labtui.core.configs import Configs
 from labtui.core.files import ServiceFiles
 from labtui.core.outputs import ServiceOutputs
 from labtui.core.inventory.objects import Inventory
+from labtui.core.inventory.actions import InventoryActions
+from labtui.core.instances import Instances
+from labtui.core.dns import Dns
 
 if TYPE_CHECKING:
     from labtui.core.inventory.types import InventoryTypeDef
@@ -97,6 +100,9 @@ class Core:
         self.vault = Vault(self.db, self.rbac, paths.home)
         self.jobs = Jobs(self.db, self.rbac, self.services, self.vault, paths.home, config.jobs)
         self.health = Health(self.db, self.rbac, self.lab_dir, paths.home, config.health, self.mailer)
+        self.dns = Dns(self.db, self.rbac, config.cloudflare)
+        self.instances = Instances.for_core(self)
+        self.inventory_actions = InventoryActions.for_core(self)
         self.log = logging.getLogger("labtui")
         #: Problems startup found but survived (shown on the dashboard).
         self.startup_report: list[str] = []

@@ -23,7 +23,15 @@ from labtui.core.errors import Conflict, NotFound, ValidationError
 from labtui.core.rbac import Rbac
 
 JOB_TYPES = ("service_script", "inventory_action", "system_task")
+#: CloudLab's system tasks, always accepted (their features register them); any other task
+#: must be registered in :data:`labtui.core.system_tasks.system_tasks` when the schedule is saved.
 SYSTEM_TASKS = ("refresh_instances", "refresh_costs")
+
+
+def known_system_tasks() -> list[str]:
+    from labtui.core.system_tasks import system_tasks
+
+    return sorted(set(SYSTEM_TASKS) | set(system_tasks.names()))
 
 
 @dataclass
@@ -67,13 +75,20 @@ class ScheduleInfo:
     last_job_id: str | None
     last_status: str | None
     created_by: int | None
+    #: ``inventory_action`` schedules: the type, the action and the object (None: the type).
+    type_slug: str | None = None
+    action: str | None = None
+    object_id: int | None = None
 
     @property
     def target(self) -> str:
         if self.job_type == "service_script":
             return f"{self.service}/{self.script}"
         if self.job_type == "system_task":
-            return str(self.system_task)
+            return f"task {self.system_task}"
+        if self.job_type == "inventory_action":
+            on = f" #{self.object_id}" if self.object_id is not None else ""
+            return f"{self.type_slug}.{self.action}{on}"
         return self.job_type
 
     def as_json(self) -> dict[str, Any]:
@@ -89,6 +104,7 @@ def info(row: ScheduledJob) -> ScheduleInfo:
         row.system_task, row.cron_expression, row.timezone, row.is_enabled, row.skip_if_running,
         row.misfire_grace_seconds, json.loads(row.inputs) if row.inputs else {}, row.next_run_at,
         row.last_run_at, row.last_job_id, row.last_status, row.created_by,
+        row.type_slug, row.action_name, row.object_id,
     )
 
 
@@ -103,8 +119,8 @@ def validate_spec(spec: ScheduleSpec) -> ScheduleSpec:
         raise ValidationError("A service script schedule needs a service and a script", "service")
     if spec.job_type == "inventory_action" and not (spec.type_slug and spec.action):
         raise ValidationError("An inventory action schedule needs a type and an action", "action")
-    if spec.job_type == "system_task" and spec.system_task not in SYSTEM_TASKS:
-        raise ValidationError(f"System task must be one of {', '.join(SYSTEM_TASKS)}", "system_task")
+    if spec.job_type == "system_task" and spec.system_task not in known_system_tasks():
+        raise ValidationError(f"System task must be one of {', '.join(known_system_tasks())}", "system_task")
     if not 0 <= spec.misfire_grace_seconds <= 86400:
         raise ValidationError("Misfire grace is 0 to 86400 seconds", "misfire_grace_seconds")
     return spec
@@ -112,9 +128,12 @@ def validate_spec(spec: ScheduleSpec) -> ScheduleSpec:
 
 def _apply(row: ScheduledJob, spec: ScheduleSpec, now: dt.datetime) -> None:
     row.name, row.description, row.job_type = spec.name, spec.description, spec.job_type
-    row.service_name, row.script_name = spec.service, spec.script
-    row.type_slug, row.action_name, row.object_id = spec.type_slug, spec.action, spec.object_id
-    row.system_task = spec.system_task
+    # Only the chosen job type's fields are kept (a form may hold leftovers of another type).
+    script_job, action_job = spec.job_type == "service_script", spec.job_type == "inventory_action"
+    row.service_name, row.script_name = (spec.service, spec.script) if script_job else (None, None)
+    row.type_slug, row.action_name = (spec.type_slug, spec.action) if action_job else (None, None)
+    row.object_id = spec.object_id if action_job else None
+    row.system_task = spec.system_task if spec.job_type == "system_task" else None
     row.cron_expression, row.timezone = spec.cron, spec.tz
     row.is_enabled, row.skip_if_running = spec.enabled, spec.skip_if_running
     row.misfire_grace_seconds = spec.misfire_grace_seconds
@@ -221,5 +240,6 @@ def _audit_detail(spec: ScheduleSpec) -> dict[str, Any]:
     return {
         "name": spec.name, "cron": spec.cron, "tz": spec.tz, "job_type": spec.job_type,
         "service": spec.service, "script": spec.script, "enabled": spec.enabled,
-        "inputs": sorted(spec.inputs),
+        "type_slug": spec.type_slug, "action": spec.action, "object_id": spec.object_id,
+        "system_task": spec.system_task, "inputs": sorted(spec.inputs),
     }

@@ -44,6 +44,7 @@ async def run_startup(core: Core) -> None:
     await step_inventory_types(core)
     counts = await core.db.run(core.rbac.seed)
     log.info("permissions seeded: %s", counts)
+    await step_cloudlab_import(core)
     await step_sync_adapters(core)
     await step_health_definitions(core)
     log.info("startup: done%s", f", {len(core.startup_report)} problem(s) reported" if core.startup_report else "")
@@ -120,6 +121,25 @@ async def step_inventory_types(core: Core) -> None:
         report.changed or "none",
         report.removed or "none",
     )
+
+
+async def step_cloudlab_import(core: Core) -> None:
+    """Import ``cloudlab.data_dir`` once into an empty database (after types and permissions,
+    which the imported objects and roles need; before the sync adapters, which then adopt the
+    imported objects). A failed import changes nothing and is reported; startup goes on."""
+    from labtui.core.importer import ImportFailed, auto_import
+
+    try:
+        report = await auto_import(core)
+    except ImportFailed as exc:
+        _report(core, f"CloudLab import failed, nothing imported: {exc}")
+        return
+    if report is None:
+        return
+    counts = ", ".join(f"{t} {c}" for t, c, _u, _s in report.rows() if c) or "nothing new"
+    log.info("CloudLab import from %s: created %s", ", ".join(report.sources), counts)
+    for warning in report.warnings:
+        log.warning("CloudLab import: %s", warning)
 
 
 async def step_sync_adapters(core: Core) -> None:

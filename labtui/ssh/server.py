@@ -1,16 +1,27 @@
-"""labtui over SSH: each session with a PTY gets its own TUI process (NOTES-SSH.md).
+"""labtui over SSH: each session gets its own labtui process (NOTES-SSH.md).
 
 The server authenticates (labtui password with the same lockout, or the user's registered
 public key), opens a labtui session for the user, and hands the child process a single-use,
 short-lived token over an inherited pipe — never argv (world-readable) or environment
-(spoofable, inherited). Nothing the client sends can choose the identity. The child runs
-on a pseudo-terminal that is its controlling terminal, with the client's TERM and size.
+(spoofable, inherited). Nothing the client sends can choose the identity.
+
+- A session with a PTY and no command runs the TUI on a pseudo-terminal that is its
+  controlling terminal, with the client's TERM and size.
+- A command (``ssh -p PORT host jobs list --json``) runs that labtui CLI subcommand as the
+  user (see :mod:`labtui.ssh.commands`); its exit status is the session's.
+- The user ``join`` needs no password and gets only the token-redeeming screens
+  (:mod:`labtui.ssh.join`), a few sessions per address per window.
+- ``config.ssh`` bounds the sessions (total and per user) and closes idle ones; a refused or
+  closed session is told why and the audit records it. :meth:`SshHub.shutdown` (SIGTERM)
+  tells every session, lets the children quit for a moment, then ends them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import json
 import logging
 import os
 import pty
@@ -18,21 +29,58 @@ import signal
 import struct
 import sys
 import termios
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
+from labtui.core import audit
+from labtui.core.actor import Actor
 from labtui.core.auth import LoginResult
-from labtui.core.errors import AuthError
+from labtui.core.config import SshConfig
+from labtui.core.errors import AuthError, ValidationError
 from labtui.core.runtime import Core
+from labtui.ssh.commands import split_command, summary
+from labtui.ssh.forkserver import ForkedProcess, ForkServer
 
 log = logging.getLogger("labtui.ssh")
 
-#: Seconds a child gets to exit after the client went away, before SIGKILL.
-GRACE_SECONDS = 2.0
+#: The user name of the restricted, password-less token-redeeming login.
+JOIN_USER = "join"
 NO_PTY_MESSAGE = (
-    "labtui is a terminal app: connect with a terminal, e.g. `ssh -t -p PORT user@host`.\r\n"
+    "labtui is a terminal app: connect with a terminal, e.g. `ssh -t -p PORT user@host`, "
+    "or give a command, e.g. `ssh -p PORT user@host jobs list`.\r\n"
 )
+JOIN_NO_PTY_MESSAGE = "The join login needs a terminal: `ssh -t -p PORT join@host`.\r\n"
+SHUTDOWN_MESSAGE = "labtui: the server is shutting down; your session has ended."
+#: Written before a message to a session whose TUI may have been killed mid-screen: leave
+#: the alternate screen, stop mouse reporting and bracketed paste, show the cursor.
+RESET_TERMINAL = b"\x1b[?1049l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?2004l\x1b[?25h\x1b[0m\r\n"
+
+
+@dataclass
+class SshLimits:
+    """``config.ssh`` in the units the server works in (tests shrink them)."""
+
+    idle_seconds: float = 3600.0
+    max_sessions: int = 100
+    max_sessions_per_user: int = 10
+    #: ``join`` sessions one address may start per window.
+    join_per_window: int = 5
+    join_window_seconds: float = 600.0
+    #: How long a child may take to quit when told to, before SIGKILL.
+    grace_seconds: float = 3.0
+
+    @classmethod
+    def from_config(cls, config: SshConfig) -> SshLimits:
+        return cls(
+            idle_seconds=config.idle_timeout * 60.0,
+            max_sessions=config.max_sessions,
+            max_sessions_per_user=config.max_sessions_per_user,
+        )
 
 
 def host_key(home: Path) -> asyncssh.SSHKey:
@@ -56,15 +104,21 @@ def _child_env(term: str) -> dict[str, str]:
         "LC_ALL": "C.UTF-8",
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": os.environ.get("HOME", "/"),
+        "PYTHONUNBUFFERED": "1",
     }
     if env["TERM"].endswith("256color"):
         env["COLORTERM"] = "truecolor"
     return env
 
 
-def _make_controlling_tty() -> None:  # pragma: no cover - runs in the child
+def _default_signals() -> None:  # pragma: no cover - runs in the child
+    # A server started under nohup/& would pass "ignore SIGHUP" on to the children.
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def _make_controlling_tty() -> None:  # pragma: no cover - runs in the child
+    _default_signals()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -72,15 +126,60 @@ def _set_size(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", max(rows, 1), max(cols, 1), 0, 0))
 
 
+def _duration(seconds: float) -> str:
+    if seconds >= 60:
+        minutes = seconds / 60
+        return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
+
+
+async def _end(proc: asyncio.subprocess.Process | ForkedProcess, first: signal.Signals, grace: float) -> None:
+    """Signal the child's process group, then kill it if it lingers."""
+    for sig, wait in ((first, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            await asyncio.wait_for(proc.wait(), wait)
+            return
+        except TimeoutError:
+            continue
+
+
 class LabSession(asyncssh.SSHServerSession[bytes]):
+    """One SSH channel: the TUI, a CLI command, or the join screens, in a child process."""
+
     def __init__(self, server: LabServer) -> None:
         self.server = server
+        self.hub = server.hub
         self.chan: asyncssh.SSHServerChannel[bytes] | None = None
         self.term = ""
         self.size = (80, 24)
         self.has_pty = False
+        self.command: str | None = None
         self.master: int | None = None
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: asyncio.subprocess.Process | ForkedProcess | None = None
+        self.farewell: str | None = None
+        self.closed = False
+        self.reaped = asyncio.Event()
+        self.last_input = asyncio.get_running_loop().time()
+        self._pending: list[bytes] = []
+        self._pending_eof = False
+        self._pumps: list[asyncio.Future[None]] = []
+        self._idle_task: asyncio.Task[None] | None = None
+
+    @property
+    def username(self) -> str:
+        login = self.server.login
+        return login.actor.username if login else JOIN_USER
+
+    @property
+    def actor(self) -> Actor:
+        login = self.server.login
+        return login.actor if login else Actor(None, JOIN_USER, self.server.peer)
+
+    # -- what the client asks for ----------------------------------------------------------
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
         self.chan = chan
@@ -95,43 +194,123 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         return True
 
     def exec_requested(self, command: str) -> bool:
-        return False  # commands over SSH are not offered (yet): only the TUI
+        self.command = command
+        return True
 
     def session_started(self) -> None:
-        assert self.chan is not None
-        if not self.has_pty:
-            self.chan.write(NO_PTY_MESSAGE.encode())
-            self.chan.exit(1)
+        chan = self.chan
+        assert chan is not None
+        words: list[str] = []
+        if self.server.joining:
+            if self.command is not None or not self.has_pty:
+                self._finish(JOIN_NO_PTY_MESSAGE, 1)
+                return
+        elif self.command is not None:
+            try:
+                words = split_command(self.command)
+            except ValidationError as exc:
+                self._finish(f"labtui: {exc}\r\n", 2, stderr=True)
+                return
+        elif not self.has_pty:
+            self._finish(NO_PTY_MESSAGE, 1)
             return
-        asyncio.ensure_future(self._spawn())
+        refusal = self.hub.admit(self)
+        if refusal is not None:
+            self._finish(f"{refusal}\r\n", 1, stderr=self.command is not None)
+            self.hub.audit_later(self.actor, "ssh.session_refused", f"users/{self.username}", {"reason": refusal})
+            return
+        asyncio.ensure_future(self._start(words))
 
-    async def _spawn(self) -> None:
+    def _finish(self, message: str, status: int, *, stderr: bool = False) -> None:
+        assert self.chan is not None
+        with contextlib.suppress(OSError):
+            (self.chan.write_stderr if stderr else self.chan.write)(message.encode())
+            self.chan.exit(status)
+
+    # -- the child -------------------------------------------------------------------------
+
+    def _handoff(self, words: list[str], token: str) -> dict[str, Any]:
+        peer = self.server.peer
+        if self.server.joining:
+            host, port = self.server.local_address
+            return {"mode": "join", "origin": peer, "connect_hint": f"ssh -t -p {port} {{user}}@{host}"}
+        if words:
+            return {"mode": "exec", "origin": peer, "token": token, "argv": words, "username": self.username}
+        return {"mode": "tui", "origin": peer, "token": token}
+
+    async def _start(self, words: list[str]) -> None:
         assert self.chan is not None
         login = self.server.login
-        if login is None:
-            self.chan.exit(1)
-            return
-        core = self.server.hub.core
-        token = await core.auth.issue_handoff(login.actor)
-        read_fd, write_fd = os.pipe()
-        os.write(write_fd, f"{token}\n{login.actor.origin}\n".encode())
-        os.close(write_fd)
-        master, slave = pty.openpty()
-        _set_size(slave, *self.size)
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.server.hub.child_command, "shell", "--handoff-fd", str(read_fd),
-                stdin=slave, stdout=slave, stderr=slave,
-                env=_child_env(self.term), start_new_session=True,
-                pass_fds=(read_fd,), preexec_fn=_make_controlling_tty,
-            )
-        finally:
-            os.close(slave)
-            os.close(read_fd)
-        self.master = master
-        os.set_blocking(master, False)
-        asyncio.get_running_loop().add_reader(master, self._relay)
+            token = await self.hub.core.auth.issue_handoff(login.actor) if login else ""
+            if words:
+                self.hub.audit_later(self.actor, "ssh.exec", f"users/{self.username}", {"command": summary(words)})
+            await self._spawn(self._handoff(words, token), use_pty=self.has_pty)
+        except Exception:
+            log.exception("ssh session for %s: cannot start", self.username)
+            self.hub.sessions.discard(self)
+            self._finish("labtui: the session could not start (see labtui.log)\r\n", 1)
+            self.reaped.set()
+            return
+        if self.closed or self.farewell is not None:  # gone (or told to go) while starting
+            asyncio.ensure_future(_end(self.proc, signal.SIGTERM, self.hub.limits.grace_seconds))  # type: ignore[arg-type]
+        elif not words and self.hub.limits.idle_seconds > 0:
+            self._idle_task = asyncio.ensure_future(self._watch_idle(self.hub.limits.idle_seconds))
+
+    async def _spawn(self, handoff: dict[str, Any], *, use_pty: bool) -> None:
+        read_fd, write_fd = os.pipe()
+        os.write(write_fd, json.dumps(handoff).encode() + b"\n")
+        os.close(write_fd)
+        argv = [*self.hub.child_command, "shell", "--handoff-fd", str(read_fd)]
+        env = _child_env(self.term)
+        if use_pty:
+            master, slave = pty.openpty()
+            _set_size(slave, *self.size)
+            try:
+                self.proc = await self._fork(env, slave, read_fd) or await asyncio.create_subprocess_exec(
+                    *argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                    pass_fds=(read_fd,), preexec_fn=_make_controlling_tty,
+                )
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+                os.close(read_fd)
+            self.master = master
+            os.set_blocking(master, False)
+            asyncio.get_running_loop().add_reader(master, self._relay)
+        else:
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
+                    pass_fds=(read_fd,), preexec_fn=_default_signals,
+                )
+            finally:
+                os.close(read_fd)
+            assert self.chan is not None and self.proc.stdout and self.proc.stderr
+            self._pumps = [
+                asyncio.ensure_future(_pump(self.proc.stdout, self.chan.write)),
+                asyncio.ensure_future(_pump(self.proc.stderr, self.chan.write_stderr)),
+            ]
+        for data in self._pending:
+            self._to_child(data)
+        self._pending.clear()
+        if self._pending_eof:
+            self.eof_received()
         asyncio.ensure_future(self._reap())
+
+    async def _fork(self, env: dict[str, str], slave: int, read_fd: int) -> ForkedProcess | None:
+        """From the warm fork server, if there is one (else None: spawn a new process)."""
+        forks = self.hub.forks
+        if forks is None or not forks.alive:
+            return None
+        try:
+            return await forks.spawn(env, slave, read_fd)
+        except (OSError, ConnectionError, TimeoutError):
+            log.warning("fork server unavailable: starting a new process", exc_info=True)
+            return None
 
     def _relay(self) -> None:
         assert self.master is not None and self.chan is not None
@@ -152,6 +331,8 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
     async def _reap(self) -> None:
         assert self.proc is not None and self.chan is not None
         status = await self.proc.wait()
+        if self._pumps:
+            await asyncio.gather(*self._pumps, return_exceptions=True)
         if self.master is not None:
             asyncio.get_running_loop().remove_reader(self.master)
             # Whatever the child drew last.
@@ -162,17 +343,44 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
                 pass
             os.close(self.master)
             self.master = None
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+        self.hub.sessions.discard(self)
         try:
-            self.chan.exit(max(status, 0))
+            if self.farewell is not None:
+                if self.has_pty:
+                    self.chan.write(RESET_TERMINAL + self.farewell.encode() + b"\r\n")
+                else:
+                    self.chan.write_stderr(self.farewell.encode() + b"\n")
+            self.chan.exit(status if status >= 0 else 128 - status)
         except OSError:  # the client is gone already
             pass
+        self.reaped.set()
+
+    # -- input, resize, idle, the end ------------------------------------------------------
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self.last_input = asyncio.get_running_loop().time()
+        if self.proc is None:
+            self._pending.append(data)  # typed (or piped) before the child started
+        else:
+            self._to_child(data)
+
+    def _to_child(self, data: bytes) -> None:
         if self.master is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(self.master, data)
-            except OSError:
-                pass
+        elif self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.proc.stdin.write(data)
+
+    def eof_received(self) -> bool:
+        if self.proc is None:
+            self._pending_eof = True
+        elif self.master is None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.proc.stdin.close()
+        return True  # keep sending the child's output
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         self.size = (width, height)
@@ -184,23 +392,42 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
                 except ProcessLookupError:
                     pass
 
+    async def _watch_idle(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.closed and self.farewell is None:
+            left = self.last_input + seconds - loop.time()
+            if left <= 0:
+                self.hub.audit_later(self.actor, "ssh.idle_timeout", f"users/{self.username}", {"seconds": seconds})
+                await self.end(f"labtui: no input for {_duration(seconds)}: the session is closed.")
+                return
+            await asyncio.sleep(left)
+
+    async def end(self, message: str) -> None:
+        """Tell the session why it ends, let the child quit (SIGTERM), then make sure."""
+        if self.farewell is not None:
+            await self.reaped.wait()
+            return
+        self.farewell = message
+        proc = self.proc  # None while starting: _start then ends the child it makes
+        if proc is not None and proc.returncode is None:
+            await _end(proc, signal.SIGTERM, self.hub.limits.grace_seconds)
+        await self.reaped.wait()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.hub.sessions.discard(self)
+        if self._idle_task is not None:
+            self._idle_task.cancel()
         proc = self.proc
         if proc is not None and proc.returncode is None:
-            asyncio.ensure_future(_end(proc))
+            asyncio.ensure_future(_end(proc, signal.SIGHUP, self.hub.limits.grace_seconds))
 
 
-async def _end(proc: asyncio.subprocess.Process) -> None:
-    """Hang up on the child, then kill it if it lingers."""
-    for sig, wait in ((signal.SIGHUP, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+async def _pump(stream: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
+    while chunk := await stream.read(65536):
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            await asyncio.wait_for(proc.wait(), wait)
-            return
-        except asyncio.TimeoutError:
+            write(chunk)
+        except OSError:  # the client went away: keep draining so the child is not blocked
             continue
 
 
@@ -210,15 +437,28 @@ class LabServer(asyncssh.SSHServer):
     def __init__(self, hub: SshHub) -> None:
         self.hub = hub
         self.peer = "unknown"
+        self.local_address: tuple[str, int] = ("127.0.0.1", 22)
         self.login: LoginResult | None = None
-        self._key_user: str | None = None
+        self.joining = False
+        self.conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        self.hub.connections.add(conn)
         peer = conn.get_extra_info("peername")
         self.peer = peer[0] if peer else "unknown"
+        local = conn.get_extra_info("sockname")
+        if local:
+            self.local_address = (str(local[0]), int(local[1]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.hub.connections.discard(self.conn)
 
     def begin_auth(self, username: str) -> bool:
-        return True
+        # ``join`` needs no authentication: it can only redeem tokens.
+        self.joining = username == JOIN_USER
+        return not self.joining
 
     def password_auth_supported(self) -> bool:
         return True
@@ -250,16 +490,31 @@ class LabServer(asyncssh.SSHServer):
 
 
 class SshHub:
-    """The listening server and what its sessions share."""
+    """The listening server and what its sessions share: the limits and the live sessions."""
 
-    def __init__(self, core: Core, child_command: list[str]) -> None:
+    def __init__(
+        self, core: Core, child_command: list[str], limits: SshLimits | None = None, *, fork_server: bool = False
+    ) -> None:
+        """``child_command`` starts labtui (``python -m labtui --home ...``); with
+        ``fork_server``, TUI sessions are forked from a process that imported it once."""
         self.core = core
         self.child_command = child_command
+        self.forks: ForkServer | None = None
+        if fork_server and child_command[1:3] == ["-m", "labtui"]:
+            self.forks = ForkServer(child_command[3:], _child_env("xterm-256color"))
+        self.limits = limits or SshLimits.from_config(core.config.ssh)
         self.server: asyncssh.SSHAcceptor | None = None
+        self.sessions: set[LabSession] = set()
+        self.connections: set[asyncssh.SSHServerConnection] = set()
+        self.closing = False
+        self._joins: dict[str, deque[float]] = {}
+        self._audits: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> str:
         """Listen; returns the host key's fingerprint (for the operator to publish)."""
         key = host_key(self.core.paths.home)
+        if self.forks is not None:
+            await self.forks.start()
         self.server = await asyncssh.create_server(
             lambda: LabServer(self), host, port,
             server_host_keys=[key], encoding=None, line_editor=False,
@@ -271,7 +526,75 @@ class SshHub:
         assert self.server is not None
         return int(self.server.sockets[0].getsockname()[1])
 
-    async def stop(self) -> None:
+    def admit(self, session: LabSession) -> str | None:
+        """Count ``session`` in, or say why not (synchronous: no race between two checks)."""
+        limits = self.limits
+        if self.closing:
+            return SHUTDOWN_MESSAGE
+        if limits.max_sessions and len(self.sessions) >= limits.max_sessions:
+            return f"labtui: the server has its maximum of {limits.max_sessions} sessions open: try again later."
+        if session.server.joining:
+            refusal = self._join_refusal(session.server.peer)
+            if refusal:
+                return refusal
+        else:
+            mine = sum(1 for s in self.sessions if s.username == session.username and not s.server.joining)
+            if limits.max_sessions_per_user and mine >= limits.max_sessions_per_user:
+                return (
+                    f"labtui: {session.username} has {mine} sessions open, the most allowed: "
+                    "close one and try again."
+                )
+        self.sessions.add(session)
+        return None
+
+    def _join_refusal(self, peer: str) -> str | None:
+        now = asyncio.get_running_loop().time()
+        starts = self._joins.setdefault(peer, deque())
+        while starts and starts[0] <= now - self.limits.join_window_seconds:
+            starts.popleft()
+        if len(starts) >= self.limits.join_per_window:
+            wait = starts[0] + self.limits.join_window_seconds - now
+            return f"labtui: too many join sessions from {peer}: try again in {_duration(max(1, round(wait)))}."
+        starts.append(now)
+        return None
+
+    def audit_later(self, actor: Actor, action: str, target: str, detail: dict[str, Any]) -> None:
+        """Record an audit entry without holding up the SSH protocol (kept until written)."""
+
+        async def write() -> None:
+            try:
+                await self.core.db.run(lambda s: audit.record(s, actor, action, target, detail))
+            except Exception:
+                log.exception("ssh: cannot write the audit record %s", action)
+
+        task = asyncio.ensure_future(write())
+        self._audits.add(task)
+        task.add_done_callback(self._audits.discard)
+
+    async def shutdown(self, message: str = SHUTDOWN_MESSAGE) -> None:
+        """Stop listening, tell every session, give the children ``grace_seconds`` to quit
+        (then kill them), and close the connections."""
+        self.closing = True
         if self.server is not None:
             self.server.close()
+        sessions = list(self.sessions)
+        for session in sessions:
+            self.audit_later(session.actor, "ssh.session_closed", f"users/{session.username}", {"reason": "shutdown"})
+        ending = asyncio.gather(*(s.end(message) for s in sessions), return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ending, self.limits.grace_seconds + 10.0)
+        conns = list(self.connections)
+        for conn in conns:
+            conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True), 5.0)
+        if self.server is not None:
             await self.server.wait_closed()
+            self.server = None
+        if self.forks is not None:
+            await self.forks.stop()
+        if self._audits:
+            await asyncio.gather(*list(self._audits), return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.shutdown()

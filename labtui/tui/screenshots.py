@@ -8,12 +8,13 @@ between runs (timestamps) is pinned so the pictures only change when the screens
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
@@ -269,6 +270,70 @@ async def _health_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[No
             server.server_close()
 
 
+class _CloudFakes:
+    """The test suite's fake Vultr and Cloudflare (a checkout has them; an installed labtui
+    does not, and then the instances and DNS pictures are skipped)."""
+
+    def __init__(self) -> None:
+        from tests.fakes.cloudflare import FakeCloudflare
+        from tests.fakes.vultr import FakeVultr, instance
+
+        self.vultr, self.cloudflare = FakeVultr(), FakeCloudflare()
+        machines = [
+            ("web-1", "web", "fra", "vc2-1c-2gb", ["svc:web"]), ("web-2", "web", "fra", "vc2-1c-2gb", ["svc:web"]),
+            ("db-primary", "db", "fra", "vc2-2c-4gb", ["svc:postgres"]), ("db-replica", "db", "ams", "vc2-2c-4gb", ["svc:postgres"]),
+            ("ci-runner-1", "ci", "ewr", "vc2-4c-8gb", ["svc:ci"]), ("ci-runner-2", "ci", "ewr", "vc2-4c-8gb", ["svc:ci"]),
+            ("grafana", "mon", "ams", "vc2-1c-1gb", ["svc:monitoring"]), ("prometheus", "mon", "ams", "vc2-1c-2gb", ["svc:monitoring"]),
+            ("bastion", "ops", "fra", "vc2-1c-1gb", []), ("vpn-gw", "ops", "fra", "vc2-1c-1gb", ["svc:vpn"]),
+            ("scratch-ada", "dev", "lhr", "vc2-1c-2gb", ["owner:ada"]), ("gpu-test", "dev", "ewr", "vc2-6c-16gb", ["owner:ada"]),
+        ]
+        for i, (label, _, region, plan, tags) in enumerate(machines):
+            inst = instance(i, region=region, plan=plan, tags=tags, power_status="stopped" if label == "gpu-test" else "running")
+            inst.update(label=label, hostname=f"{label}.lab.example.com", main_ip=f"203.0.113.{10 + i}")
+            self.vultr.instances[inst["id"]] = inst
+        self.vultr.plans.update({"vc2-1c-1gb": 5.0, "vc2-1c-2gb": 10.0, "vc2-2c-4gb": 20.0, "vc2-4c-8gb": 40.0, "vc2-6c-16gb": 80.0})
+        for kind, name, content, ttl, proxied in (
+            ("A", "www", "203.0.113.10", 1, True), ("A", "web-2", "203.0.113.11", 3600, False),
+            ("AAAA", "www", "2001:db8::10", 1, True), ("CNAME", "docs", "www.lab.example.com", 300, False),
+            ("TXT", "@", "v=spf1 include:_spf.lab.example.com -all", 1, False), ("A", "grafana", "203.0.113.16", 1, False),
+        ):
+            self.cloudflare.add_record(kind, name, content, ttl, proxied)
+
+    def __enter__(self) -> Self:
+        self.vultr.__enter__()
+        self.cloudflare.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cloudflare.__exit__(*exc)
+        self.vultr.__exit__(*exc)
+
+    def configure(self, config: Any) -> None:
+        from tests.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID
+        from tests.fakes.vultr import DEFAULT_KEY
+
+        config.vultr.base_url, config.vultr.api_key = self.vultr.base_url, DEFAULT_KEY
+        config.cloudflare.base_url, config.cloudflare.api_token = self.cloudflare.base_url, DEFAULT_TOKEN
+        config.cloudflare.zone_id = ZONE_ID
+
+
+async def _cloud_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """Instances (with the costs panel) and DNS records, from the fake Vultr and Cloudflare."""
+    from labtui.tui.screens.dns import DnsScreen
+    from labtui.tui.screens.instances import InstancesScreen
+
+    await core.instances.refresh(admin)
+    app.open_screen("instances")
+    await _until(pilot, lambda: isinstance(app.screen, InstancesScreen) and app.screen.listing is not None)
+    await pilot.press("c")
+    await pilot.pause(0.5)
+    _save(app, out_dir, "instances", written)
+    app.open_screen("dns")
+    await _until(pilot, lambda: isinstance(app.screen, DnsScreen) and app.screen.query_one(DataTable).row_count > 0)
+    await _settle(pilot)
+    _save(app, out_dir, "dns", written)
+
+
 async def take_screenshots(
     out_dir: Path, *, size: tuple[int, int] = SIZE, on_skip: Callable[[str], None] | None = None
 ) -> list[Path]:
@@ -284,11 +349,19 @@ async def take_screenshots(
     skip = on_skip or (lambda message: log.warning("%s", message))
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="labtui-screenshots-") as tmp:
+    try:
+        clouds: _CloudFakes | None = _CloudFakes()
+    except ImportError:
+        clouds = None
+        skip("instances, dns: the fake Vultr and Cloudflare are in a checkout's tests/, no screenshots")
+    with tempfile.TemporaryDirectory(prefix="labtui-screenshots-") as tmp, clouds or contextlib.nullcontext():
         # Log to the throw-away home like a real run does (and not onto the terminal).
         handler = logging.FileHandler(Path(tmp) / "labtui.log")
         logging.getLogger("labtui").addHandler(handler)
-        core = Core(load_config(None), Paths(Path(tmp)))
+        config = load_config(None)
+        if clouds is not None:
+            clouds.configure(config)
+        core = Core(config, Paths(Path(tmp)))
         try:
             await core.start()
 
@@ -327,6 +400,8 @@ async def take_screenshots(
                     await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
                 await _job_screens(core, admin, app, pilot, out_dir, written)
                 await _health_screens(core, admin, app, pilot, out_dir, written)
+                if clouds is not None:
+                    await _cloud_screens(core, admin, app, pilot, out_dir, written)
         finally:
             await core.aclose()
             logging.getLogger("labtui").removeHandler(handler)

@@ -7,9 +7,13 @@ the SQLite file (1 % unhealthy, 1 % unknown). The screen runs in a headless Text
 "until the frame showing it", not "until the Python call returned":
 
 - baseline: a screen with an empty DataTable of the same columns, pushed → its first frame;
+- core: ``core.health.status`` the first time in a process (a CheckStatus built for every
+  check) and again (unchanged checks keep theirs: only the query and the comparison);
 - open: HealthScreen pushed → the first frame with its rows (statuses read from the database
-  by ``core.health.status``, the window of rows put into the table), and → the frame with
-  the sparklines and uptime (``recent_latencies`` and two ``uptime`` queries, read after);
+  by ``core.health.status``, the first page of the window put into the table), and → the
+  frame with the sparklines and uptime (``recent_latencies`` and two ``uptime`` queries, read
+  after). "Cold" is the worst case: nothing read before in the process (no snapshot, and
+  core's per-check cache dropped so every CheckStatus is built again);
 - filter: the filter's text set (as typing does) → the first frame with the filtered rows;
 - refresh: a periodic refresh that changes nothing on screen (UI time spent);
 - for comparison, all 10,000 rows in one DataTable (why the screen shows a window).
@@ -189,6 +193,10 @@ async def run(checks: int) -> int:
             await core.auth.create_admin("admin", PASSWORD)
             admin = (await core.auth.login("admin", PASSWORD)).actor
             counts = await seed(core, checks)
+            first_status_s: list[float] = []
+            for _ in range(3):
+                core.health._built = None  # as in a fresh process: build every CheckStatus
+                first_status_s.append((await timed(lambda: core.health.status(admin)))[0])
             status_s, services = await timed(lambda: core.health.status(admin))
             status_s = min([status_s] + [(await timed(lambda: core.health.status(admin)))[0] for _ in range(2)])
             lat_s, _ = await timed(lambda: core.health.recent_latencies(admin, 12))
@@ -235,6 +243,7 @@ async def run(checks: int) -> int:
                 opens, fulls, rendered = [], [], 0
                 for _ in range(REPEAT):
                     _SNAPSHOTS.clear()  # cold: nothing read before in this process
+                    core.health._built = None
                     start = time.perf_counter()
                     took, screen = await open_health()
                     opens.append(took)
@@ -292,7 +301,8 @@ async def run(checks: int) -> int:
     base = statistics.median(baseline)
     open_s, full_s = statistics.median(opens), statistics.median(fulls)
     print(f"checks                          {checks:,} in {checks // PER_FILE:,} services: {counts}")
-    print(f"core: status() of all checks    {ms(status_s)}   recent_latencies {ms(lat_s)}   uptime(7 d) {ms(up_s)}")
+    print(f"core: status() of all checks    {ms(min(first_status_s))} first in a process, {ms(status_s)} again   "
+          f"recent_latencies {ms(lat_s)}   uptime(7 d) {ms(up_s)}")
     print(f"baseline: empty DataTable       {ms(base)} to its first frame (median of {REPEAT})")
     warm_s = statistics.median(warm)
     print(f"open, cold: first frame w/ rows {ms(open_s)}  ×{open_s / base:.1f} of the baseline  ({rendered} rows in the table, window {HealthScreen.WINDOW})")
@@ -305,7 +315,7 @@ async def run(checks: int) -> int:
     print(f"periodic refresh                {ms(statistics.median(r[0] for r in refresh))} reading (database thread + build), {ms(statistics.median(r[1] for r in refresh))} re-render in place")
     print(f"for comparison: 10,000 rows in one DataTable {ms(full_table)} to its first frame")
     filters_ok = all(took < 0.1 for _, took, _ in filters)
-    ok = warm_s < 0.1 and filters_ok
+    ok = open_s < 0.1 and warm_s < 0.1 and filters_ok
     print(f"under 100 ms: open cold {'yes' if open_s < 0.1 else 'NO'}, open warm {'yes' if warm_s < 0.1 else 'NO'}, filters {'yes' if filters_ok else 'NO'}")
     return 0 if ok else 1
 

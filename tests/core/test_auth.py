@@ -161,3 +161,11 @@ async def test_deactivated_user_cannot_log_in_and_sessions_end(core: Core, admin
     assert not await core.auth.session_alive(bob)
     with pytest.raises(AuthError):
         await core.auth.login("bob", "password-123")
+
+
+async def test_join_is_reserved_for_the_ssh_join_login(core: Core, admin: Actor) -> None:
+    for name in ("join", "JOIN"):
+        with pytest.raises(ValidationError, match="reserved for SSH logins"):
+            await core.users.create(admin, name, "pw-Join-12345", roles=["viewer"])
+        with pytest.raises(ValidationError, match="reserved for SSH logins"):
+            await core.users.invite(admin, name, "join@lab.example", roles=["viewer"])

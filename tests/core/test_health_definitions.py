@@ -178,3 +178,25 @@ async def test_permissions_view_and_manage(make_core: MakeCore, tmp_path: Path) 
             await call
     result = await core.health.check_now(Actor.system("test"), "edge", "p")
     assert result.status == "unhealthy"
+
+
+async def test_demo_lab_health_files_load_cleanly_and_services_wait_for_an_instance(make_core: MakeCore) -> None:
+    """The bundled demo: its services' health.yaml files are CloudLab-format (targets from
+    the instance cache), so with nothing deployed only the lab-root explicit checks run;
+    startup reports no problem."""
+    from labtui.core.health import LEASE_NAME
+    from labtui.core.leases import Lease
+
+    core = await make_core()
+    assert core.startup_report == []
+    defs = core.health.definitions
+    assert defs.problems == [] and defs.warnings == []
+    service_checks = [c for svc in ("hello", "greet") for c in defs.services[svc].checks]
+    assert {c.key for c in service_checks} == {"hello/web", "hello/ping", "greet/shell"}
+    assert not any(c.explicit for c in service_checks)  # CloudLab's keys only: resolved from the cache
+    assert all(c.explicit for c in defs.services["this-machine"].checks)
+    poller = core.health.poller(Lease(core.db, LEASE_NAME, seconds=30, holder="t"), jitter=0, max_concurrency=5)
+    report = await poller.tick()
+    assert report.not_deployed == 3 and report.ran == len(defs.services["this-machine"].checks)
+    by_service = {s.name: s.status for s in await core.health.status(Actor.system("t"))}
+    assert by_service["hello"] == by_service["greet"] == "unknown"

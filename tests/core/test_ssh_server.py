@@ -37,7 +37,7 @@ async def screen_until(proc: asyncssh.SSHClientProcess[bytes], text: str, timeou
         assert remaining > 0, f"{text!r} never appeared; last output: {ANSI.sub(b'', seen)[-400:]!r}"
         try:
             seen += await asyncio.wait_for(proc.stdout.read(65536), remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
     return ANSI.sub(b"", seen).decode(errors="replace")
 

@@ -64,7 +64,7 @@ async def test_startup_logs_each_step_in_order(make_core: MakeCore, log_file: Pa
         "labtui.startup: database: created tables",
         "labtui.startup: inventory types: 6 loaded",
         "labtui.startup: permissions seeded",
-        "labtui.startup: sync adapters: 3 ran, 0 failed, 1 not available yet",
+        "labtui.startup: sync adapters: 4 ran, 0 failed, 0 not available yet",
         "labtui.startup: startup: done",
     ]
     positions = [text.find(step) for step in steps]
@@ -174,4 +174,4 @@ async def test_sync_adapters_run_fail_and_unknown_sources_are_reported(make_core
     assert seen == [("a", 4)]
     assert core.startup_report[0] == "sync of type 'b' failed: API unreachable"
     assert core.startup_report[1].startswith("type 'c' names sync source 'no_such_source', which no adapter provides")
-    assert len(core.startup_report) == 2  # vultr_inventory is known, its adapter just not written yet
+    assert len(core.startup_report) == 2

@@ -168,3 +168,18 @@ async def test_viewer_sees_roles_read_only(core: Core, admin: Actor) -> None:
         await pilot.press("space")
         await wait_for(pilot, lambda: "You may not edit roles" in notified(app))
         assert "jobs.cancel" in tree.checked
+
+
+async def test_filter_narrows_the_list_and_esc_clears_then_goes_back(core: Core, admin: Actor) -> None:
+    await core.rbac.create_role(admin, "auditor", "Reads the audit log")
+    async with roles_screen(core, admin) as (app, pilot):
+        screen = app.screen
+        assert len(table_rows(app, "#roles-table")) == 4
+        await pilot.press("slash", *"audit")
+        await wait_for(pilot, lambda: [r.split(" |")[0] for r in table_rows(app, "#roles-table")] == ["auditor"])
+        assert "auditor: Reads the audit log" in text_of(screen.query_one("#role-note", Static))  # the one shown is selected
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(table_rows(app, "#roles-table")) == 4)
+        assert app.screen is screen and screen.query_one(DataTable).has_focus
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))

@@ -10,3 +10,4 @@ from labtui.core.db import health  # noqa: F401
 from labtui.core.db import configs  # noqa: F401
 from labtui.core.db import ssh  # noqa: F401
 from labtui.core.db import inventory  # noqa: F401
+from labtui.core.db import importmap  # noqa: F401

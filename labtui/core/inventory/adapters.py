@@ -190,9 +190,11 @@ def apply(
                 updated_at=now, stale=False, source=source, source_key=item.key,
             )
             session.add(obj)
-            session.flush()
-            for tid in tag_ids(item):
-                session.add(ObjectTag(object_id=obj.id, tag_id=tid))
+            tids = tag_ids(item)
+            if tids:  # only tagged objects need their id now; the rest flush in one batch
+                session.flush()
+                for tid in tids:
+                    session.add(ObjectTag(object_id=obj.id, tag_id=tid))
             counts.added += 1
             continue
         data, secrets = json.loads(obj.data or "{}"), json.loads(obj.secrets or "{}")

@@ -1,9 +1,12 @@
-"""The job queue API: queue scripts and stops, cancel, list, read and follow output.
+"""The job queue API: queue scripts, stops and system tasks, cancel, list, read and follow
+output, and launch schedules' jobs (one at a time, or a burst in a few transactions).
 
 Every call takes the acting user. Queueing checks the permission, validates the inputs by
 type and writes the audit record in the same transaction as the job row, so a refused job
 leaves no trace but the refusal. Workers (:mod:`labtui.core.jobs.worker`) in any process
-sharing the database pick the rows up.
+sharing the database pick the rows up. Other services queue their own kinds of job through
+:meth:`Jobs.insert` and plan them through :attr:`Jobs.planners` (inventory actions,
+:mod:`labtui.core.inventory.actions`); system tasks run in the worker's process.
 """
 
 from __future__ import annotations
@@ -14,15 +17,14 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from labtui.core import audit
-from labtui.core import leases
+from labtui.core import audit, leases
 from labtui.core.actor import Actor
 from labtui.core.config import JobsConfig
 from labtui.core.db.base import utcnow
@@ -35,15 +37,29 @@ from labtui.core.db.jobs import (
     STATUSES,
     Job,
 )
-from labtui.core.errors import Conflict, LabtuiError, NotFound, ValidationError
+from labtui.core.errors import (
+    Conflict,
+    LabtuiError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from labtui.core.jobs.output import OutputLine, append_line, read_lines
 from labtui.core.jobs.runner import Step
 from labtui.core.rbac import Rbac
-from labtui.core.services import Services, input_env, script_path, validate_inputs
+from labtui.core.services import (
+    ServiceInfo,
+    Services,
+    input_env,
+    script_path,
+    validate_inputs,
+)
+from labtui.core.system_tasks import system_tasks
 from labtui.core.vault import Vault
 
 if TYPE_CHECKING:
     from labtui.core.jobs.log_reader import JobLogReader
+    from labtui.core.runtime import Core
     from labtui.core.schedules import ScheduleInfo
 
 log = logging.getLogger("labtui.jobs")
@@ -53,6 +69,14 @@ WORKER_LEASE_PREFIX = "worker:"
 STOP_PLAYBOOK = "stop.yml"
 GENERATE_INVENTORY = Path("init_playbook") / "generate-inventory.yaml"
 STOP_INSTANCES = Path("init_playbook") / "stop-instances.yaml"
+#: ``Job.action`` of an inventory action (``script`` holds the action's name, ``inputs`` the
+#: type, object and inputs: see :func:`job_info`) and of a system task (``script`` = its name).
+INVENTORY_ACTION = "inventory"
+SYSTEM_TASK = "system_task"
+#: ``Job.service`` of system tasks (CloudLab used "inventory" and "costs").
+SYSTEM_SERVICE = "system"
+#: Schedules fired in one transaction by :meth:`Jobs.launch_many`.
+LAUNCH_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,9 @@ class JobInfo:
     cancel_requested: bool
     exit_code: int | None
     output_lines: int
+    #: Inventory actions: the type and the object (None for a type-scope action).
+    type_slug: str | None = None
+    object_id: int | None = None
 
     @property
     def is_final(self) -> bool:
@@ -95,21 +122,47 @@ class JobInfo:
 
 
 def job_info(row: Job) -> JobInfo:
+    stored = json.loads(row.inputs) if row.inputs else {}
+    type_slug = object_id = None
+    if row.action == INVENTORY_ACTION and isinstance(stored, dict):
+        # An inventory action keeps its target beside the inputs (the jobs table has no
+        # columns for them, and an existing database must open unchanged).
+        type_slug, object_id = stored.get("type"), stored.get("object_id")
+        stored = stored.get("inputs") or {}
     return JobInfo(
         row.id, row.service, row.action, row.script, row.status, row.user_id, row.username,
         row.created_at, row.started_at, row.finished_at, row.deployment_id, row.schedule_id,
-        json.loads(row.inputs) if row.inputs else {}, row.worker, row.heartbeat_at,
-        bool(row.cancel_requested), row.exit_code, row.output_lines or 0,
+        stored, row.worker, row.heartbeat_at,
+        bool(row.cancel_requested), row.exit_code, row.output_lines or 0, type_slug, object_id,
     )
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What a worker runs for a job: its steps, environment and extra vars."""
+    """What a worker runs for a job: its steps, environment and extra vars — or, for a
+    system task, the task's name (it runs in the worker's process, no steps)."""
 
     steps: list[Step]
     env: dict[str, str]
     extravars: dict[str, Any]
+    task: str | None = None
+    #: Who the system task runs as (the job's user).
+    actor: Actor | None = None
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    """One schedule of :meth:`Jobs.launch_many`: the job queued, or why none was."""
+
+    job_id: str | None = None
+    error: str | None = None
+    #: The refusal came from a permission check (already audited).
+    denied: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Builds the plan of a claimed job of one ``Job.action`` (registered by other services).
+Planner = Callable[[Session, Job], Plan]
 
 
 def new_job_id() -> str:
@@ -132,6 +185,15 @@ class Jobs:
         #: Awaited by the worker (in its process) after a job ended, with the final job:
         #: e.g. the credential-output sync of a completed deploy. Failures are logged only.
         self.on_finished: list[Callable[[JobInfo], Awaitable[None]]] = []
+        #: ``Job.action`` -> planner, for jobs another service queues (inventory actions).
+        self.planners: dict[str, Planner] = {}
+        #: The Core this queue serves (:meth:`bind`): system tasks run with it, and the
+        #: launcher reaches the inventory actions through it.
+        self.core: Core | None = None
+
+    def bind(self, core: Core) -> None:
+        """Attach the process's :class:`Core` (done once when the Core is built)."""
+        self.core = core
 
     @property
     def jobs_dir(self) -> Path:
@@ -141,18 +203,41 @@ class Jobs:
         for callback in list(self.on_change):
             callback()
 
+    def wake_workers(self) -> None:
+        """Tell this process's workers a job was queued (another service queued it)."""
+        self._changed()
+
     # -- queueing --------------------------------------------------------------------------
 
-    def _insert(self, s: Session, actor: Actor, **fields: Any) -> Job:
-        for _ in range(5):
-            job_id = new_job_id()
-            if s.get(Job, job_id) is not None:
-                continue  # 8 hex digits (CloudLab's ids) do clash, rarely
-            job = Job(id=job_id, status=QUEUED, user_id=actor.user_id, username=actor.username, **fields)
-            s.add(job)
+    def insert(self, s: Session, actor: Actor, **fields: Any) -> Job:
+        """Add a queued job row in the caller's transaction (the caller audits it)."""
+        return self._insert(s, actor, **fields)
+
+    def _insert(self, s: Session, actor: Actor, *, job_id: str | None = None, flush: bool = True, **fields: Any) -> Job:
+        """``job_id``: one the caller has already checked is free (a batch checks all at once)."""
+        if job_id is None:
+            for _ in range(5):
+                candidate = new_job_id()
+                if s.get(Job, candidate) is None:  # 8 hex digits (CloudLab's ids) do clash, rarely
+                    job_id = candidate
+                    break
+            else:  # pragma: no cover - 5 uuid clashes
+                raise LabtuiError("Could not allocate a job id")
+        job = Job(id=job_id, status=QUEUED, user_id=actor.user_id, username=actor.username, **fields)
+        s.add(job)
+        if flush:
             s.flush()
-            return job
-        raise LabtuiError("Could not allocate a job id")  # pragma: no cover - 5 uuid clashes
+        return job
+
+    @staticmethod
+    def _free_ids(s: Session, count: int) -> list[str]:
+        """``count`` new job ids not in the table (one query per round)."""
+        ids: list[str] = []
+        while len(ids) < count:
+            fresh = list(dict.fromkeys(new_job_id() for _ in range(count - len(ids))))
+            taken = set(s.scalars(select(Job.id).where(Job.id.in_(fresh))))
+            ids += [i for i in fresh if i not in taken and i not in ids]
+        return ids
 
     async def run_script(
         self,
@@ -165,25 +250,67 @@ class Jobs:
     ) -> JobInfo:
         """Queue ``script`` of ``service`` (``deploy`` by default) after validating ``inputs``."""
         info = self.services.load(service)
-        given = dict(inputs or {})
 
         def q(s: Session) -> JobInfo:
             self.rbac.require(s, actor, "services.deploy", f"services/{service}")
-            spec = info.script(script)
+            return job_info(self._queue_script(s, actor, info, script, inputs, schedule_id, self.services.active_deployments()))
+
+        job = await self.db.run(q)
+        self._changed()
+        return job
+
+    def _queue_script(
+        self,
+        s: Session,
+        actor: Actor,
+        info: ServiceInfo,
+        script: str,
+        inputs: dict[str, Any] | None,
+        schedule_id: int | None,
+        deployments: list[str],
+        *,
+        job_id: str | None = None,
+        flush: bool = True,
+        checked: set[tuple[str, str]] | None = None,
+    ) -> Job:
+        """Validate, then insert one script job (the permission is checked by the caller).
+        Every check comes before the first write, so a refusal leaves nothing behind."""
+        service = info.name
+        given = dict(inputs or {})
+        spec = info.script(script)
+        if checked is None or (service, script) not in checked:
             script_path(info.path, spec, service)
-            if service == "add-user" and script == "add-user" and not given.get("username"):
-                given["username"] = actor.username  # CloudLab's special case
-            values = validate_inputs(service, spec, given, deployments=self.services.active_deployments())
-            input_env(s, spec, values)  # refuses unknown users / missing keys now, not at run time
-            action = "deploy" if script == "deploy" else "script"
-            job = self._insert(
-                s, actor, service=service, action=action, script=script,
-                inputs=json.dumps(values) if values else None, schedule_id=schedule_id,
-            )
-            audit.record(
-                s, actor, f"service.{action}", f"services/{service}",
-                {"job_id": job.id, "script": script, "inputs": sorted(values)},
-            )
+            if checked is not None:
+                checked.add((service, script))  # a batch resolves each file once
+        if service == "add-user" and script == "add-user" and not given.get("username"):
+            given["username"] = actor.username  # CloudLab's special case
+        values = validate_inputs(service, spec, given, deployments=deployments)
+        input_env(s, spec, values)  # refuses unknown users / missing keys now, not at run time
+        action = "deploy" if script == "deploy" else "script"
+        job = self._insert(
+            s, actor, job_id=job_id, flush=flush, service=service, action=action, script=script,
+            inputs=json.dumps(values) if values else None, schedule_id=schedule_id,
+        )
+        audit.record(
+            s, actor, f"service.{action}", f"services/{service}",
+            {"job_id": job.id, "script": script, "inputs": sorted(values), "schedule_id": schedule_id},
+        )
+        return job
+
+    async def run_system_task(self, actor: Actor, name: str, *, schedule_id: int | None = None) -> JobInfo:
+        """Queue system task ``name`` (:mod:`labtui.core.system_tasks`) as a job.
+
+        A worker runs it in its own process; the lines the task says are the job's output.
+        The task checks the actor's permission itself, through the core services it calls.
+        """
+        task = system_tasks.get(name)
+        if task is None:
+            known = ", ".join(system_tasks.names()) or "none registered"
+            raise ValidationError(f"Unknown system task '{name}' (known: {known})", "system_task")
+
+        def q(s: Session) -> JobInfo:
+            job = self._insert(s, actor, service=SYSTEM_SERVICE, action=SYSTEM_TASK, script=name, schedule_id=schedule_id)
+            audit.record(s, actor, "system_task.run", f"system_tasks/{name}", {"job_id": job.id, "schedule_id": schedule_id})
             return job_info(job)
 
         job = await self.db.run(q)
@@ -193,17 +320,8 @@ class Jobs:
     async def stop(self, actor: Actor, service: str) -> JobInfo:
         """Queue a stop: the service's ``stop.yml``, else CloudLab's two-step stop flow."""
         info = self.services.load(service)
-        lab = self.services.lab_dir
-        if (info.path / STOP_PLAYBOOK).is_file():
-            script: str | None = STOP_PLAYBOOK
-        elif (lab / GENERATE_INVENTORY).is_file() and (lab / STOP_INSTANCES).is_file():
-            script = None
-        else:
-            raise ValidationError(
-                f"Service '{service}' has no {STOP_PLAYBOOK} and the lab has no "
-                f"{STOP_INSTANCES}: there is nothing to stop it with",
-                "service",
-            )
+        self.stop_steps(info, None)  # refuses a service there is nothing to stop with
+        script = STOP_PLAYBOOK if info.has_stop_playbook else None
 
         def q(s: Session) -> JobInfo:
             self.rbac.require(s, actor, "services.stop", f"services/{service}")
@@ -249,16 +367,103 @@ class Jobs:
     # -- for the scheduler (its JobLauncher protocol) -------------------------------------
 
     async def launch(self, schedule: ScheduleInfo, actor: Actor) -> str:
-        if schedule.job_type != "service_script" or not schedule.service:
-            raise LabtuiError(f"Schedules of type {schedule.job_type} are not supported by the job queue yet")
-        job = await self.run_script(
-            actor, schedule.service, schedule.script or "deploy", schedule.inputs, schedule_id=schedule.id
-        )
+        """Queue the schedule's job as ``actor`` (the scheduler's ``scheduler:NAME``)."""
+        if schedule.job_type == "service_script":
+            if not schedule.service:
+                raise ValidationError(f"Schedule '{schedule.name}' names no service", "service")
+            job = await self.run_script(
+                actor, schedule.service, schedule.script or "deploy", schedule.inputs, schedule_id=schedule.id
+            )
+        elif schedule.job_type == "system_task":
+            job = await self.run_system_task(actor, schedule.system_task or "", schedule_id=schedule.id)
+        elif schedule.job_type == "inventory_action":
+            if self.core is None or not schedule.type_slug or not schedule.action:
+                raise LabtuiError(f"Schedule '{schedule.name}': inventory actions are not available here")
+            job = await self.core.inventory_actions.run(
+                actor, schedule.type_slug, schedule.action, object_id=schedule.object_id,
+                inputs=schedule.inputs, schedule_id=schedule.id,
+            )
+        else:
+            raise ValidationError(f"Unknown job type '{schedule.job_type}'", "job_type")
         return job.id
+
+    async def launch_many(self, items: list[tuple[ScheduleInfo, Actor]]) -> list[LaunchOutcome]:
+        """Queue many schedules' jobs at once (a burst of schedules due in the same second).
+
+        Service scripts are queued :data:`LAUNCH_BATCH` to a transaction; one bad schedule (a
+        refused permission, an input no longer valid) is refused before it writes anything and
+        leaves the others queued. Other job types go through :meth:`launch` one by one.
+        Outcomes are in the order of ``items``.
+        """
+        outcomes: list[LaunchOutcome | None] = [None] * len(items)
+        batched = [i for i, (row, _) in enumerate(items) if row.job_type == "service_script" and row.service]
+        for start in range(0, len(batched), LAUNCH_BATCH):
+            chunk = batched[start : start + LAUNCH_BATCH]
+            done = await self.db.run(lambda s, chunk=chunk: self._queue_batch(s, [items[i] for i in chunk]))
+            for i, outcome in zip(chunk, done):
+                outcomes[i] = outcome
+        if batched:
+            self._changed()
+        for i, (row, actor) in enumerate(items):
+            if outcomes[i] is not None:
+                continue
+            try:
+                outcomes[i] = LaunchOutcome(job_id=await self.launch(row, actor))
+            except LabtuiError as exc:
+                outcomes[i] = LaunchOutcome(error=str(exc), denied=isinstance(exc, PermissionDenied))
+        return [o or LaunchOutcome(error="not launched") for o in outcomes]
+
+    def _queue_batch(self, s: Session, items: list[tuple[ScheduleInfo, Actor]]) -> list[LaunchOutcome]:
+        # Begin with a write, so the whole batch reads and writes under one lock: a deferred
+        # SQLite transaction that read first fails at once with "database is locked" when it
+        # writes after another process committed.
+        s.execute(update(Job).where(Job.id.is_(None)).values(status=Job.status))
+        services: dict[str, ServiceInfo | LabtuiError] = {}
+        deployments = self.services.active_deployments()
+        ids = iter(self._free_ids(s, len(items)))
+        checked: set[tuple[str, str]] = set()
+        out: list[LaunchOutcome] = []
+        for row, actor in items:
+            service = row.service or ""
+            target = f"services/{service}"
+            # Refusals are audited in this transaction: a second write transaction would wait
+            # for this one's lock (rbac.require writes its refusal in a session of its own).
+            if not self.rbac.allowed(s, actor, "services.deploy"):
+                audit.record(s, actor, "permission.denied", target, {"permission": "services.deploy", "schedule_id": row.id})
+                out.append(LaunchOutcome(error=str(PermissionDenied("services.deploy")), denied=True))
+                continue
+            if service not in services:
+                try:
+                    services[service] = self.services.load(service)
+                except LabtuiError as exc:
+                    services[service] = exc
+            info = services[service]
+            if isinstance(info, LabtuiError):
+                out.append(LaunchOutcome(error=str(info)))
+                continue
+            try:
+                # Checks first, then the row: a refused schedule writes nothing. The rows are
+                # flushed together at the end (one multi-row INSERT per table).
+                job = self._queue_script(
+                    s, actor, info, row.script or "deploy", row.inputs, row.id, deployments, job_id=next(ids), flush=False,
+                    checked=checked,
+                )
+            except LabtuiError as exc:
+                out.append(LaunchOutcome(error=str(exc)))
+                continue
+            out.append(LaunchOutcome(job_id=job.id))
+        s.flush()
+        return out
 
     async def active(self, job_id: str) -> bool:
         status = await self.db.run(lambda s: s.scalar(select(Job.status).where(Job.id == job_id)))
         return status in ACTIVE_STATUSES
+
+    async def active_many(self, job_ids: list[str]) -> set[str]:
+        """The ids among ``job_ids`` that are queued or running (one query)."""
+        return await self.db.run(
+            lambda s: set(s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(ACTIVE_STATUSES))))
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -306,6 +511,41 @@ class Jobs:
 
     async def get(self, actor: Actor, job_id: str) -> JobInfo:
         return await self.db.run(lambda s: job_info(self._visible(s, actor, job_id)))
+
+    async def for_schedule(self, actor: Actor, schedule_id: int, *, limit: int = 200) -> list[JobInfo]:
+        """A schedule's runs, newest first (CloudLab's ``/schedules/{id}/history``).
+
+        Needs ``schedules.view``; the jobs shown follow the usual visibility
+        (``jobs.view_all``, else only the actor's own, i.e. schedules they created).
+        """
+
+        def q(s: Session) -> list[JobInfo]:
+            self.rbac.require(s, actor, "schedules.view", f"schedules/{schedule_id}")
+            owner = self._visible_owner(s, actor)
+            when = func.coalesce(Job.started_at, Job.created_at)
+            stmt = select(Job).where(Job.schedule_id == schedule_id).order_by(when.desc(), Job.id.desc()).limit(limit)
+            if owner is not None:
+                stmt = stmt.where(Job.user_id == owner)
+            return [job_info(r) for r in s.scalars(stmt)]
+
+        return await self.db.run(q)
+
+    async def rerun(self, actor: Actor, job_id: str) -> JobInfo:
+        """Queue a job again with the same target and inputs, as ``actor`` (checked anew)."""
+        job = await self.get(actor, job_id)
+        if job.action == "stop":
+            return await self.stop(actor, job.service)
+        if job.action == SYSTEM_TASK:
+            return await self.run_system_task(actor, job.script or "")
+        if job.action == INVENTORY_ACTION:
+            if self.core is None or not job.type_slug:
+                raise LabtuiError(f"Job {job_id} cannot be run again here")
+            return await self.core.inventory_actions.run(
+                actor, job.type_slug, job.script or "", object_id=job.object_id, inputs=job.inputs
+            )
+        if job.action not in ("deploy", "script"):
+            raise ValidationError(f"A '{job.action}' job cannot be run again", "action")
+        return await self.run_script(actor, job.service, job.script or "deploy", job.inputs)
 
     async def output(self, actor: Actor, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[OutputLine]:
         """Lines with ``seq > after_seq``, oldest first (tail by passing the last seq seen)."""
@@ -368,8 +608,8 @@ class Jobs:
 
     # -- for workers -----------------------------------------------------------------------
 
-    def plan(self, s: Session, job: Job) -> Plan:
-        """The steps of a claimed job, read from the lab as it is now."""
+    def base_plan(self, job: Job) -> tuple[dict[str, str], dict[str, Any], Path | None]:
+        """The environment, extra vars and inventory every job of the lab starts from."""
         lab = self.services.lab_dir
         inventory = lab / "inventory" if (lab / "inventory").is_dir() else None
         job_dir = self.jobs_dir / job.id
@@ -384,36 +624,65 @@ class Jobs:
         if vault_file is not None:
             # The ansible-playbook calls inside a lab's deploy.sh find the vault this way.
             env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(vault_file)
-        info = self.services.load(job.service)
-        if job.action == "stop":
-            if job.script == STOP_PLAYBOOK:
-                steps = [Step("playbook", info.path / STOP_PLAYBOOK, info.path, inventory=inventory)]
-            else:
-                vultr = lab / "inventory" / "vultr.yml"
-                steps = [
-                    Step("playbook", lab / GENERATE_INVENTORY, lab, header="--- Generating inventory ---", check=False),
-                    Step(
-                        "playbook", lab / STOP_INSTANCES, lab,
-                        header=f"--- Stopping instances of {job.service} ---",
-                        inventory=vultr if vultr.is_file() else inventory,
-                        extravars={"service_filter": job.service},
-                    ),
-                ]
-            return Plan(steps, env, extravars)
-        spec = info.script(job.script or "deploy")
-        path = script_path(info.path, spec, job.service)
-        values = json.loads(job.inputs) if job.inputs else {}
+        return env, extravars, inventory
+
+    def stop_steps(self, info: ServiceInfo, inventory: Path | None) -> list[Step]:
+        """The service's ``stop.yml``, else CloudLab's two-step stop flow."""
+        lab = self.services.lab_dir
+        if (info.path / STOP_PLAYBOOK).is_file():
+            return [Step("playbook", info.path / STOP_PLAYBOOK, info.path, inventory=inventory)]
+        if not ((lab / GENERATE_INVENTORY).is_file() and (lab / STOP_INSTANCES).is_file()):
+            raise ValidationError(
+                f"Service '{info.name}' has no {STOP_PLAYBOOK} and the lab has no "
+                f"{STOP_INSTANCES}: there is nothing to stop it with",
+                "service",
+            )
+        vultr = lab / "inventory" / "vultr.yml"
+        return [
+            Step("playbook", lab / GENERATE_INVENTORY, lab, header="--- Generating inventory ---", check=False),
+            Step(
+                "playbook", lab / STOP_INSTANCES, lab,
+                header=f"--- Stopping instances of {info.name} ---",
+                inventory=vultr if vultr.is_file() else inventory,
+                extravars={"service_filter": info.name},
+            ),
+        ]
+
+    def script_steps(
+        self, s: Session, info: ServiceInfo, script: str, values: dict[str, Any], inventory: Path | None
+    ) -> tuple[list[Step], dict[str, str], dict[str, Any]]:
+        """A service script's step, its ``INPUT_*`` variables and its inputs as extra vars."""
+        spec = info.script(script)
+        path = script_path(info.path, spec, info.name)
         inputs_env = input_env(s, spec, values)
-        env.update(inputs_env)
+        extravars: dict[str, Any] = {}
         for item in spec.inputs:
             if item.name not in values:
                 continue
             value = values[item.name]
             if item.type == "ssh_key_select":
                 value = inputs_env[item.env_name].split(",")  # the resolved public keys
-            extravars.setdefault(item.name, value)
+            extravars[item.name] = value
         kind = "playbook" if spec.is_playbook else "bash"
-        return Plan([Step(kind, path, info.path, inventory=inventory)], env, extravars)
+        return [Step(kind, path, info.path, inventory=inventory)], inputs_env, extravars
+
+    def plan(self, s: Session, job: Job) -> Plan:
+        """The steps of a claimed job, read from the lab as it is now."""
+        if job.action == SYSTEM_TASK:
+            return Plan([], {}, {}, task=job.script or "", actor=Actor(job.user_id, job.username))
+        planner = self.planners.get(job.action)
+        if planner is not None:
+            return planner(s, job)
+        env, extravars, inventory = self.base_plan(job)
+        info = self.services.load(job.service)
+        if job.action == "stop":
+            return Plan(self.stop_steps(info, inventory), env, extravars)
+        values = json.loads(job.inputs) if job.inputs else {}
+        steps, inputs_env, input_vars = self.script_steps(s, info, job.script or "deploy", values, inventory)
+        env.update(inputs_env)
+        for key, value in input_vars.items():
+            extravars.setdefault(key, value)
+        return Plan(steps, env, extravars)
 
     async def notify_finished(self, job_id: str) -> None:
         """Run the :attr:`on_finished` hooks for a job that has just ended."""
@@ -423,7 +692,7 @@ class Jobs:
         for hook in list(self.on_finished):
             try:
                 await hook(job)
-            except Exception:  # noqa: BLE001 - a hook never changes the job's outcome
+            except Exception:  # a hook never changes the job's outcome
                 log.exception("job %s: on_finished hook %r failed", job_id, hook)
 
     async def aclose(self) -> None:

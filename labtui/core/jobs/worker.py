@@ -33,12 +33,22 @@ from sqlalchemy.orm import Session
 from labtui.core import audit, leases
 from labtui.core.actor import Actor
 from labtui.core.db.base import utcnow
-from labtui.core.db.jobs import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, LOST, QUEUED, RUNNING, Job
+from labtui.core.db.jobs import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    LOST,
+    QUEUED,
+    RUNNING,
+    Job,
+)
 from labtui.core.errors import LabtuiError
 from labtui.core.jobs.cancel import ProcessTracker
 from labtui.core.jobs.output import DEPLOYMENT_RE, OutputWriter, append_line
-from labtui.core.jobs.queue import WORKER_LEASE_PREFIX, Jobs
+from labtui.core.jobs.queue import WORKER_LEASE_PREFIX, Jobs, Plan
 from labtui.core.jobs.runner import RunContext, base_env, run_steps
+from labtui.core.system_tasks import system_tasks
 
 log = logging.getLogger("labtui.jobs")
 
@@ -206,7 +216,7 @@ class JobWorker:
         self._stop.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("job worker %s: did not stop within %s s", self.name, timeout)
         self._task = None
         if self.wake in self.jobs.on_change:
@@ -246,10 +256,10 @@ class JobWorker:
                         await self._check_cancels()
                     free = self.max_parallel - len(self._running)
                     if free > 0:
-                        for job_id in await self.db.run(lambda s: self._claim(s, free)):
+                        for job_id in await self.db.run(lambda s, free=free: self._claim(s, free)):
                             self._launch(job_id)
                             self._last_activity = loop.time()
-                except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                except Exception:  # a database hiccup must not end the worker
                     log.exception("job worker %s: loop error", self.name)
                 # Right after activity, look again soon: sequential work (a script queueing job
                 # after job, a benchmark) would otherwise wait a whole poll period each time.
@@ -279,7 +289,7 @@ class JobWorker:
         if self.advertised:
             try:
                 await self.db.run(lambda s: leases.release(s, self._lease_name, self.name))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("job worker %s: could not release its lease", self.name)
         log.info("job worker %s stopped", self.name)
 
@@ -353,12 +363,15 @@ class JobWorker:
         rc: int | None = None
         error: str | None = None
         try:
+            plan: Plan | None = None
             try:
                 plan = await self.db.run(lambda s: self.jobs.plan(s, s.get(Job, job_id)))
             except LabtuiError as exc:
                 error = str(exc)
                 sink.emit(f"[ERROR: {exc}]")
-            else:
+            if plan is not None and plan.task is not None:
+                rc, error = await self._run_task(job_id, plan, sink, r)
+            elif plan is not None:
                 job_dir = self.jobs.jobs_dir / job_id
                 job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                 ctx = RunContext(
@@ -371,19 +384,52 @@ class JobWorker:
                     extravars=plan.extravars,
                 )
                 rc = await run_in_thread(lambda: run_steps(plan.steps, ctx), name=f"job-{job_id}")
-        except Exception as exc:  # noqa: BLE001 - the job fails with the reason, the worker goes on
+        except Exception as exc:  # the job fails with the reason, the worker goes on
             log.exception("job %s crashed", job_id)
             error = str(exc) or exc.__class__.__name__
             sink.emit(f"[ERROR: {error}]")
         try:
             await self._finish(job_id, r, sink, rc, error)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("job %s: could not record its end", job_id)
         finally:
             self._running.pop(job_id, None)
             self.writer.forget(job_id)
             self._last_activity = asyncio.get_running_loop().time()
             self.wake()
+
+    async def _run_task(self, job_id: str, plan: Plan, sink: _Sink, r: _Running) -> tuple[int | None, str | None]:
+        """Run a system task here, in the worker's loop: what it says is the job's output, an
+        exception fails the job with its message as the last line; a cancel cancels it."""
+        name = plan.task or ""
+        task = system_tasks.get(name)
+        core = self.jobs.core
+        if task is None or core is None:
+            error = f"Unknown system task '{name}'" if task is None else "System tasks need the process's Core"
+            sink.emit(f"[ERROR: {error}]")
+            return None, error
+        sink.emit(f"--- System task {name}: {task.description} ---")
+
+        async def say(line: str) -> None:
+            for part in str(line).splitlines() or [""]:
+                sink.emit(part)
+
+        actor = plan.actor or Actor.system("jobs")
+        running = asyncio.create_task(task.fn(core, actor, say), name=f"task-{job_id}")
+        while not running.done():
+            if r.tracker.cancelled.is_set():
+                running.cancel()
+            await asyncio.wait({running}, timeout=0.1)
+        if running.cancelled():
+            return None, None  # _finish sees the tracker's cancel (or requeue)
+        exc = running.exception()
+        if exc is None:
+            return 0, None
+        if not isinstance(exc, LabtuiError):
+            log.error("job %s: system task %s failed", job_id, name, exc_info=exc)
+        error = str(exc) or exc.__class__.__name__
+        sink.emit(f"[ERROR: {error}]")
+        return None, error
 
     async def _finish(self, job_id: str, r: _Running, sink: _Sink, rc: int | None, error: str | None) -> None:
         if r.tracker.cancelled.is_set() and r.requeue:
@@ -401,9 +447,9 @@ class JobWorker:
         def q(s: Session) -> bool:
             mine = (Job.id == job_id, Job.worker == self.name, Job.status == RUNNING)
             if status == QUEUED:
-                values = dict(status=QUEUED, worker=None, started_at=None, heartbeat_at=None, exit_code=None)
+                values = {"status": QUEUED, "worker": None, "started_at": None, "heartbeat_at": None, "exit_code": None}
             else:
-                values = dict(status=status, finished_at=utcnow(), exit_code=rc if rc is not None and rc >= 0 else None)
+                values = {"status": status, "finished_at": utcnow(), "exit_code": rc if rc is not None and rc >= 0 else None}
             if s.execute(update(Job).where(*mine).values(**values)).rowcount:
                 return True
             log.warning("job %s: no longer ours when it ended (now %s)", job_id, s.scalar(select(Job.status).where(Job.id == job_id)))

@@ -10,37 +10,30 @@ a new version.
 
 from __future__ import annotations
 
-import importlib.util
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core.configs import ConfigFileInfo, VersionInfo, check_yaml, unified_diff
 from labtui.core.errors import LabtuiError
 from labtui.core.files import human_size
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.editor_base import (
+    LoadedText,
+    TextEditorScreen,
+    code_editor,
+    yaml_language,
+)
 
 VIEW, EDIT = "services.config.view", "services.config.edit"
-
-
-def yaml_language() -> str | None:
-    """"yaml" when tree-sitter and its YAML grammar are installed (highlighting), else None."""
-    if importlib.util.find_spec("tree_sitter") and importlib.util.find_spec("tree_sitter_yaml"):
-        return "yaml"
-    return None
-
-
-def code_editor(text: str, *, language: str | None, read_only: bool = False, id: str | None = None) -> TextArea:
-    """A code-editor TextArea, highlighted when the language is available, plain otherwise."""
-    try:
-        return TextArea.code_editor(text, language=language, read_only=read_only, id=id)
-    except Exception:  # noqa: BLE001 - LanguageDoesNotExist and parser errors: plain text
-        return TextArea.code_editor(text, language=None, read_only=read_only, id=id)
+#: Re-exported: the editor helpers lived here before editor_base.
+__all__ = ["ConfigEditorScreen", "ConfigHistoryScreen", "ConfigsScreen", "PromptScreen", "code_editor", "yaml_language"]
 
 
 def diff_content(text: str) -> Content:
@@ -75,7 +68,7 @@ class PromptScreen(ModalScreen[str | None]):
     PromptScreen #question { margin-bottom: 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -107,7 +100,7 @@ class TextViewScreen(ModalScreen[None]):
     TextViewScreen #title { padding: 0 1; background: $boost; }
     """
 
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
     def __init__(self, title: str, text: str, language: str | None) -> None:
         super().__init__()
@@ -133,7 +126,7 @@ class ConfigsScreen(LabScreen):
     ConfigsScreen #head { padding: 0 1; background: $boost; }
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "edit", "Edit", show=True),
         Binding("h", "history", "History"),
         Binding("r", "reload", "Reload"),
@@ -204,94 +197,56 @@ class ConfigsScreen(LabScreen):
         self.app.pop_screen()
 
 
-class ConfigEditorScreen(LabScreen):
+class ConfigEditorScreen(TextEditorScreen):
     HELP = (
         "Edit a config file. ctrl+s saves (after a YAML check; you are asked for a note), "
         "ctrl+g shows your changes, ctrl+t the version history, ctrl+r reloads the file. "
         "Esc goes back (asking first if there are unsaved changes)."
     )
 
-    DEFAULT_CSS = """
-    ConfigEditorScreen #head { padding: 0 1; background: $boost; }
-    ConfigEditorScreen #error { display: none; color: $text-error; padding: 0 1; height: auto; }
-    ConfigEditorScreen #error.-shown { display: block; }
-    ConfigEditorScreen TextArea { height: 1fr; }
-    """
-
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+g", "changes", "Changes"),
         Binding("ctrl+t", "history", "History"),
-        Binding("ctrl+r", "reload", "Reload"),
-        # priority: the code editor would otherwise take Esc to move focus
-        Binding("escape", "close", "Back", show=False, priority=True),
     ]
 
     def __init__(self, service: str, filename: str, *, exists: bool = True) -> None:
-        super().__init__()
-        self.service, self.filename, self.exists = service, filename, exists
-        self.loaded = ""
-        self.loaded_hash: str | None = None
+        super().__init__(service, filename, new=not exists)
         self.version: int | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Static(f"{self.service}/{self.filename}", id="head", markup=False)
-        yield Static("", id="error", markup=False)
-        yield code_editor("", language=yaml_language(), read_only=not self.can(EDIT), id="editor")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.load()
-
     @property
-    def editor(self) -> TextArea:
-        return self.query_one("#editor", TextArea)
+    def filename(self) -> str:
+        return self.path
 
-    @property
-    def dirty(self) -> bool:
-        return self.editor.text != self.loaded
+    def may_edit(self) -> bool:
+        return self.can(EDIT)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "save" and not self.can(EDIT):
-            return None  # shown disabled
-        return True
+    def language(self) -> str | None:
+        return yaml_language()
 
-    @work(exclusive=True, group="config-load")
-    async def load(self) -> None:
-        if self.exists:
-            current = await self.call(lambda: self.core.configs.read(self.actor, self.service, self.filename))
-            if current is None:
-                return
-            self.loaded, self.loaded_hash, self.version = current.text, current.sha256, current.version
-        self.editor.load_text(self.loaded)
-        self.editor.focus()
-        self.show_head()
+    async def read(self) -> LoadedText:
+        current = await self.core.configs.read(self.actor, self.service, self.filename)
+        self.version = current.version
+        return LoadedText(current.text, current.sha256)
 
-    def show_head(self) -> None:
-        if not self.exists:
+    def state_bits(self) -> list[str]:
+        if self.new:
             state = "new file"
         elif self.version is not None:
             state = f"v{self.version}"
         else:
             state = "changed outside labtui (saved as a version on your next save)"
-        bits = [f"{self.service}/{self.filename}", state, human_size(len(self.editor.text.encode()))]
-        if self.dirty:
-            bits.append("modified")
-        if not self.can(EDIT):
-            bits.append("read-only")
-        self.query_one("#head", Static).update("  ·  ".join(bits))
+        return [state, human_size(len(self.editor.text.encode()))]
 
-    @on(TextArea.Changed, "#editor")
-    def _changed(self) -> None:
-        self.show_head()
+    def can_reload(self) -> bool:
+        return True
 
-    def show_error(self, message: str | None) -> None:
-        box = self.query_one("#error", Static)
-        box.update(message or "")
-        box.set_class(bool(message), "-shown")
+    def before_reload(self) -> None:
+        self.new = False  # a file created elsewhere meanwhile is read
 
-    @work(exclusive=True, group="config-save")
+    @work(exclusive=True, group="editor-save")
     async def action_save(self) -> None:
+        if not self.editable:
+            return
         text = self.editor.text
         try:
             check_yaml(text, self.filename)
@@ -310,9 +265,8 @@ class ConfigEditorScreen(LabScreen):
         except LabtuiError as exc:
             self.show_error(f"Not saved: {exc}")
             return
-        self.show_error(None)
-        self.loaded, self.loaded_hash, self.version, self.exists = text, version.sha256, version.number, True
-        self.show_head()
+        self.version = version.number
+        self.saved(text, version.sha256)
         self.notify(f"Saved {self.filename} as version {version.number}", markup=False)
 
     def action_changes(self) -> None:
@@ -330,24 +284,6 @@ class ConfigEditorScreen(LabScreen):
 
         self.app.push_screen(ConfigHistoryScreen(self.service, self.filename), back)
 
-    @work(group="config-action")
-    async def action_reload(self) -> None:
-        from labtui.tui.widgets.confirm import ConfirmScreen
-
-        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen("Discard your unsaved changes and reload?", "Reload")):
-            return
-        self.exists = True
-        self.show_error(None)
-        self.load()
-
-    @work(group="config-action")
-    async def action_close(self) -> None:
-        from labtui.tui.widgets.confirm import ConfirmScreen
-
-        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen(f"Leave {self.filename} without saving?", "Leave")):
-            return
-        self.app.pop_screen()
-
 
 class DiffScreen(ModalScreen[None]):
     """A coloured unified diff."""
@@ -358,7 +294,7 @@ class DiffScreen(ModalScreen[None]):
     DiffScreen #title { padding: 0 1; background: $boost; }
     """
 
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
     def __init__(self, title: str, diff: str) -> None:
         super().__init__()
@@ -389,7 +325,7 @@ class ConfigHistoryScreen(LabScreen):
     ConfigHistoryScreen #diff-pane { height: 3fr; }
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "mark", "Mark base"),
         Binding("v", "view", "View"),
         Binding("r", "restore", "Restore"),

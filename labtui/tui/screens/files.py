@@ -8,16 +8,19 @@ editor: ctrl+s save, ctrl+r reload, Esc back (asking first if there are unsaved 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from labtui.core.files import FileEntry, human_size
 from labtui.tui.screens.base import LabScreen
-from labtui.tui.screens.configs import PromptScreen, code_editor, yaml_language
+from labtui.tui.screens.configs import PromptScreen
+from labtui.tui.screens.editor_base import LoadedText, TextEditorScreen
 
 VIEW, EDIT = "services.files.view", "services.files.edit"
 
@@ -32,7 +35,7 @@ class UploadForm(ModalScreen[tuple[str, str] | None]):
     UploadForm Label { padding-top: 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, service: str, folder: str = "inputs") -> None:
         super().__init__()
@@ -77,7 +80,7 @@ class FilesScreen(LabScreen):
     FilesScreen #head { padding: 0 1; background: $boost; }
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New"),
         Binding("u", "upload", "Upload"),
         Binding("d", "delete", "Delete"),
@@ -181,83 +184,24 @@ class FilesScreen(LabScreen):
         self.app.pop_screen()
 
 
-class FileEditorScreen(LabScreen):
+class FileEditorScreen(TextEditorScreen):
     HELP = (
         "One file of inputs/ or outputs/. ctrl+s saves (the old content is kept as .backup), "
         "ctrl+r reloads, Esc goes back (asking first if there are unsaved changes). Files that "
         "are not UTF-8 text, and users without services.files.edit, get a read-only view."
     )
 
-    DEFAULT_CSS = """
-    FileEditorScreen #head { padding: 0 1; background: $boost; }
-    FileEditorScreen TextArea { height: 1fr; }
-    """
+    def may_edit(self) -> bool:
+        return self.can(EDIT)
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+r", "reload", "Reload"),
-        Binding("escape", "close", "Back", show=False, priority=True),
-    ]
+    async def read(self) -> LoadedText:
+        content = await self.core.files.read(self.actor, self.service, self.path)
+        return LoadedText(content.text, content.sha256, editable=content.editable)
 
-    def __init__(self, service: str, path: str, *, new: bool = False) -> None:
-        super().__init__()
-        self.service, self.path, self.new = service, path, new
-        self.loaded = ""
-        self.loaded_hash: str | None = None
-        self.editable = False
+    def read_failed(self) -> None:
+        self.app.pop_screen()
 
-    def compose(self) -> ComposeResult:
-        language = yaml_language() if self.path.endswith((".yaml", ".yml")) else None
-        self.editable = self.can(EDIT)
-        yield Static(f"{self.service}/{self.path}", id="head", markup=False)
-        yield code_editor("", language=language, read_only=not self.editable, id="editor")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.load()
-
-    @property
-    def editor(self) -> TextArea:
-        return self.query_one("#editor", TextArea)
-
-    @property
-    def dirty(self) -> bool:
-        return self.editor.text != self.loaded
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "save" and not self.editable:
-            return None
-        return True
-
-    @work(exclusive=True, group="file-load")
-    async def load(self) -> None:
-        if not self.new:
-            content = await self.call(lambda: self.core.files.read(self.actor, self.service, self.path))
-            if content is None:
-                self.app.pop_screen()
-                return
-            self.loaded, self.loaded_hash = content.text, content.sha256
-            if not content.editable:
-                self.editable = False
-                self.editor.read_only = True
-        self.editor.load_text(self.loaded)
-        self.editor.focus()
-        self.show_head()
-
-    def show_head(self) -> None:
-        bits = [f"{self.service}/{self.path}", "new file" if self.new else human_size(len(self.editor.text.encode()))]
-        if self.dirty:
-            bits.append("modified")
-        if not self.editable:
-            bits.append("read-only")
-        self.query_one("#head", Static).update("  ·  ".join(bits))
-        self.refresh_bindings()
-
-    @on(TextArea.Changed, "#editor")
-    def _changed(self) -> None:
-        self.show_head()
-
-    @work(exclusive=True, group="file-save")
+    @work(exclusive=True, group="editor-save")
     async def action_save(self) -> None:
         if not self.editable:
             return
@@ -267,24 +211,5 @@ class FileEditorScreen(LabScreen):
         )
         if saved is None:
             return
-        self.loaded, self.loaded_hash, self.new = text, saved.sha256, False
-        self.show_head()
+        self.saved(text, saved.sha256)
         self.notify(f"Saved {self.path} ({human_size(saved.size)})", markup=False)
-
-    @work(group="file-action")
-    async def action_reload(self) -> None:
-        from labtui.tui.widgets.confirm import ConfirmScreen
-
-        if self.new:
-            return
-        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen("Discard your unsaved changes and reload?", "Reload")):
-            return
-        self.load()
-
-    @work(group="file-action")
-    async def action_close(self) -> None:
-        from labtui.tui.widgets.confirm import ConfirmScreen
-
-        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen(f"Leave {self.path} without saving?", "Leave")):
-            return
-        self.app.pop_screen()

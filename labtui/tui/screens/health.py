@@ -4,10 +4,12 @@ definitions, Enter opens its history.
 
 Built for 10,000 checks: the whole list stays in memory and only a window of it (the rows
 matching the filter, at most :attr:`HealthScreen.WINDOW`) is put into the DataTable, whose
-cost grows with its row count (every cell is measured). A refresh that changes no row's
-place updates only the cells that changed. Statuses are re-read every few seconds (at once
-when this process's poller stores results); sparklines and uptime, which scan the results
-table, less often.
+cost grows with its row count (every cell is measured). The first page of the window (what
+fits on screen) goes in first and the rest after that frame, so opening the screen or
+changing the filter waits on one page only. A refresh that changes no row's place updates
+only the cells that changed. Statuses are re-read every few seconds (at once when this
+process's poller stores results); sparklines and uptime, which scan the results table, less
+often.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import asyncio
 import datetime as dt
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,6 +34,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core.health import CheckStatus, ReloadReport, ServiceStatus
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.table_screen import FilteredTableScreen
 
 if TYPE_CHECKING:
     from labtui.core.runtime import Core
@@ -216,6 +221,18 @@ def result_summary(key: str, status: str, latency_ms: float | None, status_code:
     return line + "\n(checked now; not stored, the poller's history is unchanged)"
 
 
+def changed_pairs(before: list[CheckStatus], after: list[CheckStatus]) -> list[tuple[CheckStatus, CheckStatus]]:
+    """(old, new) of the checks whose status differs between two reads. ``core.health.status``
+    returns an unchanged check as the same object and the checks in definition order, so
+    while the definitions stay the same this is one identity test per check."""
+    if len(before) == len(after) and all(
+        old is new or (old.service == new.service and old.name == new.name) for old, new in zip(before, after, strict=True)
+    ):
+        return [(old, new) for old, new in zip(before, after, strict=True) if old is not new and old.status != new.status]
+    by_key = {c.key: c for c in before}
+    return [(old, c) for c in after if (old := by_key.get(c.key)) is not None and old.status != c.status]
+
+
 # -- the last statuses read in this process -----------------------------------------------------
 
 
@@ -253,7 +270,7 @@ async def read_statuses(screen: LabScreen) -> list[ServiceStatus] | None:
     return services
 
 
-class HealthScreen(LabScreen):
+class HealthScreen(FilteredTableScreen):
     HELP = (
         "Every health check of the lab, problems first (o: by service). Status colours: "
         "healthy, unhealthy, unknown (cannot be judged, e.g. ICMP not permitted). Since: how "
@@ -266,9 +283,6 @@ class HealthScreen(LabScreen):
 
     DEFAULT_CSS = """
     HealthScreen #summary { height: 1; padding: 0 1; background: $boost; }
-    HealthScreen #filter { display: none; }
-    HealthScreen #filter.-shown { display: block; }
-    HealthScreen DataTable { height: 1fr; }
     HealthScreen #more { height: auto; padding: 0 1; color: $text-muted; display: none; }
     HealthScreen #more.-shown { display: block; }
     """
@@ -282,7 +296,6 @@ class HealthScreen(LabScreen):
         Binding("R", "reload_definitions", "Reload", tooltip="Re-read the lab's health files and say what changed"),
         Binding("o", "order", "Order", tooltip="Problems first, or by service"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Read the statuses again now"),
-        Binding("escape", "escape", "Back", show=False, tooltip="Clear the filter; without one, back"),
     ]
 
     NEEDS: ClassVar[dict[str, str]] = {
@@ -300,6 +313,8 @@ class HealthScreen(LabScreen):
     #: Sparklines and uptime (which scan the results) this often at most, and never more
     #: than 1/20 of the time: a lab whose results take 2 s to scan gets them every 40 s.
     STATS_SECONDS: ClassVar[float] = 30.0
+    #: How long the first frame waits for the statuses when nothing was read before.
+    FIRST_PAINT_WAIT: ClassVar[float] = 0.25
     STATS_DUTY: ClassVar[float] = 20.0
 
     def __init__(self, initial_filter: str = "") -> None:
@@ -308,7 +323,8 @@ class HealthScreen(LabScreen):
         self.flt = HealthFilter.parse(initial_filter)
         self.services: list[ServiceStatus] = []
         self.checks: list[CheckStatus] = []
-        self.by_key: dict[str, CheckStatus] = {}
+        #: The window's checks by key (the rows the table holds, or will once filled).
+        self.window: dict[str, CheckStatus] = {}
         #: Lower-case text of each check for the filter's words (built on first use).
         self.haystacks: dict[str, str] | None = None
         self._ordered: list[CheckStatus] | None = None
@@ -319,12 +335,16 @@ class HealthScreen(LabScreen):
         self.loaded = False
         #: Whether this screen has read the statuses itself (a snapshot's are not compared).
         self._read = False
-        #: Keys in the table, in order, and the cells last written for each.
+        #: Keys of the window, in order, and the cells last worked out for each; the first
+        #: ``filled`` of them are in the table (the rest follow the first page's frame).
         self.shown: list[str] = []
+        self.filled = 0
         self.matching = 0
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._colours: dict[str, str] = {}
         self._wake = asyncio.Event()
+        #: The first read, when it outlasted FIRST_PAINT_WAIT (the refresh loop takes it over).
+        self._first_read: asyncio.Future[list[ServiceStatus] | None] | None = None
         self._stats_at = float("-inf")
         #: How many times sparklines and uptime were read (tests and the benchmark wait on it).
         self.stats_loads = 0
@@ -340,17 +360,31 @@ class HealthScreen(LabScreen):
         yield Static("Reading the checks' statuses…", id="more", classes="-shown")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self._colours = theme_colours(self.app)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.initial_filter:
             self.query_one("#filter", Input).add_class("-shown")
-        self.query_one(DataTable).focus()
+        self.table.focus()
         self.core.health.listeners.append(self._poller_stored)
         snap = recall(self)
         if snap is not None:  # show what was last read at once; the loop refreshes it
             self.sparks, self.up24, self.up7 = snap.sparks, snap.up24, snap.up7
             self.apply(snap.services, announce=False)
+        else:
+            # Nothing read yet: wait a moment for the statuses before the first frame, so
+            # that frame already shows the first page (drawing the empty screen first and
+            # the rows after costs a whole extra frame, and the two compete with the read).
+            # A slow read does not hold the screen: after FIRST_PAINT_WAIT it shows
+            # "Reading…" and the rows follow.
+            self._first_read = asyncio.ensure_future(read_statuses(self))
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._first_read), self.FIRST_PAINT_WAIT)
+            if self._first_read.done():
+                services, self._first_read = self._first_read.result(), None
+                if services is not None:
+                    self.apply(services, announce=False)
+                    self._read = True
         self.refresh_loop()
 
     def on_unmount(self) -> None:
@@ -399,6 +433,7 @@ class HealthScreen(LabScreen):
 
     @work(exclusive=True, group="health-refresh")
     async def refresh_loop(self) -> None:
+        just_read = self._read  # by on_mount, a moment ago
         while self.is_attached:
             self._wake.clear()
             if self.loaded and not self.is_current:
@@ -406,8 +441,12 @@ class HealthScreen(LabScreen):
                 # (``on_screen_resume`` wakes the loop).
                 await self._wake.wait()
                 continue
-            await self.load()
+            if not just_read:
+                await self.load()
+            just_read = False
             if time.monotonic() - self._stats_at >= max(self.STATS_SECONDS, self.STATS_DUTY * self._stats_took):
+                # The rows first: the results scan would slow the frame that shows them.
+                await self.painted()
                 await self.load_stats()
             await asyncio.sleep(self.MIN_GAP_SECONDS)
             try:
@@ -415,10 +454,17 @@ class HealthScreen(LabScreen):
             except TimeoutError:
                 pass
 
+    async def painted(self) -> None:
+        """Until the screen has drawn what it was given so far."""
+        done = asyncio.Event()
+        self.call_after_refresh(done.set)
+        await done.wait()
+
     async def load(self) -> None:
         """Statuses of every check; then, for the next refresh, the definitions again if
         another process changed them (``R`` there, or ``labtui health reload``)."""
-        services = await read_statuses(self)
+        first, self._first_read = self._first_read, None
+        services = await first if first is not None else await read_statuses(self)
         if services is not None:
             self.apply(services, announce=self._read)
             self._read = True
@@ -426,14 +472,13 @@ class HealthScreen(LabScreen):
 
     def apply(self, services: list[ServiceStatus], *, announce: bool) -> None:
         """Show ``services``; with ``announce``, notify the transitions since the last ones."""
-        previous = self.by_key if announce else None
+        previous = self.checks
         self.services = services
         self.checks = [c for s in services for c in s.checks]
-        self.by_key = {c.key: c for c in self.checks}
         self.haystacks = None
         self._ordered = None
         self.loaded = True
-        if previous is not None:
+        if announce:
             self._announce(previous)
         self.render_rows()
 
@@ -455,12 +500,9 @@ class HealthScreen(LabScreen):
         self._stats_took = time.monotonic() - started
         self.render_rows()
 
-    def _announce(self, previous: dict[str, CheckStatus]) -> None:
+    def _announce(self, previous: list[CheckStatus]) -> None:
         """Transitions seen since the last refresh (made by the poller, in any process)."""
-        changed = [
-            (old.status, c) for c in self.checks
-            if (old := previous.get(c.key)) is not None and old.status != c.status and {old.status, c.status} <= {"healthy", "unhealthy"}
-        ]
+        changed = [(old.status, c) for old, c in changed_pairs(previous, self.checks) if {old.status, c.status} <= {"healthy", "unhealthy"}]
         if not changed:
             return
         down = sum(1 for _, c in changed if c.status == "unhealthy")
@@ -477,8 +519,10 @@ class HealthScreen(LabScreen):
         if self._ordered is None:
             if self.problems_first:
                 rank = STATUS_RANK.get
-                # A stable sort keeps definition order within each status.
-                self._ordered = sorted(self.checks, key=lambda c: rank(c.status, 2))
+                # Most checks are healthy: sort only the others (a stable sort keeps
+                # definition order within each status), then the healthy ones in order.
+                problems = sorted((c for c in self.checks if c.status != "healthy"), key=lambda c: rank(c.status, 2))
+                self._ordered = problems + [c for c in self.checks if c.status == "healthy"]
             else:
                 self._ordered = self.checks
         return self._ordered
@@ -512,53 +556,66 @@ class HealthScreen(LabScreen):
         text, variable = cell
         return Text(text, style=self._colours.get(variable, "") if variable else "", no_wrap=True, overflow="ellipsis")
 
+    def page_rows(self) -> int:
+        """How many rows the first frame needs: as many as the terminal has lines."""
+        return max(10, self.app.size.height)
+
     def render_rows(self) -> None:
-        """Put the window of matching rows into the table: in place when the rows are the
-        same ones in the same order (only changed cells are written), else rebuilt."""
+        """Show the window of matching rows: in place when the rows are the same ones in the
+        same order (only changed cells are written), else rebuilt with its first page now
+        and the rest after the frame that shows it."""
         try:
-            table = self.query_one(DataTable)
+            table = self.table
         except NoMatches:  # closed while loading
             return
         now = dt.datetime.now(dt.UTC)
         matching = self.matching_checks()
-        window = matching[: self.WINDOW]
-        keys = [c.key for c in window]
         self.matching = len(matching)
+        self.window = {c.key: c for c in matching[: self.WINDOW]}
+        cells = {key: self.cells(c, now) for key, c in self.window.items()}
+        keys = list(self.window)
         if keys == self.shown:
             columns = [key for key, _, _ in COLUMNS]
-            for c in window:
-                new = self.cells(c, now)
-                old = self._cells.get(c.key)
+            for key in keys[: self.filled]:
+                new, old = cells[key], self._cells.get(key)
                 if new == old:
                     continue
-                self._cells[c.key] = new
                 for i, cell in enumerate(new):
                     if old is None or old[i] != cell:
-                        table.update_cell(c.key, columns[i], self._text(cell))
+                        table.update_cell(key, columns[i], self._text(cell))
+            self._cells = cells
         else:
             current = self.selected_key()
             row = table.cursor_row
+            # The cursor follows its check when moved there; at the top it stays at the
+            # top (where the worst problems are when they come first).
+            target = keys.index(current) if row and current in keys else min(row, max(len(keys) - 1, 0))
             table.clear()
-            self._cells = {}
-            for c in window:
-                cells = self.cells(c, now)
-                self._cells[c.key] = cells
-                table.add_row(*(self._text(cell) for cell in cells), key=c.key)
-            self.shown = keys
+            self._cells, self.shown = cells, keys
+            self.filled = min(len(keys), max(self.page_rows(), target + 1))
+            for key in keys[: self.filled]:
+                table.add_row(*(self._text(cell) for cell in cells[key]), key=key)
             if keys:
-                # The cursor follows its check when moved there; at the top it stays at the
-                # top (where the worst problems are when they come first).
-                target = keys.index(current) if row and current in keys else min(row, len(keys) - 1)
                 table.move_cursor(row=target, animate=False)
+            if self.filled < len(keys):
+                self.call_after_refresh(self._fill_window)
         self.render_summary()
         self.refresh_bindings()
 
+    def _fill_window(self) -> None:
+        """The window's rows below the first page (after the frame that showed it)."""
+        try:
+            table = self.table
+        except NoMatches:
+            return
+        for key in self.shown[self.filled :]:
+            table.add_row(*(self._text(cell) for cell in self._cells[key]), key=key)
+        self.filled = len(self.shown)
+
     def render_summary(self) -> None:
         counts = {s: 0 for s in ("healthy", "unhealthy", "unknown")}
-        silenced = 0
-        for c in self.checks:
-            counts[c.status] = counts.get(c.status, 0) + 1
-            silenced += c.silenced_until is not None
+        counts.update(Counter(c.status for c in self.checks))
+        silenced = sum(1 for c in self.checks if c.silenced_until is not None)
         summary = Text.assemble(
             ("Health", "bold"), f"  {plural(len(self.checks), 'check')} in {plural(len(self.services), 'service')}  ",
             *(part for s, n in counts.items() if n for part in ((f"{n:,} {s}", self._colours.get(STATUS_VARIABLES.get(s, ""), "")), "  ")),
@@ -578,20 +635,9 @@ class HealthScreen(LabScreen):
         more.update(Text(message))
         more.set_class(bool(message), "-shown")
 
-    def selected_key(self) -> str | None:
-        if not self.is_mounted:
-            return None
-        try:
-            table = self.query_one(DataTable)
-        except NoMatches:
-            return None
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def selected(self) -> CheckStatus | None:
         key = self.selected_key()
-        return self.by_key.get(key) if key else None
+        return self.window.get(key) if key else None
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
@@ -599,29 +645,9 @@ class HealthScreen(LabScreen):
 
     # -- filter --------------------------------------------------------------------------------
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.flt = HealthFilter.parse(event.value)
+    def filter_changed(self, text: str) -> None:
+        self.flt = HealthFilter.parse(text)
         self.render_rows()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
-
-    def action_escape(self) -> None:
-        """Esc clears an open filter first, and only then goes back."""
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or box.value:
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(DataTable).focus()
-        elif len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
 
     # -- actions -------------------------------------------------------------------------------
 

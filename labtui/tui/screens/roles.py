@@ -14,25 +14,26 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core.errors import LabtuiError
 from labtui.core.rbac import RoleInfo
-from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.role_forms import PermissionTree, RoleForm
+from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
 
 
-class RolesScreen(LabScreen):
+class RolesScreen(FilteredTableScreen):
     HELP = (
         "Roles bundle permissions; users get roles. The left list shows each role's users "
         "and permissions; the right shows the selected role's permissions by category. Tab "
         "(or Enter) moves to the checklist: space ticks a permission, or all of a category; "
         "s saves the ticks (ctrl+s too). n creates a role, e renames it or edits its "
         "description, D deletes it. super-admin is a system role and cannot be changed; a "
-        "role still assigned to users cannot be deleted."
+        "role still assigned to users cannot be deleted. / filters the list by name or "
+        "description (Esc clears)."
     )
 
     DEFAULT_CSS = """
@@ -45,13 +46,16 @@ class RolesScreen(LabScreen):
     RolesScreen PermissionTree { height: 1fr; }
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", tooltip="Create a role"),
         Binding("e", "edit", "Edit", tooltip="Rename the selected role or edit its description"),
         Binding("s", "save", "Save", tooltip="Save the ticked permissions of the selected role"),
         Binding("ctrl+s", "save", "Save", show=False, tooltip="Save the ticks (as s)"),
         Binding("D", "delete", "Delete", tooltip="Delete the selected role (asks first)"),
-        Binding("escape", "escape", "Back", show=False, tooltip="From the checklist to the list; from the list, back (asks if ticks are unsaved)"),
+        Binding(
+            "escape", "escape", "Back", show=False,
+            tooltip="From the checklist to the list; then clears the filter; then back (asks if ticks are unsaved)",
+        ),
     ]
 
     NEEDS: ClassVar[dict[str, str]] = {"new": "roles.create", "edit": "roles.edit", "save": "roles.edit", "delete": "roles.delete"}
@@ -61,9 +65,11 @@ class RolesScreen(LabScreen):
         self.roles: list[RoleInfo] = []
         self.pending: dict[int, set[str]] = {}
         """Unsaved ticks per role id."""
+        self.text_filter = ""
 
     def compose(self) -> ComposeResult:
         yield Static("Roles", id="title", classes="screen-title")
+        yield Input(placeholder="filter: name or description…  (Esc clears)", id="filter")
         with Horizontal(id="roles-body"):
             with Vertical(id="roles-left"):
                 table: DataTable[Any] = DataTable(id="roles-table", cursor_type="row", zebra_stripes=True)
@@ -75,7 +81,7 @@ class RolesScreen(LabScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+        self.table.focus()
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -110,27 +116,28 @@ class RolesScreen(LabScreen):
         self.render_rows(select_name)
 
     def render_rows(self, select_name: str | None = None) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         current = self.selected()
         keep = select_name or (current.name if current else None)
         table.clear()
-        for r in self.roles:
+        needle = self.text_filter.lower().strip()
+        shown = [r for r in self.roles if not needle or needle in f"{r.name} {r.description}".lower()]
+        for r in shown:
             name = Text(r.name + (" *" if r.id in self.pending else ""))
             count = "all" if "*" in r.permissions else str(len(r.permissions))
             table.add_row(name, "yes" if r.is_system else "", str(r.user_count), count, Text(r.description), key=str(r.id))
-        index = next((i for i, r in enumerate(self.roles) if r.name == keep), 0)
+        index = next((i for i, r in enumerate(shown) if r.name == keep), 0)
         if table.row_count:
             table.move_cursor(row=index)
         self.show_role()
 
+    def filter_changed(self, text: str) -> None:
+        self.text_filter = text
+        self.render_rows()
+
     def selected(self) -> RoleInfo | None:
-        if not self.is_mounted:
-            return None
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((r for r in self.roles if str(r.id) == key), None)
+        key = self.selected_key()
+        return next((r for r in self.roles if str(r.id) == key), None) if key else None
 
     def show_role(self) -> None:
         """Put the selected role's (possibly unsaved) permissions in the checklist."""
@@ -182,7 +189,7 @@ class RolesScreen(LabScreen):
         self.show_role()
 
     def _mark_row(self, role: RoleInfo) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         column = next(iter(table.columns))
         table.update_cell(str(role.id), column, Text(role.name + (" *" if role.id in self.pending else "")))
 
@@ -249,14 +256,16 @@ class RolesScreen(LabScreen):
         self.load()
 
     def action_escape(self) -> None:
-        """Esc from the checklist returns to the list; from the list it goes back (asking
-        first when ticks are unsaved)."""
+        """Esc from the checklist returns to the list; from the list it clears an open
+        filter, and then goes back (asking first when ticks are unsaved)."""
         if self.query_one(PermissionTree).has_focus:
-            self.query_one(DataTable).focus()
+            self.table.focus()
+        elif self.clear_filter():
+            return
         elif self.pending:
             self._leave_with_pending()
-        elif len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
+        else:
+            super().action_escape()
 
     @work(group="roles-change")
     async def _leave_with_pending(self) -> None:

@@ -1,4 +1,5 @@
-"""Schedules: every schedule ordered by its next run; create, edit, enable/disable, delete."""
+"""Schedules: every schedule ordered by its next run; create, edit, enable/disable, run now,
+delete, and each schedule's run history (``h``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core import cron
-from labtui.core.schedules import ScheduleInfo, ScheduleSpec
-from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.core.schedules import ScheduleInfo, ScheduleSpec, known_system_tasks
 from labtui.tui.screens.schedule_form import ScheduleForm
+from labtui.tui.screens.table_screen import FilteredTableScreen
 
 
 def _when(at: dt.datetime | None, tz: str) -> str:
@@ -23,8 +24,9 @@ def _when(at: dt.datetime | None, tz: str) -> str:
 
 class SchedulesScreen(FilteredTableScreen):
     HELP = (
-        "Recurring jobs on 5-field cron expressions, each in its own time zone. The list is "
-        "ordered by the next run; disabled schedules come last."
+        "Recurring jobs on 5-field cron expressions, each in its own time zone: a service "
+        "script, an inventory action or a system task. The list is ordered by the next run; "
+        "disabled schedules come last. h shows a schedule's past runs, g runs it now."
     )
 
     BINDINGS = [
@@ -32,6 +34,7 @@ class SchedulesScreen(FilteredTableScreen):
         Binding("e", "edit", "Edit"),
         Binding("t", "toggle", "Enable/disable"),
         Binding("g", "run_now", "Run now"),
+        Binding("h", "history", "History"),
         Binding("D", "delete", "Delete"),
         Binding("r", "reload", "Reload", show=False),
     ]
@@ -103,7 +106,23 @@ class SchedulesScreen(FilteredTableScreen):
                 self.notify(f"Saved '{saved.name}'; next run {_when(saved.next_run_at, saved.tz)}")
                 self.load()
 
-        self.app.push_screen(ScheduleForm(save, existing), done)
+        self.app.push_screen(ScheduleForm(save, existing, self.core.services.names(), actions=self._actions(), tasks=known_system_tasks()), done)
+
+    def _actions(self) -> dict[str, list[tuple[str, str]]]:
+        """Inventory type -> its actions that run as jobs (not the builtin ssh)."""
+        return {
+            slug: [(a.name, a.label) for a in t.actions if a.type not in ("builtin", "ssh")]
+            for slug, t in sorted(self.core.inventory_types.items())
+            if any(a.type not in ("builtin", "ssh") for a in t.actions)
+        }
+
+    def action_history(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        from labtui.tui.screens.schedule_history import ScheduleHistoryScreen
+
+        self.app.push_screen(ScheduleHistoryScreen(row))
 
     def action_new(self) -> None:
         self._open_form(None)
@@ -129,16 +148,11 @@ class SchedulesScreen(FilteredTableScreen):
         row = self.selected()
         if row is None:
             return
-        if row.job_type != "service_script" or not row.service:
-            self.notify(f"Run now is not available for {row.job_type} schedules yet", severity="warning")
-            return
-        job = await self.call(
-            lambda: self.core.jobs.run_script(self.actor, row.service or "", row.script or "deploy", row.inputs, schedule_id=row.id)
-        )
-        if job is not None:
+        job_id = await self.call(lambda: self.core.jobs.launch(row, self.actor))
+        if job_id is not None:
             from labtui.tui.screens.job_log import JobLogScreen
 
-            self.app.push_screen(JobLogScreen(job.id))
+            self.app.push_screen(JobLogScreen(job_id))
 
     @work(group="schedules-change")
     async def action_delete(self) -> None:

@@ -3,8 +3,11 @@ clears (a second Esc goes back), and a table of rows keyed by id."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input
 
 from labtui.tui.screens.base import LabScreen
@@ -21,7 +24,7 @@ class FilteredTableScreen(LabScreen):
     FilteredTableScreen DataTable { height: 1fr; }
     """
 
-    BINDINGS = [Binding("escape", "escape", "Back", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "escape", "Back", show=False, tooltip="Clear the filter; without one, back")]
 
     def filter_changed(self, text: str) -> None:
         """The filter text changed (as typed)."""
@@ -31,8 +34,12 @@ class FilteredTableScreen(LabScreen):
         return self.query_one(DataTable)
 
     def selected_key(self) -> str | None:
-        """The key of the row under the cursor, if any."""
-        table = self.table
+        """The key of the row under the cursor, if any (None before the table exists, e.g.
+        when the footer asks ``check_action`` while the screen is being built)."""
+        try:
+            table = self.table
+        except NoMatches:
+            return None
         if not table.row_count:
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -50,12 +57,18 @@ class FilteredTableScreen(LabScreen):
     def _filter_input_done(self) -> None:
         self.table.focus()
 
+    def clear_filter(self) -> bool:
+        """Esc's first step: clear and hide an open filter and go back to the table. False
+        when there was no filter to clear."""
+        box = self.query_one("#filter", Input)
+        if not (box.has_class("-shown") or box.value):
+            return False
+        box.value = ""
+        box.remove_class("-shown")
+        self.table.focus()
+        return True
+
     def action_escape(self) -> None:
         """Esc clears an open filter first, and only then goes back."""
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or box.value:
-            box.value = ""
-            box.remove_class("-shown")
-            self.table.focus()
-        elif len(self.app.screen_stack) > 1:
+        if not self.clear_filter() and len(self.app.screen_stack) > 1:
             self.app.pop_screen()

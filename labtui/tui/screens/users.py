@@ -14,20 +14,26 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core.errors import LabtuiError
 from labtui.core.users import TokenDelivery, UserInfo
-from labtui.tui.screens.base import LabScreen
-from labtui.tui.screens.user_forms import AssignRolesForm, InviteForm, UserDetail, show_delivery, when
+from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.screens.user_forms import (
+    AssignRolesForm,
+    InviteForm,
+    UserDetail,
+    show_delivery,
+    when,
+)
 from labtui.tui.widgets.confirm import ConfirmScreen
 
 #: Status → theme variable of its colour in the table.
 STATUS_COLOURS = {"active": "text-success", "invited": "text-warning", "inactive": "text-error"}
 
 
-class UsersScreen(LabScreen):
+class UsersScreen(FilteredTableScreen):
     HELP = (
         "Every account: active, invited (has not redeemed the invitation yet) or inactive. "
         "i invites someone by email (with email off, the token is shown to you once to pass "
@@ -37,18 +43,15 @@ class UsersScreen(LabScreen):
     )
 
     DEFAULT_CSS = """
-    UsersScreen #filter { display: none; }
-    UsersScreen #filter.-shown { display: block; }
     UsersScreen #status { height: 1; padding: 0 1; color: $text-muted; background: $boost; }
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i", "invite", "Invite", tooltip="Invite a user by email, with roles"),
         Binding("r", "assign_roles", "Roles", tooltip="Set the selected user's roles"),
         Binding("d", "deactivate", "Deactivate", tooltip="Deactivate the selected user (asks first)"),
         Binding("d", "activate", "Activate", tooltip="Activate the selected user again (asks first)"),
         Binding("p", "reset_password", "Password", tooltip="Issue a password-reset token for the selected user"),
-        Binding("escape", "escape", "Back", show=False, tooltip="Clear the filter; without one, back"),
     ]
 
     #: The permission each action needs (core checks it again).
@@ -76,7 +79,7 @@ class UsersScreen(LabScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+        self.table.focus()
         self.load()
 
     # -- permissions and the footer ------------------------------------------------------
@@ -117,7 +120,7 @@ class UsersScreen(LabScreen):
         self.render_rows(select_username)
 
     def render_rows(self, select_username: str | None = None) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         current = self.selected()
         keep = select_username or (current.username if current else None)
         table.clear()
@@ -136,7 +139,7 @@ class UsersScreen(LabScreen):
         self.refresh_bindings()
 
     def _shown(self) -> list[UserInfo]:
-        table = self.query_one(DataTable)
+        table = self.table
         by_id = {str(u.id): u for u in self.users}
         return [by_id[table.coordinate_to_cell_key((i, 0)).row_key.value or ""] for i in range(table.row_count)]
 
@@ -144,17 +147,12 @@ class UsersScreen(LabScreen):
         counts = {s: sum(1 for u in self.users if u.status == s) for s in ("active", "invited", "inactive")}
         text = f"{len(self.users)} users · " + " · ".join(f"{n} {s}" for s, n in counts.items() if n)
         if self.text_filter:
-            text += f" · filter: {self.text_filter} ({self.query_one(DataTable).row_count} shown)"
+            text += f" · filter: {self.text_filter} ({self.table.row_count} shown)"
         self.query_one("#status", Static).update(Text(text))
 
     def selected(self) -> UserInfo | None:
-        if not self.is_mounted:
-            return None
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((u for u in self.users if str(u.id) == key), None)
+        key = self.selected_key()
+        return next((u for u in self.users if str(u.id) == key), None) if key else None
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
@@ -162,29 +160,9 @@ class UsersScreen(LabScreen):
 
     # -- filter --------------------------------------------------------------------------
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.text_filter = event.value
+    def filter_changed(self, text: str) -> None:
+        self.text_filter = text
         self.render_rows()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
-
-    def action_escape(self) -> None:
-        """Esc clears an open filter first, and only then goes back."""
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or self.text_filter:
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(DataTable).focus()
-        elif len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
 
     # -- actions -------------------------------------------------------------------------
 
