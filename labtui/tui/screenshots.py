@@ -53,6 +53,15 @@ async def _settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def _still(pilot: Pilot[None]) -> None:
+    """For screens that keep live workers (refresh timers): a fixed moment to draw, instead
+    of waiting for every worker to end."""
+    await pilot.pause(0.5)
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
 def _save(app: LabApp, out_dir: Path, name: str, written: list[Path]) -> None:
     path = out_dir / f"{name}.svg"
     path.write_text(app.export_screenshot(title=f"labtui · {name}"), encoding="utf-8")
@@ -124,12 +133,7 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
             await pilot.pause(0.1)
 
         async def shot(name: str) -> None:
-            # These screens keep live workers running (tails, refresh loops), so wait a
-            # fixed moment for them to draw instead of for the workers to finish.
-            await pilot.pause(0.6)
-            for box in app.screen.query(Input):
-                box.cursor_blink = False
-            await pilot.pause()
+            await _still(pilot)
             _save(app, out_dir, name, written)
 
         app.open_screen("services")
@@ -275,6 +279,11 @@ class _CloudFakes:
     does not, and then the instances and DNS pictures are skipped)."""
 
     def __init__(self) -> None:
+        import sys
+
+        checkout = str(Path(__file__).resolve().parents[2])
+        if (Path(checkout) / "tests" / "fakes").is_dir() and checkout not in sys.path:
+            sys.path.append(checkout)
         from tests.fakes.cloudflare import FakeCloudflare
         from tests.fakes.vultr import FakeVultr, instance
 
@@ -329,9 +338,62 @@ async def _cloud_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[Non
     await pilot.pause(0.5)
     _save(app, out_dir, "instances", written)
     app.open_screen("dns")
-    await _until(pilot, lambda: isinstance(app.screen, DnsScreen) and app.screen.query_one(DataTable).row_count > 0)
-    await _settle(pilot)
+    await _until(pilot, lambda: isinstance(app.screen, DnsScreen) and any(t.row_count for t in app.screen.query(DataTable)))
+    await _still(pilot)
     _save(app, out_dir, "dns", written)
+
+
+async def _inventory_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """The inventory (servers when Vultr synced some, else services), one object's detail and
+    its access rules (an allow and a deny)."""
+    from labtui.tui.screens.inventory import InventoryScreen
+    from labtui.tui.screens.inventory_acl import AclScreen
+    from labtui.tui.screens.inventory_detail import ObjectDetailScreen
+
+    slug = "server" if (await core.inventory.list(admin, type="server", limit=1)).items else "service"
+    objects = (await core.inventory.list(admin, type=slug, limit=100)).items
+    chosen = next((o for o in objects if o.title.startswith("web-1")), objects[-1])
+    await core.inventory.tags.create(admin, "prod", "#d9534f")
+    await core.inventory.tags.tag(admin, chosen.id, ["prod"])
+    await core.inventory.acl.set_entry(admin, chosen.id, "operator", "ssh", "allow")
+    await core.inventory.acl.set_entry(admin, chosen.id, "viewer", "view", "deny")
+
+    app.push_screen(InventoryScreen(slug))
+    await _until(pilot, lambda: isinstance(app.screen, InventoryScreen) and app.screen.loaded)
+    await _still(pilot)
+    _save(app, out_dir, "inventory", written)
+    app.push_screen(ObjectDetailScreen(chosen.id))
+    await _until(pilot, lambda: isinstance(app.screen, ObjectDetailScreen) and app.screen.obj is not None)
+    await pilot.pause(0.5)
+    _save(app, out_dir, "object_detail", written)
+    await pilot.press("a")
+    await _until(pilot, lambda: isinstance(app.screen, AclScreen) and bool(app.screen.entries))
+    await _still(pilot)
+    _save(app, out_dir, "acl_editor", written)
+    app.pop_screen()
+    app.pop_screen()
+    app.pop_screen()
+
+
+async def _ssh_screen(core: Core, out_dir: Path, written: list[Path]) -> None:
+    """labtui as alice sees it through ``ssh``: a real ``serve --ssh`` hub on 127.0.0.1, a
+    real SSH client, the session's output drawn by a terminal emulator."""
+    import sys
+
+    from labtui.ssh.screenshot import screenshot
+    from labtui.ssh.server import SshHub
+
+    hub = SshHub(core, [sys.executable, "-m", "labtui", "--home", str(core.paths.home)])
+    await hub.start("127.0.0.1", 0)
+    try:
+        path = out_dir / "ssh_session.svg"
+        await screenshot(
+            "127.0.0.1", hub.port, "alice", path, password="alice-pass-1", size=SIZE,
+            keys=[(b":", "Go to"), (b"services\r", "greet")], title="ssh -t -p 2222 alice@bastion",
+        )
+        written.append(path)
+    finally:
+        await hub.stop()
 
 
 async def take_screenshots(
@@ -402,6 +464,8 @@ async def take_screenshots(
                 await _health_screens(core, admin, app, pilot, out_dir, written)
                 if clouds is not None:
                     await _cloud_screens(core, admin, app, pilot, out_dir, written)
+                await _inventory_screens(core, admin, app, pilot, out_dir, written)
+            await _ssh_screen(core, out_dir, written)
         finally:
             await core.aclose()
             logging.getLogger("labtui").removeHandler(handler)

@@ -10,6 +10,7 @@ starts running the checks.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import signal
 import sqlite3
@@ -104,7 +105,7 @@ class Lab:
 
 
 def gaps(times: list[dt.datetime]) -> list[float]:
-    return [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
 
 
 def test_only_the_lease_holder_polls_and_the_other_takes_over_after_sigkill(tmp_path: Path, web: HttpTarget) -> None:

@@ -414,3 +414,31 @@ async def test_keys_typed_while_connecting_are_sent_once_open(core: Core, admin:
         assert app.is_running
         gate.set()
         await until(pilot, lambda: "early" in lines(pane), "the typeahead to run")
+
+
+async def test_s_on_an_inventory_server_opens_a_terminal_to_it(core: Core, admin: Actor, server: FakeSshServer) -> None:
+    """CloudLab's builtin ssh action: the host's address, user and key come from a service's
+    outputs/temp_inventory.yaml, found by the server object's hostname."""
+    import yaml
+
+    from labtui.tui.screens.inventory import InventoryScreen
+
+    outputs = core.services.root / "hello" / "outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    (outputs / "temp_inventory.yaml").write_text(yaml.safe_dump({"all": {"hosts": {"lab-host": {
+        "ansible_host": "127.0.0.1", "ansible_port": server.port, "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(server.client_key_file),
+    }}}}))
+    await core.inventory.create(admin, "server", {"hostname": "lab-host", "ip_address": "127.0.0.1"})
+    app = await host(core, admin, InventoryScreen("server"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InventoryScreen) and app.screen.loaded, "the inventory")
+        await pilot.press("s")
+        await until(pilot, lambda: bool(app.screen.query(TerminalPane)), "the terminal screen")
+        pane = app.screen.query_one(TerminalPane)
+        await prompt(pilot, pane)
+        await type_text(pilot, "echo hello")
+        await pilot.press("enter")
+        await until(pilot, lambda: "hello" in lines(pane), "hello")
+        assert app.screen.query_one(Tabs).active_tab is not None
+        assert "lab-host" in str(app.screen.query_one(Tabs).active_tab.label)

@@ -104,6 +104,11 @@ class JobInfo:
     object_id: int | None = None
 
     @property
+    def what(self) -> str:
+        """The job's action as a list shows it: ``deploy``, ``script greet``, ``inventory describe``."""
+        return f"{self.action} {self.script}" if self.script and self.action != "deploy" and self.action != "stop" else self.action
+
+    @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 

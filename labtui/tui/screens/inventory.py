@@ -278,7 +278,8 @@ class InventoryScreen(FilteredTableScreen):
     @work(exclusive=True, group="inventory-counts")
     async def refresh_counts(self) -> None:
         await self.load_counts()
-        self.render_types()
+        if self.is_attached:  # the screen may have been closed while the counts were read
+            self.render_types()
 
     # -- keys ----------------------------------------------------------------------------------
 

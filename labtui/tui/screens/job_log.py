@@ -188,10 +188,7 @@ class JobLogScreen(LabScreen):
         job = self.job
         if job is None:
             return
-        if job.action == "stop":
-            new = await self.call(lambda: self.core.jobs.stop(self.actor, job.service))
-        else:
-            new = await self.call(lambda: self.core.jobs.run_script(self.actor, job.service, job.script or "deploy", job.inputs))
+        new = await self.call(lambda: self.core.jobs.rerun(self.actor, job.id))
         if new is not None:
             self.app.switch_screen(JobLogScreen(new.id))
 

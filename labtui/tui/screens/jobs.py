@@ -112,7 +112,7 @@ class JobsScreen(FilteredTableScreen):
         selected = table.cursor_row
         table.clear()
         for job in self.rows:
-            what = job.action if job.action != "script" else f"script {job.script}"
+            what = job.what
             took = f"{job.duration:.0f}s" if job.duration is not None else "—"
             table.add_row(job.id, job.service, what, job.status, job.username, ago(job.started_at or job.created_at), took, job.deployment_id or "", key=job.id)
         if table.row_count:

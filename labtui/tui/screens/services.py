@@ -181,7 +181,7 @@ class ServiceDetailScreen(LabScreen):
         table = self.query_one("#jobs", DataTable)
         table.clear()
         for job in jobs:
-            table.add_row(job.id, job.action if job.action != "script" else f"script {job.script}", job.status, job.username, ago(job.started_at or job.created_at), key=job.id)
+            table.add_row(job.id, job.what, job.status, job.username, ago(job.started_at or job.created_at), key=job.id)
 
     @on(DataTable.RowSelected, "#jobs")
     def _open_job(self, event: DataTable.RowSelected) -> None:
