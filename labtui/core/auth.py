@@ -18,9 +18,22 @@ from labtui.core.actor import Actor
 from labtui.core.config import AuthConfig
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
-from labtui.core.db.models import AuthSession, Lockout, LoginFailure, Role, User, UserToken
+from labtui.core.db.models import (
+    AuthSession,
+    Lockout,
+    LoginFailure,
+    Role,
+    User,
+    UserToken,
+)
 from labtui.core.errors import AccountLocked, AuthError, Conflict
-from labtui.core.passwords import hash_in_thread, needs_rehash, new_token, token_digest, verify_in_thread
+from labtui.core.passwords import (
+    hash_in_thread,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_in_thread,
+)
 from labtui.core.rbac import SUPER_ADMIN, Rbac
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from croniter import croniter
 
 from labtui.core.errors import ValidationError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def zone(name: str) -> ZoneInfo:

@@ -231,7 +231,7 @@ class ServiceFiles:
                             continue
                         st = real.stat()
                         rel = entry.relative_to(folder).as_posix()
-                        out.append(FileEntry(rel, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)))
+                        out.append(FileEntry(rel, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)))
                         if len(out) >= MAX_LISTED:
                             return out
             return sorted(out, key=lambda e: e.path)
@@ -313,7 +313,7 @@ class ServiceFiles:
             s.flush()
             atomic_write(real, data)
             st = real.stat()
-            return FileEntry(rel, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
+            return FileEntry(rel, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC))
 
         return await self.db.run(q)
 

@@ -12,26 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labtui.core.audit_service import AuditLog
 from labtui.core.auth import Auth
 from labtui.core.config import Config, load_config
+from labtui.core.configs import Configs
 from labtui.core.db.engine import Database
+from labtui.core.dns import Dns
+from labtui.core.files import ServiceFiles
+from labtui.core.health import Health
+from labtui.core.instances import Instances
 from labtui.core.integrations.email import Mailer, make_mailer
+from labtui.core.inventory.actions import InventoryActions
+from labtui.core.inventory.objects import Inventory
+from labtui.core.jobs import Jobs
 from labtui.core.login_keys import LoginKeys
+from labtui.core.outputs import ServiceOutputs
 from labtui.core.rbac import Rbac
 from labtui.core.schedules import Schedules
 from labtui.core.services import Services
-from labtui.core.jobs import Jobs
-from labtui.core.health import Health
-from labtui.core.vault import Vault
 from labtui.core.users import Users
-from labtui.core.audit_service import AuditLog
-from labtui.core.configs import Configs
-from labtui.core.files import ServiceFiles
-from labtui.core.outputs import ServiceOutputs
-from labtui.core.inventory.objects import Inventory
-from labtui.core.inventory.actions import InventoryActions
-from labtui.core.instances import Instances
-from labtui.core.dns import Dns
+from labtui.core.vault import Vault
 
 if TYPE_CHECKING:
     from labtui.core.inventory.types import InventoryTypeDef

@@ -16,7 +16,13 @@ import logging
 from pathlib import Path
 
 from labtui.core.inventory.types import load_inventory_types, sync_types_to_db
-from labtui.core.lab import GitError, create_symlinks, redact, run_startup_actions, sync_lab_repo
+from labtui.core.lab import (
+    GitError,
+    create_symlinks,
+    redact,
+    run_startup_actions,
+    sync_lab_repo,
+)
 from labtui.core.runtime import Core
 from labtui.core.sync import run_sync_adapters
 

@@ -50,7 +50,7 @@ class ProcessWorkers:
         lease = Lease(self.core.db, SCHEDULER_LEASE, seconds=float(self.core.config.jobs.lease_seconds), holder=self.holder)
         try:
             await scheduler.run(lease, self._stop, lease_renew=max(1.0, lease.seconds / 3))
-        except Exception:  # noqa: BLE001 - the job workers go on without it
+        except Exception:  # the job workers go on without it
             log.exception("scheduler stopped with an error")
         finally:
             if scheduler.wake in self.core.schedules.on_change:

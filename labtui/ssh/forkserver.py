@@ -191,7 +191,7 @@ def _become_session(request: dict[str, Any], slave: int, handoff_fd: int, global
         code = main([*global_args, "shell", "--handoff-fd", str(handoff_fd)])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # noqa: BLE001 - report on the terminal, never return into the loop
+    except BaseException:  # report on the terminal, never return into the loop
         import traceback
 
         traceback.print_exc()

@@ -389,7 +389,7 @@ async def _ssh_screen(core: Core, out_dir: Path, written: list[Path]) -> None:
         path = out_dir / "ssh_session.svg"
         await screenshot(
             "127.0.0.1", hub.port, "alice", path, password="alice-pass-1", size=SIZE,
-            keys=[(b":", "Go to"), (b"services\r", "greet")], title="ssh -t -p 2222 alice@bastion",
+            keys=[(b"\r", "greet")], title="labtui over ssh: ssh -t -p 2222 alice@bastion",
         )
         written.append(path)
     finally:

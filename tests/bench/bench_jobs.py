@@ -62,7 +62,7 @@ def plain_run(lab: Path) -> float:
     env = base_env({"ANSIBLE_FORCE_COLOR": "1"})
     argv = [str(venv_bin() / "ansible-playbook"), "-i", str(lab / "inventory"), str(lab / "services" / "bench" / "deploy.yml")]
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=lab / "services" / "bench", env=env, capture_output=True, text=True)  # noqa: S603
+    done = subprocess.run(argv, cwd=lab / "services" / "bench", env=env, capture_output=True, text=True)
     took = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"plain ansible-playbook failed:\n{done.stdout}\n{done.stderr}")
@@ -94,7 +94,7 @@ async def main_async(runs: int) -> int:
         await core.auth.create_admin("admin", PASSWORD)
         admin = (await core.auth.login("admin", PASSWORD)).actor
         env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
-        serve = subprocess.Popen(  # noqa: S603
+        serve = subprocess.Popen(
             [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         )

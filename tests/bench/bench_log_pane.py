@@ -131,7 +131,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="labtui-bench-pane-") as tmp:
         db_path = Path(tmp) / "labtui.db"
         start = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--fill", str(db_path), "--lines", str(args.lines)], check=True)  # noqa: S603
+        subprocess.run([sys.executable, __file__, "--fill", str(db_path), "--lines", str(args.lines)], check=True)
         print(f"{args.lines:,} lines stored in {time.perf_counter() - start:.1f} s ({db_path.stat().st_size / 2**20:.0f} MB)")
         return asyncio.run(measure(db_path, args.lines))
 

@@ -65,7 +65,7 @@ async def main_async(lines: int) -> int:
         await core.auth.create_admin("admin", PASSWORD)
         admin = (await core.auth.login("admin", PASSWORD)).actor
         env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
-        serve = subprocess.Popen(  # noqa: S603
+        serve = subprocess.Popen(
             [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         )

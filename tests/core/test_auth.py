@@ -64,7 +64,7 @@ async def test_five_failures_lock_the_user_then_lock_expires(make_core: MakeCore
     # Expire the lockout: the right password works again.
     from labtui.core.db.models import Lockout
 
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await core.db.run(lambda s: s.execute(update(Lockout).values(until=past)))
     assert (await core.auth.login("admin", ADMIN_PASSWORD)).actor.username == "admin"
 
@@ -97,7 +97,7 @@ async def test_invite_token_is_single_use_and_hashed(core: Core, admin: Actor) -
 
 async def test_expired_invite_fails(core: Core, admin: Actor) -> None:
     delivery = await core.users.invite(admin, "carol", "carol@example.org", roles=[])
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     await core.db.run(lambda s: s.execute(update(UserToken).values(expires_at=past)))
     with pytest.raises(AuthError):
         await core.auth.redeem_invite(delivery.token or "", "carol-password")

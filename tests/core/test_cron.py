@@ -9,7 +9,7 @@ import pytest
 from labtui.core.cron import next_fire, preview, validate
 from labtui.core.errors import ValidationError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.mark.parametrize(

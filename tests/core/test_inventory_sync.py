@@ -19,7 +19,7 @@ from sqlalchemy import select
 from labtui.core.actor import Actor
 from labtui.core.db.inventory import InventoryObject
 from labtui.core.db.models import AuditRecord
-from labtui.core.errors import LabtuiError, PermissionDenied, ValidationError
+from labtui.core.errors import PermissionDenied, ValidationError
 from labtui.core.inventory.objects import ObjectInfo
 from labtui.core.runtime import Core
 from labtui.core.sync import adapters as registry

@@ -12,7 +12,12 @@ import pytest
 
 from labtui.core.config import DEMO_LAB, LabConfig
 from labtui.core.errors import StartupError
-from labtui.core.lab import create_symlinks, is_remote, run_startup_actions, sync_lab_repo
+from labtui.core.lab import (
+    create_symlinks,
+    is_remote,
+    run_startup_actions,
+    sync_lab_repo,
+)
 
 PY = shlex.quote(sys.executable)
 

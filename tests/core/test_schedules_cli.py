@@ -115,7 +115,7 @@ async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute
         assert serve.stderr is not None
         ready = serve.stderr.readline()
         assert "labtui serve: worker" in ready, ready
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         if 60 - now.second - now.microsecond / 1e6 < 8:  # too close to a boundary for a fair start
             time.sleep(60 - now.second - now.microsecond / 1e6 + 0.5)
         added = cli(home, "schedules", "add", "tick", "--cron", "* * * * *", "--service", "hello", "--as", "admin")
@@ -127,7 +127,7 @@ async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute
         assert boundary is not None and boundary.second == 0
         deadline = boundary + dt.timedelta(seconds=10)
         jobs = []
-        while dt.datetime.now(dt.timezone.utc) < deadline:
+        while dt.datetime.now(dt.UTC) < deadline:
             jobs = [j for j in await core.jobs.list(reader, service="hello") if j.schedule_id == schedule.id]
             if jobs:
                 break

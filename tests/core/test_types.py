@@ -11,7 +11,11 @@ from sqlalchemy import select
 from labtui.core.config import DEMO_LAB
 from labtui.core.db.engine import Database
 from labtui.core.db.models import InventoryType
-from labtui.core.inventory.types import load_inventory_types, permission_defs, sync_types_to_db
+from labtui.core.inventory.types import (
+    load_inventory_types,
+    permission_defs,
+    sync_types_to_db,
+)
 
 DEMO_SLUGS = {"server", "service", "deployment", "user", "credential", "network"}
 

@@ -28,7 +28,7 @@ async def wait_for(pilot: Pilot[object], predicate: Callable[[], object], timeou
         try:
             if predicate():
                 return
-        except Exception:  # noqa: BLE001,S110 - the widget asked about may not exist yet
+        except Exception:
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting; screen is {type(pilot.app.screen).__name__}:\n{screen_text(pilot.app)}")

@@ -11,9 +11,22 @@ from textual.widgets import Static, TextArea
 from labtui.core.actor import Actor
 from labtui.core.files import human_size
 from labtui.core.runtime import Core
-from labtui.tui.screens.configs import ConfigEditorScreen, ConfigHistoryScreen, ConfigsScreen, PromptScreen, yaml_language
+from labtui.tui.screens.configs import (
+    ConfigEditorScreen,
+    ConfigHistoryScreen,
+    ConfigsScreen,
+    PromptScreen,
+    yaml_language,
+)
 from tests.conftest import add_user
-from tests.tui.conftest import ADMIN_PASSWORD, screen_text, signed_in, table_rows, toasts, wait_for
+from tests.tui.conftest import (
+    ADMIN_PASSWORD,
+    screen_text,
+    signed_in,
+    table_rows,
+    toasts,
+    wait_for,
+)
 from tests.tui.host import host
 
 

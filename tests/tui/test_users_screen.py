@@ -16,7 +16,12 @@ from labtui.core.errors import AuthError, PermissionDenied
 from labtui.core.runtime import Core
 from labtui.tui.app import LabApp
 from labtui.tui.screens.dashboard import DashboardScreen
-from labtui.tui.screens.user_forms import AssignRolesForm, InviteForm, SecretScreen, UserDetail
+from labtui.tui.screens.user_forms import (
+    AssignRolesForm,
+    InviteForm,
+    SecretScreen,
+    UserDetail,
+)
 from labtui.tui.screens.users import UsersScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import add_user

@@ -3,11 +3,13 @@
 Later issues add their modules here (jobs, inventory objects, health, ...).
 """
 
-from labtui.core.db import models  # noqa: F401
-from labtui.core.db import schedules  # noqa: F401
-from labtui.core.db import jobs  # noqa: F401
-from labtui.core.db import health  # noqa: F401
-from labtui.core.db import configs  # noqa: F401
-from labtui.core.db import ssh  # noqa: F401
-from labtui.core.db import inventory  # noqa: F401
-from labtui.core.db import importmap  # noqa: F401
+from labtui.core.db import (
+    configs,  # noqa: F401
+    health,  # noqa: F401
+    importmap,  # noqa: F401
+    inventory,  # noqa: F401
+    jobs,  # noqa: F401
+    models,  # noqa: F401
+    schedules,  # noqa: F401
+    ssh,  # noqa: F401
+)

@@ -92,7 +92,7 @@ def run_steps(steps: list[Step], ctx: RunContext) -> int:
             ctx.emit(step.header)
         try:
             rc = run_bash(step, ctx) if step.kind == "bash" else run_playbook(step, ctx)
-        except Exception as exc:  # noqa: BLE001 - the job fails with the reason, never the worker
+        except Exception as exc:  # the job fails with the reason, never the worker
             log.exception("job %s: step %s failed to run", ctx.job_id, step.path)
             ctx.emit(f"[ERROR: {exc}]")
             rc = -1
@@ -109,7 +109,7 @@ def run_steps(steps: list[Step], ctx: RunContext) -> int:
 def run_bash(step: Step, ctx: RunContext) -> int:
     argv = ["bash", str(step.path)]
     ctx.emit("$ " + " ".join(argv))
-    proc = subprocess.Popen(  # noqa: S603 - an argument list, no shell
+    proc = subprocess.Popen(  # an argument list, no shell
         argv,
         cwd=step.cwd,
         env=ctx.env,
@@ -230,7 +230,7 @@ def run_playbook(step: Step, ctx: RunContext) -> int:
             if text:
                 for line in text.splitlines():
                     ctx.emit(line.rstrip("\r"))
-        except Exception:  # noqa: BLE001 - an exception here would kill the runner silently
+        except Exception:  # an exception here would kill the runner silently
             log.exception("job %s: event handler", ctx.job_id)
         return False  # labtui keeps the output in the database, not as event files
 

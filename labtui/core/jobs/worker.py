@@ -76,7 +76,7 @@ async def run_in_thread(fn: Callable[[], T], name: str) -> T:
     def target() -> None:
         try:
             result = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:  # handed to the awaiting task
             loop.call_soon_threadsafe(settle, None, exc)
         else:
             loop.call_soon_threadsafe(settle, result, None)

@@ -20,8 +20,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from labtui.tui.widgets.typeahead import TypeaheadInput
 from labtui.core.errors import LabtuiError, ValidationError
+from labtui.tui.widgets.typeahead import TypeaheadInput
 
 if TYPE_CHECKING:
     from labtui.tui.app import LabApp

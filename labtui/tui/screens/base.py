@@ -3,6 +3,7 @@ running core calls in workers with errors shown as notifications (never a traceb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +59,10 @@ class LabScreen(Screen[Any]):
             log.exception("core call failed")
             self.notify(f"{type(exc).__name__}: {exc} (details in labtui.log)", severity="error", timeout=10, markup=False)
             return None
+        if self._closing or self._closed or self._pruning:
+            # The screen was closed while core worked: end the worker quietly, before it
+            # touches widgets that are already gone.
+            raise asyncio.CancelledError
         if success:
             self.notify(success, markup=False)
         return result

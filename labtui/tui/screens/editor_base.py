@@ -35,7 +35,7 @@ def code_editor(text: str, *, language: str | None, read_only: bool = False, id:
     """A code-editor TextArea, highlighted when the language is available, plain otherwise."""
     try:
         return TextArea.code_editor(text, language=language, read_only=read_only, id=id)
-    except Exception:  # noqa: BLE001 - LanguageDoesNotExist and parser errors: plain text
+    except Exception:  # LanguageDoesNotExist and parser errors: plain text
         return TextArea.code_editor(text, language=None, read_only=read_only, id=id)
 
 

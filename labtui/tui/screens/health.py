@@ -128,7 +128,7 @@ def theme_colours(app: App[Any]) -> dict[str, str]:
     variables = app.theme_variables
     try:
         surface = Color.parse(variables.get("surface") or variables.get("background") or "#1e1e1e")
-    except Exception:  # noqa: BLE001 - an odd theme: fall back to a dark surface
+    except Exception:  # an odd theme: fall back to a dark surface
         surface = Color(30, 30, 30)
     out: dict[str, str] = {}
     for name in {*STATUS_VARIABLES.values(), "warning", "error", "success", "text-muted"}:
@@ -140,7 +140,7 @@ def theme_colours(app: App[Any]) -> dict[str, str]:
             else:
                 colour = Color.parse(raw)
             out[name] = (surface + colour).hex
-        except Exception:  # noqa: BLE001 - unknown value: plain text
+        except Exception:  # unknown value: plain text
             out[name] = ""
     return out
 

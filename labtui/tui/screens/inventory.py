@@ -132,6 +132,8 @@ class InventoryScreen(FilteredTableScreen):
             self.counts = counts
 
     def render_types(self) -> None:
+        if not self.is_attached:  # closed while the counts were read
+            return
         types = self.query_one("#types", OptionList)
         visible = self.visible_types()
         total = sum(self.counts.get(s, 0) for s in visible)
@@ -278,8 +280,7 @@ class InventoryScreen(FilteredTableScreen):
     @work(exclusive=True, group="inventory-counts")
     async def refresh_counts(self) -> None:
         await self.load_counts()
-        if self.is_attached:  # the screen may have been closed while the counts were read
-            self.render_types()
+        self.render_types()
 
     # -- keys ----------------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ matching lines, ``x`` cancel, ``R`` run again with the same inputs.
 from __future__ import annotations
 
 from textual import on, work
-from textual.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.widgets import Footer, Input, Static
 
 from labtui.core.jobs.log_reader import JobLogReader

@@ -15,8 +15,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
-from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.job_log import JobLogScreen
+from labtui.tui.screens.table_screen import FilteredTableScreen
 
 REFRESH_SECONDS = 1.0
 
@@ -52,7 +52,7 @@ class JobFilter:
 def ago(at: dt.datetime | None) -> str:
     if at is None:
         return "—"
-    seconds = int((dt.datetime.now(dt.timezone.utc) - at).total_seconds())
+    seconds = int((dt.datetime.now(dt.UTC) - at).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit} ago"

@@ -14,10 +14,10 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.services import ServiceInfo
 from labtui.tui.screens.base import LabScreen
-from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import JobsScreen, ago
 from labtui.tui.screens.run_form import RunScriptForm
+from labtui.tui.screens.table_screen import FilteredTableScreen
 
 
 def last_job_text(job: JobInfo | None) -> str:
