@@ -68,10 +68,14 @@ class Database:
         return await asyncio.to_thread(call)
 
     def create_schema(self) -> str:
-        """Create missing tables; returns what was done (for the startup log)."""
+        """Create missing tables and add missing columns; returns what was done (for the
+        startup log)."""
         import labtui.core.db.all_tables  # noqa: F401  (registers every table module)
+        from labtui.core.db.upgrade import add_missing_columns
 
         existing = set(inspect(self.engine).get_table_names())
+        with self.engine.begin() as conn:
+            added = add_missing_columns(conn, Base.metadata)
         Base.metadata.create_all(self.engine)
         created = sorted(set(Base.metadata.tables) - existing)
         indexed = None
@@ -83,6 +87,7 @@ class Database:
         with self.session() as session:
             set_metadata(session, "schema_version", SCHEMA_VERSION)
         done = [f"created tables: {', '.join(created)}"] if created else []
+        done += [f"added columns: {', '.join(added)}"] if added else []
         done += [indexed] if indexed else []
         return "; ".join(done) or "schema up to date"
 
