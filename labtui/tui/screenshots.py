@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -375,6 +376,48 @@ async def _inventory_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot
     app.pop_screen()
 
 
+async def _terminal_screens(core: Core, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """The terminal pane on a real shell (the checkout's test SSH server on 127.0.0.1): a
+    command's output, then ``top`` drawing full-screen."""
+    from labtui.core.sshclient import SshTarget
+    from labtui.tui.screens.terminal import TerminalScreen
+    from labtui.tui.widgets.terminal import TerminalPane
+    from tests.fakes.ssh_server import FakeSshServer
+
+    with tempfile.TemporaryDirectory(prefix="labtui-sshd-") as tmp:
+        server = FakeSshServer(Path(tmp))
+        await server.start()
+        try:
+            target = SshTarget("127.0.0.1", server.port, "root", str(server.client_key_file), name="web-1")
+            await app.push_screen(TerminalScreen([target]))
+            pane = app.screen.query_one(TerminalPane)
+
+            def lines() -> list[str]:
+                return [line.rstrip() for line in pane.screen_text().splitlines()]
+
+            await _until(pilot, lambda: pane.state == "open" and lines()[-1:] == ["$"], timeout=30)
+
+            async def run(command: str, *, wait: bool = True) -> None:
+                """Typed key by key, as a person does; then until the prompt is back."""
+                await pilot.press(*["space" if c == " " else c for c in command], "enter")
+                if wait:
+                    await _until(pilot, lambda: f"$ {command}" in lines() and lines()[-1] == "$", timeout=30)
+
+            for command in ("echo hello from web-1", "uname -sm", "ls -1 /etc | head -5"):
+                await run(command)
+            _save(app, out_dir, "terminal", written)
+            if shutil.which("top"):
+                await run("top -d 5", wait=False)
+                await _until(pilot, lambda: "PID" in pane.screen_text(), timeout=30)
+                await pilot.pause(0.5)
+                _save(app, out_dir, "terminal_top", written)
+                await pilot.press("q")
+                await _until(pilot, lambda: lines()[-1:] == ["$"], timeout=30)
+            app.pop_screen()
+        finally:
+            await server.stop()
+
+
 async def _ssh_screen(core: Core, out_dir: Path, written: list[Path]) -> None:
     """labtui as alice sees it through ``ssh``: a real ``serve --ssh`` hub on 127.0.0.1, a
     real SSH client, the session's output drawn by a terminal emulator."""
@@ -465,6 +508,8 @@ async def take_screenshots(
                 if clouds is not None:
                     await _cloud_screens(core, admin, app, pilot, out_dir, written)
                 await _inventory_screens(core, admin, app, pilot, out_dir, written)
+                if clouds is not None:  # a checkout: its test SSH server serves a real shell
+                    await _terminal_screens(core, app, pilot, out_dir, written)
             await _ssh_screen(core, out_dir, written)
         finally:
             await core.aclose()

@@ -6,7 +6,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, create_engine, inspect, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    inspect,
+    text,
+)
 
 from labtui.core.db.engine import Database
 from labtui.core.db.upgrade import UpgradeError, add_missing_columns
