@@ -255,10 +255,11 @@ async def run(keys: int, mb: int) -> int:
                 print(f"  p50 {ms(q[49])}   p95 {ms(q[94])}   max {ms(max(samples))}   (target: p95 < 30 ms)")
 
                 results = []
-                for label, path in (("cat, 76-column text", text), ("seq, short lines", seq)):
+                for n, (label, path) in enumerate((("cat, 76-column text", text), ("seq, short lines", seq)), start=42):
                     size = path.stat().st_size
-                    # The marker is computed by the shell, so the typed command line never matches it.
-                    took, stall, frames = await run_in_pane(app, pane, f"cat {path.name}; echo done-$((40+2))", "done-42")
+                    # The marker is computed by the shell, so the typed command line never matches
+                    # it; one per run, so the previous run's (still on screen) does not either.
+                    took, stall, frames = await run_in_pane(app, pane, f"cat {path.name}; echo done-$(({n}-1+1))", f"done-{n}")
                     await until(lambda: cursor_line(pane) == "$")
                     plain, plain_bytes = await plain_ssh(server, path)
                     results.append((label, size, took, stall, frames, plain, plain_bytes))
