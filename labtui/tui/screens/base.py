@@ -50,21 +50,21 @@ class LabScreen(Screen[Any]):
 
     async def call(self, fn: Callable[[], Awaitable[T]], *, success: str | None = None) -> T | None:
         """Await a core call; a :class:`LabtuiError` becomes an error notification and None."""
+        result: T | None = None
         try:
             result = await fn()
         except LabtuiError as exc:
             self.notify(str(exc), severity="error", timeout=8, markup=False)
-            return None
         except (SQLAlchemyError, OSError) as exc:  # e.g. a locked or vanished database
             log.exception("core call failed")
             self.notify(f"{type(exc).__name__}: {exc} (details in labtui.log)", severity="error", timeout=10, markup=False)
-            return None
+        else:
+            if success:
+                self.notify(success, markup=False)
         if self._closing or self._closed or self._pruning:
-            # The screen was closed while core worked: end the worker quietly, before it
-            # touches widgets that are already gone.
+            # The screen was closed while core worked (the outcome is told all the same):
+            # end the worker quietly, before it touches widgets that are already gone.
             raise asyncio.CancelledError
-        if success:
-            self.notify(success, markup=False)
         return result
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:

@@ -132,8 +132,6 @@ class InventoryScreen(FilteredTableScreen):
             self.counts = counts
 
     def render_types(self) -> None:
-        if not self.is_attached:  # closed while the counts were read
-            return
         types = self.query_one("#types", OptionList)
         visible = self.visible_types()
         total = sum(self.counts.get(s, 0) for s in visible)
