@@ -63,6 +63,18 @@ async def _still(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+def _dashboard_loaded(app: LabApp) -> bool:
+    from textual.widgets import Static
+
+    whoami, recent = app.screen.query("#whoami").results(Static), app.screen.query("#dash-recent").results(DataTable)
+    return any("roles:" in str(w.content) for w in whoami) and any(t.row_count for t in recent)
+
+
+def _tables_filled(app: LabApp) -> bool:
+    tables = list(app.screen.query(DataTable))
+    return bool(tables) and all(t.row_count for t in tables)
+
+
 def _save(app: LabApp, out_dir: Path, name: str, written: list[Path]) -> None:
     path = out_dir / f"{name}.svg"
     path.write_text(app.export_screenshot(title=f"labtui · {name}"), encoding="utf-8")
@@ -138,7 +150,7 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
             _save(app, out_dir, name, written)
 
         app.open_screen("services")
-        await _until(pilot, lambda: type(app.screen).__name__ == "ServicesScreen")
+        await _until(pilot, lambda: type(app.screen).__name__ == "ServicesScreen" and _tables_filled(app))
         await shot("services")
         app.push_screen(ServiceDetailScreen("greet"))
         await _until(pilot, lambda: isinstance(app.screen, ServiceDetailScreen))
@@ -151,7 +163,7 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
         await shot("script_form")
         app.pop_screen()
         app.open_screen("jobs")
-        await _until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await _until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and _tables_filled(app))
         await pilot.pause(1.2)
         await shot("jobs")
         app.push_screen(JobLogScreen(running.id))
@@ -159,7 +171,7 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
         await pilot.pause(0.5)
         await shot("job_log")
         app.open_screen("schedules")
-        await _until(pilot, lambda: type(app.screen).__name__ == "SchedulesScreen")
+        await _until(pilot, lambda: type(app.screen).__name__ == "SchedulesScreen" and _tables_filled(app))
         await shot("schedules")
         await pilot.press("e")
         await _until(pilot, lambda: isinstance(app.screen, ScheduleForm))
@@ -498,14 +510,19 @@ async def take_screenshots(
             # Signed in as the session made above, so no new (unpinned) login record appears.
             app = LabApp(core, actor=admin)
             async with app.run_test(size=size) as pilot:
-                await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+                await _until(pilot, lambda: isinstance(app.screen, DashboardScreen) and _dashboard_loaded(app))
                 await _settle(pilot)
                 _save(app, out_dir, "dashboard", written)
                 for name in ("users", "roles", "audit"):
                     if not app.open_screen(name):
                         skip(f"{name}: the screen cannot be opened yet, no screenshot")
                         continue
-                    await _until(pilot, lambda: not isinstance(app.screen, DashboardScreen))
+                    # Loaded means every table shows rows (a busy machine may not have begun loading
+                    # by the time the settle's workers are awaited).
+                    await _until(
+                        pilot,
+                        lambda: not isinstance(app.screen, DashboardScreen) and _tables_filled(app),
+                    )
                     await _settle(pilot)
                     _save(app, out_dir, name, written)
                     app.open_screen("dashboard")
