@@ -81,15 +81,15 @@ class FakeSendamatic(ServedInThread):
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, status: int, payload: Any) -> None:
+                if status >= 400:  # recorded before the reply: a client that got it may look at once
+                    with fake._lock:
+                        fake.refused.append(status)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                if status >= 400:
-                    with fake._lock:
-                        fake.refused.append(status)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.core.audit import AuditFilter, AuditRow
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
+from labtui.tui.widgets.lab_table import LabTable
 
 
 def parse_filter(text: str) -> AuditFilter:
@@ -81,7 +82,7 @@ class AuditScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield Static("Audit log", id="title", classes="screen-title")
         yield Input(placeholder="filter: user:NAME action:NAME words…  (Enter applies, Esc clears)", id="filter")
-        table: DataTable[str] = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="status")

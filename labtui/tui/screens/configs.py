@@ -30,6 +30,7 @@ from labtui.tui.screens.editor_base import (
     code_editor,
     yaml_language,
 )
+from labtui.tui.widgets.lab_table import LabTable
 
 VIEW, EDIT = "services.config.view", "services.config.edit"
 #: Re-exported: the editor helpers lived here before editor_base.
@@ -140,7 +141,7 @@ class ConfigsScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"Configs of {self.service}", id="head", markup=False)
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="files")
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True, id="files")
         table.add_columns("File", "On disk", "Size", "Versions", "Latest")
         yield table
         yield Footer()
@@ -341,7 +342,7 @@ class ConfigHistoryScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"History of {self.service}/{self.filename}", id="head", markup=False)
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="versions")
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True, id="versions")
         table.add_columns("Version", "Saved (UTC)", "By", "From", "Size", "Note")
         yield table
         yield Static("", id="compare", markup=False)

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from labtui.core.audit import AuditRow
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
+from labtui.tui.widgets.lab_table import LabTable
 
 RECENT = 10
 
@@ -51,7 +52,7 @@ class DashboardScreen(LabScreen):
                 yield Static("", id="dash-counts")
                 yield Static("", id="dash-problems")
                 yield Static("Recent activity", classes="pane-title", id="recent-title")
-                table: DataTable[str] = DataTable(id="dash-recent", cursor_type="row", zebra_stripes=True)
+                table: DataTable[str] = LabTable(id="dash-recent", cursor_type="row", zebra_stripes=True)
                 table.add_columns(*COLUMNS)
                 yield table
         yield Footer()

@@ -40,6 +40,7 @@ from labtui.core.dns import (
 from labtui.core.errors import LabtuiError, ValidationError
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.user_forms import FormModal
+from labtui.tui.widgets.lab_table import LabTable
 
 if TYPE_CHECKING:
     from labtui.tui.app import LabApp
@@ -228,7 +229,7 @@ class DnsScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("DNS", id="title")
         yield Input(placeholder="filter: type, name, content", id="filter")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Type", "Name", "Content", "TTL", "Proxied")
         yield table
         yield Footer()

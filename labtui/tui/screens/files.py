@@ -21,6 +21,7 @@ from labtui.core.files import FileEntry, human_size
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.configs import PromptScreen
 from labtui.tui.screens.editor_base import LoadedText, TextEditorScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 VIEW, EDIT = "services.files.view", "services.files.edit"
 
@@ -95,7 +96,7 @@ class FilesScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"Files of {self.service}: inputs/ and outputs/", id="head", markup=False)
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="files")
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True, id="files")
         table.add_columns("Path", "Size", "Modified (UTC)")
         yield table
         yield Footer()

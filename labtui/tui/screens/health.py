@@ -35,6 +35,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.core.health import CheckStatus, ReloadReport, ServiceStatus
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 if TYPE_CHECKING:
     from labtui.core.runtime import Core
@@ -353,7 +354,7 @@ class HealthScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("Health", id="summary")
         yield Input(self.initial_filter, placeholder="filter: words  status:unhealthy  service:NAME  type:http  is:silenced", id="filter")
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = LabTable(cursor_type="row", zebra_stripes=True)
         for key, label, width in COLUMNS:
             table.add_column(label, width=width, key=key)
         yield table

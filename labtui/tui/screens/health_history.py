@@ -43,6 +43,7 @@ from labtui.tui.screens.health import (
     theme_colours,
     unsilence,
 )
+from labtui.tui.widgets.lab_table import LabTable
 
 #: The periods ``h`` cycles through, in hours.
 PERIODS = (1.0, 24.0, 24.0 * 7)
@@ -144,14 +145,14 @@ class HealthHistoryScreen(LabScreen):
         with Horizontal(id="lists"):
             with Vertical(id="results-pane"):
                 yield Static("Results", id="results-title", classes="pane-title")
-                results: DataTable[Text] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
+                results: DataTable[Text] = LabTable(id="results", cursor_type="row", zebra_stripes=True)
                 for label, width in RESULT_COLUMNS:
                     results.add_column(label, width=width)
                 results.add_column("Error")
                 yield results
             with Vertical(id="transitions-pane"):
                 yield Static("Transitions (7 d)", classes="pane-title")
-                transitions: DataTable[Text] = DataTable(id="transitions", cursor_type="row")
+                transitions: DataTable[Text] = LabTable(id="transitions", cursor_type="row")
                 transitions.add_columns("Time (UTC)", "Change")
                 yield transitions
         yield Footer()

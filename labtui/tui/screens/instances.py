@@ -18,6 +18,7 @@ from labtui.core.db.base import utcnow
 from labtui.core.instances import CostGroup, CostReport, InstanceInfo, InstanceList
 from labtui.core.inventory.vultr_sync import SOURCE as VULTR_SOURCE
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 #: How often the cache age in the title is brought up to date.
 AGE_TICK_SECONDS = 30.0
@@ -139,7 +140,7 @@ class InstancesScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("Instances", id="title")
         yield Input(placeholder="filter: label, hostname, region, plan, IP, power, tag", id="filter")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Label", "Hostname", "Region", "Plan", "IP", "Power", "Tags", "Monthly")
         yield table
         yield Static("", id="costs", markup=False)

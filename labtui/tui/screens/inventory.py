@@ -24,6 +24,7 @@ from labtui.core.inventory.objects import ObjectInfo, ObjectPage
 from labtui.core.inventory.types import InventoryTypeDef
 from labtui.tui.screens.inventory_view import column_labels, host_of, row_cells
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 #: Rows per page: a tall terminal's screenful and some, so the first page is cheap to
 #: measure and draw; the next is fetched while the cursor is still PREFETCH_ROWS away.
@@ -89,7 +90,7 @@ class InventoryScreen(FilteredTableScreen):
             yield OptionList(id="types")
             with Vertical(id="objects-pane"):
                 yield Input(self.text, placeholder="filter: words, tag:NAME  (Esc clears)", id="filter")
-                yield DataTable(id="objects", cursor_type="row", zebra_stripes=True)
+                yield LabTable(id="objects", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="status")
         yield Footer()
 

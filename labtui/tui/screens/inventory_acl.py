@@ -36,6 +36,7 @@ from labtui.core.inventory.objects import ObjectInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 MANAGE = "inventory.acl.manage"
 VERBS = ("view", "edit", "delete")
@@ -145,11 +146,11 @@ class AclScreen(LabScreen):
         yield Static(Text.assemble("Access rules · ", (f"{self.obj.type_label} {self.obj.title}", "bold")), id="title", classes="screen-title")
         with TabbedContent(id="acl-tabs"):
             with TabPane("Object entries", id="entries-tab"):
-                entries: DataTable[Any] = DataTable(id="entries", cursor_type="row", zebra_stripes=True)
+                entries: DataTable[Any] = LabTable(id="entries", cursor_type="row", zebra_stripes=True)
                 entries.add_columns("Role", "Permission", "Effect")
                 yield entries
             with TabPane("Tag grants", id="grants-tab"):
-                grants: DataTable[Any] = DataTable(id="grants", cursor_type="row", zebra_stripes=True)
+                grants: DataTable[Any] = LabTable(id="grants", cursor_type="row", zebra_stripes=True)
                 grants.add_columns("Tag", "Role", "Permission", "On this object")
                 yield grants
         yield Static("", id="status")

@@ -33,6 +33,7 @@ from labtui.tui.screens.inventory_view import (
 )
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import ago
+from labtui.tui.widgets.lab_table import LabTable
 
 RELATED_LIMIT = 10
 OBJECT_ACTIONS = frozenset({"edit", "delete", "reveal", "tags", "acl", "run_action", "ssh"})
@@ -95,23 +96,23 @@ class ObjectDetailScreen(LabScreen):
         yield Static(f"Object #{self.object_id}", id="head")
         with VerticalScroll(id="body", can_focus=False):
             yield Static("Fields", classes="section")
-            fields: DataTable[Any] = DataTable(id="fields", cursor_type="row")
+            fields: DataTable[Any] = LabTable(id="fields", cursor_type="row")
             fields.add_columns("Field", "Value")
             yield fields
             yield Static("Tags", classes="section")
             yield Static("", id="tags", classes="note")
             yield Static("Access rules (ACL)", classes="section")
-            acl: DataTable[Any] = DataTable(id="acl", cursor_type="row")
+            acl: DataTable[Any] = LabTable(id="acl", cursor_type="row")
             acl.add_columns("Role", "Permission", "Effect")
             yield acl
             yield Static("", id="acl-note", classes="note")
             yield Static("Related objects", classes="section")
-            related: DataTable[Any] = DataTable(id="related", cursor_type="row")
+            related: DataTable[Any] = LabTable(id="related", cursor_type="row")
             related.add_columns("Type", "Name", "Tags")
             yield related
             yield Static("", id="related-note", classes="note")
             yield Static("Recent jobs", classes="section")
-            jobs: DataTable[Any] = DataTable(id="jobs", cursor_type="row")
+            jobs: DataTable[Any] = LabTable(id="jobs", cursor_type="row")
             jobs.add_columns("ID", "Service", "Action", "Status", "User", "Started")
             yield jobs
             yield Static("", id="jobs-note", classes="note")

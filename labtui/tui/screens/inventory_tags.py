@@ -31,6 +31,7 @@ from labtui.core.inventory.tags import TagInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 MANAGE = "inventory.tags.manage"
 
@@ -165,7 +166,7 @@ class TagsScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Inventory tags", id="title", classes="screen-title")
-        table: DataTable[Any] = DataTable(id="tags-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = LabTable(id="tags-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("Tag", "Colour", "Objects")
         yield table
         yield Static("", id="status")

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.core.jobs.queue import JobInfo
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 REFRESH_SECONDS = 1.0
 
@@ -80,7 +81,7 @@ class JobsScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("Jobs", id="title")
         yield Input(self.initial_filter, placeholder="filter: text status:failed service:hello user:alice", id="filter")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("ID", "Service", "Action", "Status", "User", "Started", "Took", "Deployment")
         yield table
         yield Footer()

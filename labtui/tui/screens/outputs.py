@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from labtui.core.outputs import REVEAL_PERMISSION, OutputItem
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 
 class OutputsScreen(LabScreen):
@@ -44,7 +45,7 @@ class OutputsScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"Outputs of {self.service}", id="head", markup=False)
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="outputs")
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True, id="outputs")
         table.add_columns("Output", "Type", "Value", "Username")
         yield table
         yield Static("No outputs yet: a deploy writes outputs/service_outputs.yaml.", id="empty")

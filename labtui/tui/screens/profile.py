@@ -31,6 +31,7 @@ from labtui.core.users import SessionInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import SecretScreen, when
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 PRIVATE_KEY_WARNING = (
     "This is the private half of your new ed25519 key. It is shown only now and labtui does "
@@ -122,7 +123,7 @@ class ProfileScreen(LabScreen):
                     yield Button("Save key", id="save-key", variant="primary")
                 yield Static("", id="ssh-error", classes="error")
             with TabPane("Sessions", id="sessions-tab"):
-                table: DataTable[Any] = DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+                table: DataTable[Any] = LabTable(id="sessions", cursor_type="row", zebra_stripes=True)
                 table.add_columns("Origin", "Created (UTC)", "Last seen", "Expires", "")
                 yield table
                 yield Static("x revokes the selected session; revoking this one signs you out.", classes="hint")

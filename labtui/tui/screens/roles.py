@@ -23,6 +23,7 @@ from labtui.core.rbac import RoleInfo
 from labtui.tui.screens.role_forms import PermissionTree, RoleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 
 class RolesScreen(FilteredTableScreen):
@@ -72,7 +73,7 @@ class RolesScreen(FilteredTableScreen):
         yield Input(placeholder="filter: name or description…  (Esc clears)", id="filter")
         with Horizontal(id="roles-body"):
             with Vertical(id="roles-left"):
-                table: DataTable[Any] = DataTable(id="roles-table", cursor_type="row", zebra_stripes=True)
+                table: DataTable[Any] = LabTable(id="roles-table", cursor_type="row", zebra_stripes=True)
                 table.add_columns("Role", "System", "Users", "Perms", "Description")
                 yield table
             with Vertical(id="roles-right"):

@@ -16,6 +16,7 @@ from labtui.core import cron
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.schedules import ScheduleInfo
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 #: How often the runs are re-read (a run in progress changes status).
 REFRESH_SECONDS = 2.0
@@ -52,7 +53,7 @@ class ScheduleHistoryScreen(FilteredTableScreen):
         s = self.schedule
         yield Static(f"Runs of {s.name}  ·  {s.target}  ·  {s.cron} ({s.tz})", id="title")
         yield Input(placeholder="filter: status, user, job id", id="filter")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Job", "Started", "Status", "Took", "Who")
         yield table
         yield Static("", id="empty")

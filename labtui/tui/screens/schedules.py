@@ -14,6 +14,7 @@ from labtui.core import cron
 from labtui.core.schedules import ScheduleInfo, ScheduleSpec, known_system_tasks
 from labtui.tui.screens.schedule_form import ScheduleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 
 def _when(at: dt.datetime | None, tz: str) -> str:
@@ -47,7 +48,7 @@ class SchedulesScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("Schedules", id="title")
         yield Input(placeholder="filter: name, service, cron", id="filter")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Name", "Target", "Cron", "Zone", "Next run", "Last run", "Last", "On")
         yield table
         yield Footer()

@@ -18,6 +18,7 @@ from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import JobsScreen, ago
 from labtui.tui.screens.run_form import RunScriptForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 
 def last_job_text(job: JobInfo | None) -> str:
@@ -47,7 +48,7 @@ class ServicesScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("Services", id="title")
         yield Input(placeholder="filter services", id="filter")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Service", "Scripts", "Last job", "Deployed", "Health")
         yield table
         yield Footer()
@@ -150,11 +151,11 @@ class ServiceDetailScreen(LabScreen):
         yield Static(f"Service {self.service_name}", id="head")
         with Vertical(id="body"):
             yield Static("Scripts", classes="section")
-            scripts: DataTable[str] = DataTable(cursor_type="row", id="scripts")
+            scripts: DataTable[str] = LabTable(cursor_type="row", id="scripts")
             scripts.add_columns("Script", "Label", "File", "Inputs")
             yield scripts
             yield Static("Recent jobs", classes="section")
-            jobs: DataTable[str] = DataTable(cursor_type="row", id="jobs")
+            jobs: DataTable[str] = LabTable(cursor_type="row", id="jobs")
             jobs.add_columns("ID", "Action", "Status", "User", "Started")
             yield jobs
         yield Footer()

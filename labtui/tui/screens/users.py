@@ -28,6 +28,7 @@ from labtui.tui.screens.user_forms import (
     when,
 )
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 #: Status → theme variable of its colour in the table.
 STATUS_COLOURS = {"active": "text-success", "invited": "text-warning", "inactive": "text-error"}
@@ -72,7 +73,7 @@ class UsersScreen(FilteredTableScreen):
     def compose(self) -> ComposeResult:
         yield Static("Users", id="title", classes="screen-title")
         yield Input(placeholder="filter: name, email, status, role…  (Esc clears)", id="filter")
-        table: DataTable[Any] = DataTable(id="users-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = LabTable(id="users-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("Username", "Name", "Email", "Status", "Roles", "Last login (UTC)")
         yield table
         yield Static("", id="status")
