@@ -68,8 +68,7 @@ class LabTable(DataTable[Any]):
                     width = max(map(cell_len, lines)) if lines else 0
                 else:
                     width = measure(console, cell, 1)
-                if width > widths[position]:
-                    widths[position] = width
+                widths[position] = max(widths[position], width)
         for column, width in zip(columns, widths, strict=True):
             column.content_width = width
         super()._update_dimensions([])  # the virtual size from the widths
