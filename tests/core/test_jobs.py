@@ -63,9 +63,11 @@ def sleeps_of(pid: int) -> list[psutil.Process]:
 
 async def test_hello_playbook_completes_with_deployment_id(core: Core, admin: Actor, worker: JobWorker) -> None:
     finished: list[JobInfo] = []
+    hooked = asyncio.Event()
 
     async def hook(job: JobInfo) -> None:
         finished.append(job)
+        hooked.set()
 
     core.jobs.on_finished.append(hook)
     job = await core.jobs.run_script(admin, "hello")
@@ -86,7 +88,9 @@ async def test_hello_playbook_completes_with_deployment_id(core: Core, admin: Ac
     assert "type: credential" in outputs and "http://hello.lab.localhost" in outputs
     audit = await core.db.run(lambda s: s.scalars(select(AuditRecord).where(AuditRecord.action == "service.deploy")).all())
     assert [a.target for a in audit] == ["services/hello"] and job.id in audit[0].detail
-    # The worker hands the ended job to the hooks (the inventory's credential sync).
+    # The worker hands the ended job to the hooks (the inventory's credential sync), after
+    # recording its end (which is what ``wait`` saw).
+    await asyncio.wait_for(hooked.wait(), 30)
     assert [(j.id, j.status, j.deployment_id) for j in finished] == [(job.id, "completed", done.deployment_id)]
     reader = await core.jobs.log_reader(admin, job.id)
     assert reader.poll() == len(out) and list(reader.get(0, 1)) == [out[0]]
@@ -216,6 +220,30 @@ async def test_noisy_streams_every_line_in_order(core: Core, admin: Actor, worke
     assert seqs_and_lines[1].line == "noisy line 000001 of 100000"
     assert seqs_and_lines[100000].line == "noisy line 100000 of 100000"
     assert seqs_and_lines[-1].line == "noisy done"
+
+
+async def test_output_read_by_the_pipeful_keeps_every_line_as_written(core: Core, admin: Actor, worker: JobWorker) -> None:
+    """Lines cut across 64 KB reads, CRLF, bytes that are not UTF-8, a DEPLOYMENT_ID in the
+    middle of a flood, and a last line without its newline."""
+    add_service(core, "flood", {"deploy.sh": (
+        "for ((i = 1; i <= 5000; i++)); do printf 'flood %05d %s\\n' \"$i\" \"$(printf 'x%.0s' {1..20})\"; done\n"
+        "printf 'crlf line\\r\\n'\n"
+        "printf 'bad \\xff byte\\n'\n"
+        "for ((i = 1; i <= 3000; i++)); do echo \"more $i\"; [ $i -eq 1500 ] && echo 'DEPLOYMENT_ID=flood-42'; done\n"
+        "echo 'DEPLOYMENT_ID=flood-second'\n"
+        "printf 'no newline at the end'\n"
+    )})
+    job = await core.jobs.run_script(admin, "flood")
+    done = await core.jobs.wait(admin, job.id, timeout=120)
+    out = await lines_of(core, admin, job.id)
+    assert done.status == "completed", out[-5:]
+    body = out[1:]  # after the "$ bash ..." line
+    assert body[:5000] == [f"flood {i:05d} {'x' * 20}" for i in range(1, 5001)]
+    assert body[5000:5002] == ["crlf line", "bad \ufffd byte"]
+    assert body[5002 + 1500] == "DEPLOYMENT_ID=flood-42" and body[5002 + 1501] == "more 1501"
+    assert body[-2:] == ["DEPLOYMENT_ID=flood-second", "no newline at the end"]
+    assert len(body) == 5000 + 2 + 3001 + 2 and done.output_lines == len(out)
+    assert done.deployment_id == "flood-42"  # the first match wins
 
 
 async def test_running_job_without_heartbeat_becomes_lost(make_core: MakeCore) -> None:

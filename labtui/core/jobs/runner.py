@@ -60,6 +60,15 @@ class RunContext:
     tracker: ProcessTracker
     vault_file: Path | None = None
     extravars: dict[str, Any] = field(default_factory=dict)
+    #: Many lines at once (a read of a pipe); without it, ``emit`` line by line.
+    emit_many: Callable[[list[str]], None] | None = None
+
+    def emit_lines(self, lines: list[str]) -> None:
+        if self.emit_many is not None:
+            self.emit_many(lines)
+        else:
+            for line in lines:
+                self.emit(line)
 
 
 def venv_bin() -> Path:
@@ -121,8 +130,16 @@ def run_bash(step: Step, ctx: RunContext) -> int:
     ctx.tracker.started(proc.pid)
     try:
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            ctx.emit(_decode(raw))
+        # Whatever the pipe holds, in one read: a flood of lines costs one read and one
+        # queue item per 64 KB rather than per line (the reading thread shares the GIL with
+        # the writer's; lines it has not read yet wait in the pipe, their latency growing).
+        fd, partial = proc.stdout.fileno(), b""
+        while chunk := os.read(fd, 65536):
+            *whole, partial = (partial + chunk).split(b"\n")
+            if whole:
+                ctx.emit_lines([_decode(raw) for raw in whole])
+        if partial:  # the last line had no newline
+            ctx.emit(_decode(partial))
     finally:
         rc = proc.wait()
         ctx.tracker.started(None)

@@ -141,6 +141,13 @@ class _Sink:
                 self.writer.set_deployment_id(self.job_id, self.deployment_id)
         self.writer.append(self.job_id, line)
 
+    def emit_many(self, lines: list[str]) -> None:
+        if self.deployment_id is None and any(DEPLOYMENT_RE.search(line) for line in lines):
+            for line in lines:  # the first match is captured, the lines stay in order
+                self.emit(line)
+        else:
+            self.writer.append_many(self.job_id, lines)
+
 
 @dataclass
 class _Running:
@@ -379,6 +386,7 @@ class JobWorker:
                     job_dir=job_dir,
                     env=base_env(plan.env),
                     emit=sink.emit,
+                    emit_many=sink.emit_many,
                     tracker=r.tracker,
                     vault_file=self.jobs.vault.password_file(),
                     extravars=plan.extravars,
