@@ -17,6 +17,8 @@ ROWS: list[list[Any]] = [
     [Text("plain"), Text("styled", style="bold red"), Text.assemble(("web", "bold #ff0000"), " ", ("db", "italic")), "[b]markup[/b]"],
     [Text("日本語 wide"), Text("a very long value that the column is narrower than"), Text(""), 42],
     [Text("on a background", style="on blue"), Text("line\nbreak"), Text("right", justify="right"), None],
+    [Text("ellipsis when cut", style="green", overflow="ellipsis"), Text("cut short with an ellipsis here", overflow="ellipsis"),
+     Text("日本語日本語日本語", overflow="ellipsis"), Text.assemble(("spans", "red"), " cut", overflow="ellipsis")],
 ]
 
 
@@ -28,10 +30,10 @@ def cells(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
 class TableApp(App[None]):
     def compose(self) -> ComposeResult:
         table = LabTable(cursor_type="row")
-        table.add_column("A")
+        table.add_column("A", width=10)
         table.add_column("B", width=12)  # narrower than its longest cell: cropped
-        table.add_column("C")
-        table.add_column("D")
+        table.add_column("C", width=7)  # a wide character cut in half
+        table.add_column("D", width=5)
         table.add_rows(ROWS)
         yield table
 
@@ -62,6 +64,8 @@ async def test_fast_cells_match_datatable_cells() -> None:
         assert table._fast_cell(0, 3, table._row_locations.get_key(0), base, 10, False, False) is not None  # markup, parsed
         assert table._fast_cell(2, 1, table._row_locations.get_key(2), base, 10, False, False) is None  # a newline
         assert table._fast_cell(2, 2, table._row_locations.get_key(2), base, 10, False, False) is None  # justified
+        assert table._fast_cell(3, 1, table._row_locations.get_key(3), base, 10, False, False) is not None  # cut, with "…"
+        assert table._fast_cell(3, 3, table._row_locations.get_key(3), base, 10, False, False) is None  # spans, cut with "…"
 
 
 class TwinApp(App[None]):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -198,9 +198,14 @@ class LabTable(DataTable[Any]):
         inner = width - 2 * padding
         if type(cell) is not Text or inner < 0:
             return None
-        plain = cell.plain
-        if cell.justify not in (None, "default") or cell.overflow not in (None, "fold", "crop") or "\n" in plain or "\t" in plain:
+        plain, overflow = cell.plain, cell.overflow
+        if cell.justify not in (None, "default") or overflow not in (None, "fold", "crop", "ellipsis") or "\n" in plain or "\t" in plain:
             return None
+        length = cell_len(plain)
+        if length > inner and overflow == "ellipsis":  # Rich's Text.truncate
+            if cell._spans or inner < 1:
+                return None
+            plain, length = set_cell_size(plain, inner - 1) + "…", inner
         is_fixed_style_cell = not is_header_cell and (row_index < fixed_rows or column_index < fixed_columns)
         component_style, post_style = self._get_styles_to_render_cell(
             is_header_cell, False, is_fixed_style_cell, hover, cursor, show_cursor, show_hover, fg_css, bg_css
@@ -208,7 +213,7 @@ class LabTable(DataTable[Any]):
         pre_style = base_style + component_style
         meta = Style.from_meta({"row": row_index, "column": column_index})
         pad = " " * padding
-        if not cell._spans and (length := cell_len(plain)) <= inner:
+        if not cell._spans and length <= inner:
             # One segment: the text padded to the cell, in one style (Rich's pad spaces carry
             # the cell's outer styles only, so a styled text keeps its pads apart).
             outer = pre_style + post_style
