@@ -342,6 +342,8 @@ class HealthScreen(FilteredTableScreen):
         self.filled = 0
         self.matching = 0
         self._cells: dict[str, tuple[Cell, ...]] = {}
+        #: Checks by status and how many are silenced (of ``checks``: worked out once per load).
+        self._tally: tuple[dict[str, int], int] | None = None
         self._colours: dict[str, str] = {}
         self._wake = asyncio.Event()
         #: The first read, when it outlasted FIRST_PAINT_WAIT (the refresh loop takes it over).
@@ -476,6 +478,7 @@ class HealthScreen(FilteredTableScreen):
         previous = self.checks
         self.services = services
         self.checks = [c for s in services for c in s.checks]
+        self._tally = None
         self.haystacks = None
         self._ordered = None
         self.loaded = True
@@ -573,18 +576,19 @@ class HealthScreen(FilteredTableScreen):
         matching = self.matching_checks()
         self.matching = len(matching)
         self.window = {c.key: c for c in matching[: self.WINDOW]}
-        cells = {key: self.cells(c, now) for key, c in self.window.items()}
         keys = list(self.window)
         if keys == self.shown:
+            # Cells of the rows in the table only (the rest of the window is filled after
+            # the frame, with its cells worked out then).
             columns = [key for key, _, _ in COLUMNS]
             for key in keys[: self.filled]:
-                new, old = cells[key], self._cells.get(key)
+                new, old = self.cells(self.window[key], now), self._cells.get(key)
                 if new == old:
                     continue
                 for i, cell in enumerate(new):
                     if old is None or old[i] != cell:
                         table.update_cell(key, columns[i], self._text(cell))
-            self._cells = cells
+                self._cells[key] = new
         else:
             current = self.selected_key()
             row = table.cursor_row
@@ -592,10 +596,11 @@ class HealthScreen(FilteredTableScreen):
             # top (where the worst problems are when they come first).
             target = keys.index(current) if row and current in keys else min(row, max(len(keys) - 1, 0))
             table.clear()
-            self._cells, self.shown = cells, keys
+            self.shown = keys
             self.filled = min(len(keys), max(self.page_rows(), target + 1))
+            self._cells = {key: self.cells(self.window[key], now) for key in keys[: self.filled]}
             for key in keys[: self.filled]:
-                table.add_row(*(self._text(cell) for cell in cells[key]), key=key)
+                table.add_row(*(self._text(cell) for cell in self._cells[key]), key=key)
             if keys:
                 table.move_cursor(row=target, animate=False)
             if self.filled < len(keys):
@@ -609,14 +614,18 @@ class HealthScreen(FilteredTableScreen):
             table = self.table
         except NoMatches:
             return
+        now = dt.datetime.now(dt.UTC)
         for key in self.shown[self.filled :]:
-            table.add_row(*(self._text(cell) for cell in self._cells[key]), key=key)
+            self._cells[key] = cells = self.cells(self.window[key], now)
+            table.add_row(*(self._text(cell) for cell in cells), key=key)
         self.filled = len(self.shown)
 
     def render_summary(self) -> None:
-        counts = {s: 0 for s in ("healthy", "unhealthy", "unknown")}
-        counts.update(Counter(c.status for c in self.checks))
-        silenced = sum(1 for c in self.checks if c.silenced_until is not None)
+        if self._tally is None:  # per load, not per filter keystroke
+            counts = {s: 0 for s in ("healthy", "unhealthy", "unknown")}
+            counts.update(Counter(c.status for c in self.checks))
+            self._tally = (counts, sum(1 for c in self.checks if c.silenced_until is not None))
+        counts, silenced = self._tally
         summary = Text.assemble(
             ("Health", "bold"), f"  {plural(len(self.checks), 'check')} in {plural(len(self.services), 'service')}  ",
             *(part for s, n in counts.items() if n for part in ((f"{n:,} {s}", self._colours.get(STATUS_VARIABLES.get(s, ""), "")), "  ")),
