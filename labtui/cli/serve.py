@@ -16,6 +16,7 @@ from labtui.cli.context import CliContext
 from labtui.core.errors import ValidationError
 from labtui.core.runtime import Core
 from labtui.core.workers import ProcessWorkers
+from labtui.heap import freeze_once
 
 if TYPE_CHECKING:
     from labtui.ssh.server import SshHub
@@ -37,6 +38,7 @@ async def run(ctx: CliContext, args: argparse.Namespace) -> int:
     workers = ProcessWorkers(core, scheduler=not args.no_scheduler)
     await workers.start()
     hub = await _start_ssh(ctx, core, args.ssh) if args.ssh else None
+    freeze_once()  # started: what is alive now lives as long as the process (labtui/heap.py)
     name = workers.job_worker.name if workers.job_worker else "-"
     print(
         f"labtui serve: worker {name} running up to {core.config.jobs.max_parallel} job(s); "

@@ -171,6 +171,9 @@ def _preload() -> None:
         importlib.import_module(name)
     importlib.import_module("labtui.cli").build_parser()  # imports every command module
     sqlalchemy.orm.configure_mappers()
+    # Frozen before the forks: a session's collections then never touch (and so never copy)
+    # the pages it shares with this process.
+    importlib.import_module("labtui.heap").freeze_once()
 
 
 def _become_session(request: dict[str, Any], slave: int, handoff_fd: int, global_args: list[str]) -> None:  # pragma: no cover - the forked child

@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from labtui.core.errors import LabtuiError
+from labtui.heap import freeze_once
 from labtui.tui import registry
 from labtui.tui.palette import LabCommands
 
@@ -72,6 +73,8 @@ class LabApp(App[None]):
             self.sign_in(self._initial_actor)
         else:
             self.show_start()
+        # After the first frame: by then the process holds what it keeps for its life.
+        self.call_after_refresh(freeze_once)
 
     @work(exclusive=True, group="session")
     async def show_start(self) -> None:

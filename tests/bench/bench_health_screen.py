@@ -45,6 +45,7 @@ from textual.widgets import DataTable, Input, Static
 
 from labtui.core.actor import Actor
 from labtui.core.runtime import Core
+from labtui.heap import freeze_once
 from labtui.tui.screens.health import _SNAPSHOTS, COLUMNS, HealthScreen
 from tests.tui.host import ScreenHost
 
@@ -193,6 +194,7 @@ async def run(checks: int) -> int:
             await core.auth.create_admin("admin", PASSWORD)
             admin = (await core.auth.login("admin", PASSWORD)).actor
             counts = await seed(core, checks)
+            freeze_once()  # as LabApp does after its first frame (labtui/heap.py)
             first_status_s: list[float] = []
             for _ in range(3):
                 core.health._built = None  # as in a fresh process: build every CheckStatus
