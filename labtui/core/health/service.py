@@ -345,6 +345,9 @@ class Health:
         before = cache[1] if cache is not None and cache[0] is defs else {}
         now: dict[tuple[str, str], tuple[Any, Any, CheckStatus]] = {}
         parse = _timestamp_parser()
+        # tuple.__new__ with the named tuple's class: the same CheckStatus without the Python
+        # frame of its generated __new__ (10,000 of them on a cold read).
+        new, cls = tuple.__new__, CheckStatus
         out: list[ServiceStatus] = []
         for svc, checks in layout:
             built: list[CheckStatus] = []
@@ -354,15 +357,15 @@ class Health:
                 seen = before.get(key)
                 if seen is None or seen[0] != st or seen[1] != silenced:
                     if st is None:
-                        check = CheckStatus(
+                        check = new(cls, (
                             key[0], key[1], kind, UNKNOWN, planned, None, None, None, None, None,
                             silenced, interval, fail_after, recover_after,
-                        )
+                        ))
                     else:
-                        check = CheckStatus(
+                        check = new(cls, (
                             key[0], key[1], kind, st[2], st[3] or planned, parse(st[4]), parse(st[5]), st[6], st[7], st[8],
                             silenced, interval, fail_after, recover_after,
-                        )
+                        ))
                     seen = (st, silenced, check)
                 now[key] = seen
                 built.append(seen[2])
