@@ -121,6 +121,11 @@ class JobsConfig:
         15,
     )
     retention_days: int = _doc("Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30)
+    nice: int = _doc(
+        "Niceness of job processes (0-19; 0: as labtui's own): a job flooding output or "
+        "burning CPU then leaves the screens and log panes of everyone on the bastion quick.",
+        5,
+    )
 
 
 @dataclass

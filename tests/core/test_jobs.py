@@ -246,6 +246,16 @@ async def test_output_read_by_the_pipeful_keeps_every_line_as_written(core: Core
     assert done.deployment_id == "flood-42"  # the first match wins
 
 
+async def test_jobs_run_niced_by_the_config(core: Core, admin: Actor, worker: JobWorker) -> None:
+    """``jobs.nice`` (5 by default): the job's processes yield the CPU to the screens."""
+    add_service(core, "niced", {"deploy.sh": 'echo "niceness $(nice)"\n'})
+    job = await core.jobs.run_script(admin, "niced")
+    done = await core.jobs.wait(admin, job.id, timeout=60)
+    out = await lines_of(core, admin, job.id)
+    assert done.status == "completed", out
+    assert out == ["$ bash " + str(core.lab_dir / "services" / "niced" / "deploy.sh"), f"niceness {min(19, os.nice(0) + 5)}"]
+
+
 async def test_running_job_without_heartbeat_becomes_lost(make_core: MakeCore) -> None:
     core = await make_core(FAST)
     await core.auth.create_admin("admin", "pw-Admin-123")

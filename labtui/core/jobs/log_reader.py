@@ -42,14 +42,19 @@ class JobLogReader:
         self.job_id = job_id
         self._count = 0
         self._pages: OrderedDict[int, list[str]] = OrderedDict()
+        #: The job's status at the last :meth:`poll` (None before it): the pane re-reads the
+        #: whole job only when this changes, so each tick is this one query.
+        self.status: str | None = None
 
     def __len__(self) -> int:
         return self._count
 
     def poll(self) -> int:
-        """Re-read how many lines are stored (cheap: the job row keeps the count)."""
+        """Re-read how many lines are stored (cheap: the job row keeps the count) and the
+        job's status (:attr:`status`)."""
         with self.db.session() as s:
-            count = s.scalar(select(Job.output_lines).where(Job.id == self.job_id)) or 0
+            row = s.execute(select(Job.output_lines, Job.status).where(Job.id == self.job_id)).first()
+        count, self.status = (row[0] or 0, row[1]) if row is not None else (0, None)
         if count != self._count:
             last_page = self._count // PAGE
             self._pages.pop(last_page, None)  # the partial last page grew

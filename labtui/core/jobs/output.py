@@ -61,10 +61,17 @@ def append_line(session: Session, job_id: str, line: str) -> int:
 class OutputWriter:
     """The batching writer thread of one process."""
 
-    def __init__(self, db: Database, *, max_delay: float = 0.02, max_batch: int = 1000) -> None:
+    def __init__(self, db: Database, *, max_delay: float = 0.02, max_batch: int = 1000, max_pending: int = 2000) -> None:
         self.db = db
         self.max_delay = max_delay
         self.max_batch = max_batch
+        #: Lines queued and not yet committed past which :meth:`append_many` waits: a job
+        #: printing faster than lines are stored is held back at its pipe (its lines are
+        #: printed when they can be shown soon) instead of queueing here (a flood had lines
+        #: waiting 100 ms and more behind it).
+        self.max_pending = max_pending
+        self._pending = 0
+        self._room = threading.Condition()
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._next_seq: dict[str, int] = {}
         self._thread: threading.Thread | None = None
@@ -77,12 +84,22 @@ class OutputWriter:
             self._thread.start()
 
     def append(self, job_id: str, line: str) -> None:
+        """One line; never waits (any thread may call it, the event loop's too)."""
+        with self._room:
+            self._pending += 1
         self._queue.put(("lines", job_id, [line]))
 
     def append_many(self, job_id: str, lines: list[str]) -> None:
-        """Lines read together (one read of a job's pipe): one queue item, not one per line."""
-        if lines:
-            self._queue.put(("lines", job_id, lines))
+        """Lines read together (one read of a job's pipe): one queue item, not one per line.
+        Waits while ``max_pending`` lines are not yet stored: call it from a job's reading
+        thread only."""
+        if not lines:
+            return
+        with self._room:
+            while self._pending >= self.max_pending and self._thread is not None and self._thread.is_alive():
+                self._room.wait(0.5)
+            self._pending += len(lines)
+        self._queue.put(("lines", job_id, lines))
 
     def set_deployment_id(self, job_id: str, value: str) -> None:
         """Stored with the next batch, only if the job has none yet (the first match wins)."""
@@ -146,6 +163,10 @@ class OutputWriter:
                 stop = True
         if lines or deployments:
             self._write(lines, deployments)
+        if lines:
+            with self._room:
+                self._pending -= len(lines)
+                self._room.notify_all()
         for job_id in forget:
             self._next_seq.pop(job_id, None)
         for ev in events:

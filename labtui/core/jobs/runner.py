@@ -62,6 +62,14 @@ class RunContext:
     extravars: dict[str, Any] = field(default_factory=dict)
     #: Many lines at once (a read of a pipe); without it, ``emit`` line by line.
     emit_many: Callable[[list[str]], None] | None = None
+    #: Niceness the job's processes run at (``jobs.nice``; 0: none added).
+    nice: int = 0
+
+    def niced(self, argv: list[str]) -> list[str]:
+        """``argv`` run through ``nice`` (which execs it: same pid, same process tree)."""
+        nice = max(0, min(19, self.nice))
+        binary = shutil.which("nice") if nice else None
+        return [binary, "-n", str(nice), *argv] if binary else argv
 
     def emit_lines(self, lines: list[str]) -> None:
         if self.emit_many is not None:
@@ -119,7 +127,7 @@ def run_bash(step: Step, ctx: RunContext) -> int:
     argv = ["bash", str(step.path)]
     ctx.emit("$ " + " ".join(argv))
     proc = subprocess.Popen(  # an argument list, no shell
-        argv,
+        ctx.niced(argv),
         cwd=step.cwd,
         env=ctx.env,
         stdin=subprocess.DEVNULL,
@@ -240,6 +248,7 @@ def run_playbook(step: Step, ctx: RunContext) -> int:
     config.prepare()
     config.env = _runner_env(config.env, env)
     ctx.emit("$ " + " ".join(config.command))
+    config.command = ctx.niced(config.command)
 
     def on_event(event: dict[str, Any]) -> bool:
         try:

@@ -387,6 +387,7 @@ class JobWorker:
                     env=base_env(plan.env),
                     emit=sink.emit,
                     emit_many=sink.emit_many,
+                    nice=self.jobs.config.nice,
                     tracker=r.tracker,
                     vault_file=self.jobs.vault.password_file(),
                     extravars=plan.extravars,

@@ -7,6 +7,9 @@ matching lines, ``x`` cancel, ``R`` run again with the same inputs.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +25,8 @@ from labtui.tui.widgets.log_view import LogView
 TAIL_SECONDS = 0.025
 #: How often a finished job is looked at (it may be re-read by nobody; keep it cheap).
 IDLE_SECONDS = 2.0
+#: How often the tail re-reads the whole job while its status stays the same.
+JOB_SECONDS = 1.0
 
 
 def job_summary(job: JobInfo) -> str:
@@ -100,20 +105,25 @@ class JobLogScreen(LabScreen):
     @work(exclusive=True, group="job-tail")
     async def tail(self) -> None:
         """Poll the database for new lines and status until the screen closes."""
-        import asyncio
 
         assert self.reader is not None
         view = self.query_one(LogView)
-        known = -1
+        reader = self.reader
+        known, job_read = -1, 0.0
         while self.is_attached:
-            count = await asyncio.to_thread(self.reader.poll)
+            count = await asyncio.to_thread(reader.poll)
             if count != known:
                 known = count
                 view.refresh_lines()
                 self._update_state()
-            job = await self.call(lambda: self.core.jobs.get(self.actor, self.job_id))
-            if job is not None and job != self.job:
-                self.show(job)
+            job = self.job
+            # The whole job when its status moved on, else once a second (its deployment id
+            # may come mid-run): not a second query on every tick of a flood.
+            if job is None or reader.status != job.status or time.monotonic() - job_read >= JOB_SECONDS:
+                job_read = time.monotonic()
+                job = await self.call(lambda: self.core.jobs.get(self.actor, self.job_id))
+                if job is not None and job != self.job:
+                    self.show(job)
             await asyncio.sleep(IDLE_SECONDS if job is None or job.is_final else TAIL_SECONDS)
 
     def show(self, job: JobInfo) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -242,7 +244,13 @@ class LogView(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, row)
 
     def _render_text(self, raw: str, index: int, base: Style) -> Strip:
-        text = Text.from_ansi(raw[:MAX_DRAWN].expandtabs(), no_wrap=True, end="")
+        raw = raw[:MAX_DRAWN]
+        if raw.isprintable():  # no escape sequences, tabs or other controls: most lines
+            if not self.needle:
+                return Strip([Segment(raw, base)], cell_len(raw))
+            text = Text(raw, no_wrap=True, end="")
+        else:
+            text = Text.from_ansi(raw.expandtabs(), no_wrap=True, end="")
         if self.needle:
             name = "log-view--current" if index == self._current else "log-view--match"
             text.highlight_words([self.needle], self.get_component_rich_style(name), case_sensitive=False)
