@@ -246,6 +246,30 @@ async def test_output_read_by_the_pipeful_keeps_every_line_as_written(core: Core
     assert done.deployment_id == "flood-42"  # the first match wins
 
 
+async def test_output_writer_holds_a_flood_back_at_its_source(core: Core, admin: Actor) -> None:
+    """A reading thread that appends faster than lines are stored waits: at most
+    ``max_pending`` lines (and the chunk in hand) are queued, and every line is stored in order."""
+    from labtui.core.jobs.output import OutputWriter
+
+    job = await core.jobs.run_script(admin, "hello")  # a job row to hang lines on; no worker runs it
+    writer = OutputWriter(core.db, max_pending=20, max_batch=10, max_delay=0.01)
+    writer.start()
+    seen: list[int] = []
+
+    def flood() -> None:
+        for chunk in range(100):
+            writer.append_many(job.id, [f"line {chunk * 5 + i}" for i in range(5)])
+            seen.append(writer._pending)
+        writer.flush()
+
+    try:
+        await asyncio.to_thread(flood)
+    finally:
+        writer.close()
+    assert max(seen) <= 20 + 5 and writer._pending == 0
+    assert await lines_of(core, admin, job.id) == [f"line {i}" for i in range(500)]
+
+
 async def test_jobs_run_niced_by_the_config(core: Core, admin: Actor, worker: JobWorker) -> None:
     """``jobs.nice`` (5 by default): the job's processes yield the CPU to the screens."""
     add_service(core, "niced", {"deploy.sh": 'echo "niceness $(nice)"\n'})
