@@ -195,7 +195,9 @@ class InventoryScreen(FilteredTableScreen):
             index = next((i for i, o in enumerate(self.items) if o.id == keep_id), 0)
             table.move_cursor(row=index)
         self.render_status()
-        self.load_extras(generation, [o.id for o in page.items])
+        # After the frame that shows the page: the extras' queries would slow that frame
+        # (their database thread and this one take turns at the GIL).
+        self.call_after_refresh(self.load_extras, generation, [o.id for o in page.items])
 
     @work(exclusive=True, group="inventory-extras")
     async def load_extras(self, generation: int, ids: list[int]) -> None:
