@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("labtui.tui")
 
+#: When the heap is frozen after start (labtui/heap.py).
+FREEZE_AFTER_SECONDS = 1.5
+
 #: Actions that need someone signed in (hidden from the footer before that).
 SIGNED_IN_ACTIONS = frozenset({"command_bar", "filter", "help", "back", "quit_confirm", "logout"})
 
@@ -73,8 +76,9 @@ class LabApp(App[None]):
             self.sign_in(self._initial_actor)
         else:
             self.show_start()
-        # After the first frame: by then the process holds what it keeps for its life.
-        self.call_after_refresh(freeze_once)
+        # A moment after start, once the first screen is up (a collection before it would
+        # delay it): by then the process holds what it keeps for its life.
+        self.set_timer(FREEZE_AFTER_SECONDS, freeze_once)
 
     @work(exclusive=True, group="session")
     async def show_start(self) -> None:

@@ -194,7 +194,7 @@ async def run(checks: int) -> int:
             await core.auth.create_admin("admin", PASSWORD)
             admin = (await core.auth.login("admin", PASSWORD)).actor
             counts = await seed(core, checks)
-            freeze_once()  # as LabApp does after its first frame (labtui/heap.py)
+            freeze_once()  # as LabApp does a moment after it starts (labtui/heap.py)
             first_status_s: list[float] = []
             for _ in range(3):
                 core.health._built = None  # as in a fresh process: build every CheckStatus

@@ -136,7 +136,7 @@ async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         core, admin, vera = await build(Path(tmp) / "home", args.objects)
-        freeze_once()  # as LabApp does after its first frame (labtui/heap.py)
+        freeze_once()  # as LabApp does a moment after it starts (labtui/heap.py)
         print(f"setup: {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
               " (a busy machine inflates both columns alike: the ratio is the steadier figure)")
         all_ok = True

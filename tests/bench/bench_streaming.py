@@ -126,7 +126,7 @@ async def watch_pane(core: Core, admin: Actor, job_id: str, start_serve: Callabl
     """Show the job in a JobLogScreen, start the worker once the pane tails it, and watch
     until the job ends and its last line is drawn: the latencies of the drawn lines, and how
     many were drawn."""
-    freeze_once()  # as LabApp does after its first frame (labtui/heap.py)
+    freeze_once()  # as LabApp does a moment after it starts (labtui/heap.py)
     screen = JobLogScreen(job_id)
     app = PaneClock(core, admin, await core.rbac.my_permissions(admin), screen)
     async with app.run_test(size=(120, 36)) as pilot:
