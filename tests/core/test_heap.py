@@ -11,6 +11,6 @@ def test_freeze_once_freezes_the_first_time_only() -> None:
     heap.freeze_once()
     frozen = gc.get_freeze_count()
     assert frozen > 10_000  # the interpreter, pytest and labtui's modules at least
-    kept = [object() for _ in range(5000)]  # alive, made after the freeze
+    kept = [[] for _ in range(5000)]  # alive, tracked by the collector, made after the freeze
     heap.freeze_once()
     assert gc.get_freeze_count() == frozen and len(kept) == 5000
