@@ -4,8 +4,9 @@ One :class:`OutputWriter` thread per process takes the lines of every job it run
 queue and commits them in batches: under load a batch grows to ``max_batch`` (1,000 lines:
 bigger batches wrote faster per line but held each line back longer, p95 ~120 ms against
 ~40 ms for a 100,000-line flood), when lines trickle in each is committed within
-``max_delay`` (20 ms) — well inside the 100 ms the log panes promise. A sync engine on a dedicated thread is the fast path on
-SQLite (NOTES-CORE.md "SQLite as the bus").
+``max_delay`` (20 ms) — well inside the 100 ms the log panes promise. A job printing faster
+than that is held back at its pipe (``max_pending``). A sync engine on a dedicated thread is
+the fast path on SQLite (NOTES-CORE.md "SQLite as the bus").
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class OutputWriter:
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._next_seq: dict[str, int] = {}
         self._thread: threading.Thread | None = None
+        self._insert: str | None = None  # the INSERT in the driver's paramstyle
 
     # -- producer side (any thread) --------------------------------------------------------
 
@@ -172,8 +174,6 @@ class OutputWriter:
         for ev in events:
             ev.set()
         return stop
-
-    _insert: str | None = None
 
     def _insert_sql(self, s: Session) -> str:
         if self._insert is None:
