@@ -16,7 +16,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from labtui.core.actor import Actor
-from labtui.core.db.fts import AUDIT_FTS, match_phrase
+from labtui.core.db.fts import AUDIT_FTS, match_phrase, matches_at_most
 from labtui.core.db.models import AuditRecord
 
 _SECRET_KEY = re.compile(r"pass(word)?|token|secret|api_key|private|vault", re.IGNORECASE)
@@ -91,11 +91,7 @@ TEXT_CAP = 20_000
 
 
 def _matches_at_most(session: Session, term: str, cap: int) -> bool:
-    count = session.scalar(
-        text(f"SELECT count(*) FROM (SELECT 1 FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q LIMIT :cap)"),
-        {"q": match_phrase(term), "cap": cap},
-    )
-    return (count or 0) < cap
+    return matches_at_most(session, AUDIT_FTS, match_phrase(term), cap)
 
 
 def query_page(

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from labtui.core.actor import Actor
 from labtui.core.db.models import AuditRecord
@@ -143,6 +143,28 @@ async def test_search_words_and_tags(core: Core, admin: Actor) -> None:
     assert await ids("_") == [b.id]  # LIKE wildcards are literal
     assert await ids("%") == [c.id]
     assert await core.inventory.count(admin, type="network", search="10.") == 2
+
+
+async def test_the_text_index_follows_every_change(core: Core, admin: Actor) -> None:
+    """Rare words are found through the trigram index (SQLite): it follows creates, updates
+    and deletes, agrees with the LIKE scan, and takes quotes and FTS syntax literally."""
+    a = await core.inventory.create(admin, "network", {"name": "quasar-net", "cidr": "10.9.0.0/16"})
+    b = await core.inventory.create(admin, "network", {"name": 'odd "quoted" AND name', "cidr": "10.8.0.0/16"})
+
+    async def ids(search: str) -> list[int]:
+        return [o.id for o in (await core.inventory.list(admin, search=search)).items]
+
+    assert await ids("quasar") == [a.id] and await core.inventory.count(admin, search="quasar") == 1
+    assert await ids("quoted") == [b.id] and await ids('\\"quoted\\"') == [b.id]  # a term with quotes in it
+    assert await ids('\\"quasar') == []
+    assert await ids("AND name") == [b.id]  # not FTS's AND: two words, both in the text
+    await core.inventory.update(admin, a.id, {"name": "pulsar-net"})
+    assert await ids("quasar") == [] and await ids("pulsar") == [a.id]
+    await core.inventory.delete(admin, a.id)
+    assert await ids("pulsar") == []
+    # The index and a plain scan agree (the scan is what short or common words use).
+    rows = await core.db.run(lambda s: s.execute(text("SELECT count(*) FROM inventory_fts WHERE inventory_fts MATCH '\"net\"'")).scalar())
+    assert rows == len(await ids("net"))
 
 
 async def test_keyset_paging(core: Core, admin: Actor) -> None:

@@ -78,17 +78,17 @@ class Database:
             added = add_missing_columns(conn, Base.metadata)
         Base.metadata.create_all(self.engine)
         created = sorted(set(Base.metadata.tables) - existing)
-        indexed = None
+        indexed: list[str] = []
         if self.is_sqlite:
-            from labtui.core.db.fts import ensure_audit_index
+            from labtui.core.db.fts import ensure_audit_index, ensure_inventory_index
 
             with self.engine.begin() as conn:
-                indexed = ensure_audit_index(conn)
+                indexed = [done for done in (ensure_audit_index(conn), ensure_inventory_index(conn)) if done]
         with self.session() as session:
             set_metadata(session, "schema_version", SCHEMA_VERSION)
         done = [f"created tables: {', '.join(created)}"] if created else []
         done += [f"added columns: {', '.join(added)}"] if added else []
-        done += [indexed] if indexed else []
+        done += indexed
         return "; ".join(done) or "schema up to date"
 
     def dispose(self) -> None:

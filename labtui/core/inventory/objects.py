@@ -23,13 +23,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
 from labtui.core import audit
 from labtui.core.actor import Actor
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
+from labtui.core.db.fts import INVENTORY_FTS, match_phrase, matches_at_most
 from labtui.core.db.inventory import InventoryObject, InventoryTag, ObjectTag
 from labtui.core.db.models import InventoryType
 from labtui.core.errors import Conflict, NotFound, ValidationError
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 PAGE = 100
 MAX_PAGE = 1000
+#: Text terms matching fewer objects than this are looked up in the trigram index.
+INDEXED_TEXT_CAP = 500
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -405,8 +408,8 @@ class Inventory:
             if not access.may_use_type(s, p, t.slug, t.id, "view"):
                 access.refuse(self.db, actor, t.slug, "view", f"inventory/{t.slug}", hide=False)
             stmt = stmt.where(InventoryObject.type_id == t.id)
-        for term in search.terms:
-            stmt = stmt.where(InventoryObject.search_text.like(_like(term), escape="\\"))
+        if search.terms:
+            stmt = stmt.where(self._text_clause(s, search.terms))
         for name in search.tags:
             tag_id = s.scalar(select(InventoryTag.id).where(InventoryTag.name == name))
             if tag_id is None:
@@ -416,6 +419,17 @@ class Inventory:
         if clause is not None:
             stmt = stmt.where(clause)
         return stmt, rows
+
+    def _text_clause(self, s: Session, terms: tuple[str, ...]) -> ColumnElement[bool]:
+        """Every term in the search text. Through the trigram index when the terms are rare
+        (a LIKE scan finds nothing early then and reads all 100,000 texts: 16-25 ms); a LIKE
+        scan when they are common (it meets a page of matches within the first rows)."""
+        if self.db.is_sqlite and all(len(term) >= 3 for term in terms):  # trigrams need 3
+            query = " AND ".join(match_phrase(term) for term in terms)
+            if matches_at_most(s, INVENTORY_FTS, query, INDEXED_TEXT_CAP):
+                rowids = text(f"SELECT rowid FROM {INVENTORY_FTS} WHERE {INVENTORY_FTS} MATCH :q").bindparams(q=query)
+                return InventoryObject.id.in_(rowids)
+        return and_(*(InventoryObject.search_text.like(_like(term), escape="\\") for term in terms))
 
     def list_sync(
         self, s: Session, actor: Actor, *, type: str | None = None, search: str = "", tags: Sequence[str] = (),
