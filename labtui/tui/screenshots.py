@@ -51,6 +51,7 @@ async def _settle(pilot: Pilot[None]) -> None:
     await pilot.pause(0.1)
     for box in app.screen.query(Input):
         box.cursor_blink = False
+    app.clear_notifications()  # a toast of the moment would cover the rows under it
     await pilot.pause()
 
 
@@ -60,6 +61,7 @@ async def _still(pilot: Pilot[None]) -> None:
     await pilot.pause(0.5)
     for box in pilot.app.screen.query(Input):
         box.cursor_blink = False
+    pilot.app.clear_notifications()
     await pilot.pause()
 
 

@@ -57,8 +57,15 @@ async def lines_of(core: Core, actor: Actor, job_id: str) -> list[str]:
 
 
 def sleeps_of(pid: int) -> list[psutil.Process]:
-    """``sleep`` processes under ``pid``."""
-    return [p for p in psutil.Process(pid).children(recursive=True) if p.name() == "sleep"]
+    """``sleep`` processes under ``pid`` (a child may end while it is looked at)."""
+    found = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            if p.name() == "sleep":
+                found.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 async def test_hello_playbook_completes_with_deployment_id(core: Core, admin: Actor, worker: JobWorker) -> None:

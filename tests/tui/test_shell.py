@@ -192,6 +192,14 @@ async def test_looks_right_at_80x24_and_200x60(admin_core: Core) -> None:
                 assert region.right <= size[0] and region.bottom <= size[1], (size, selector)
 
 
+def svg_text(svg: str) -> str:
+    """The text an SVG screenshot shows, line by line (for a failure's message)."""
+    import html
+    import re
+
+    return "\n".join(html.unescape(t) for t in re.findall(r">([^<]*)</text>", svg))
+
+
 async def test_screenshots_command_writes_the_svgs(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """``labtui screenshots DIR`` on its own throw-away data dir: the configured one is untouched."""
     import argparse
@@ -209,7 +217,8 @@ async def test_screenshots_command_writes_the_svgs(tmp_path) -> None:  # type: i
     for name, svg in written.items():
         assert svg.startswith("<svg") and "labtui" in svg, name
         assert "pw-Admin-123" not in svg, name  # the password typed on the login shot is masked
-    assert "super-admin" in written["dashboard.svg"] and "user.create_admin" in written["audit.svg"]
+    assert "super-admin" in written["dashboard.svg"], svg_text(written["dashboard.svg"])
+    assert "user.create_admin" in written["audit.svg"], svg_text(written["audit.svg"])
     # The terminal pane ran real commands on the test SSH server's shell.
     assert "hello&#160;from&#160;web-1" in written["terminal.svg"]  # the SVG's spaces are &#160;
     assert not (tmp_path / "home").exists()
