@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 AUDIT_FTS = "audit_fts"
 INVENTORY_FTS = "inventory_fts"
 
-_DDL = (
+_AUDIT_DDL = (
     f"CREATE VIRTUAL TABLE {AUDIT_FTS} USING fts5(username, action, target, detail, origin, "
     "content='audit_log', content_rowid='id', tokenize='trigram')",
     f"CREATE TRIGGER IF NOT EXISTS audit_fts_insert AFTER INSERT ON audit_log BEGIN "
@@ -49,7 +49,7 @@ def _ensure(conn: Connection, name: str, ddl: tuple[str, ...], what: str) -> str
 
 def ensure_audit_index(conn: Connection) -> str | None:
     """Create the index if it is missing (indexing existing records once); returns what it did."""
-    return _ensure(conn, AUDIT_FTS, _DDL, "audit text index created")
+    return _ensure(conn, AUDIT_FTS, _AUDIT_DDL, "audit text index created")
 
 
 def ensure_inventory_index(conn: Connection) -> str | None:

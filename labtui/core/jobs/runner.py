@@ -57,11 +57,11 @@ class RunContext:
     job_dir: Path
     env: dict[str, str]
     emit: Emit
+    #: Many lines at once (a read of a job's pipe: one call, not one per line).
+    emit_many: Callable[[list[str]], None]
     tracker: ProcessTracker
     vault_file: Path | None = None
     extravars: dict[str, Any] = field(default_factory=dict)
-    #: Many lines at once (a read of a pipe); without it, ``emit`` line by line.
-    emit_many: Callable[[list[str]], None] | None = None
     #: Niceness the job's processes run at (``jobs.nice``; 0: none added).
     nice: int = 0
 
@@ -70,13 +70,6 @@ class RunContext:
         nice = max(0, min(19, self.nice))
         binary = shutil.which("nice") if nice else None
         return [binary, "-n", str(nice), *argv] if binary else argv
-
-    def emit_lines(self, lines: list[str]) -> None:
-        if self.emit_many is not None:
-            self.emit_many(lines)
-        else:
-            for line in lines:
-                self.emit(line)
 
 
 def venv_bin() -> Path:
@@ -145,7 +138,7 @@ def run_bash(step: Step, ctx: RunContext) -> int:
         while chunk := os.read(fd, 65536):
             *whole, partial = (partial + chunk).split(b"\n")
             if whole:
-                ctx.emit_lines([_decode(raw) for raw in whole])
+                ctx.emit_many([_decode(raw) for raw in whole])
         if partial:  # the last line had no newline
             ctx.emit(_decode(partial))
     finally:

@@ -105,7 +105,6 @@ class JobLogScreen(LabScreen):
     @work(exclusive=True, group="job-tail")
     async def tail(self) -> None:
         """Poll the database for new lines and status until the screen closes."""
-
         assert self.reader is not None
         view = self.query_one(LogView)
         reader = self.reader
