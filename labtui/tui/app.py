@@ -18,7 +18,7 @@ from textual.screen import Screen
 
 from labtui.core.errors import LabtuiError
 from labtui.heap import freeze_once
-from labtui.tui import registry
+from labtui.tui import frames, registry
 from labtui.tui.palette import LabCommands
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class LabApp(App[None]):
     permissions re-read (a role changed by an admin applies without a restart)."""
 
     def __init__(self, core: Core, *, actor: Actor | None = None, origin: str = "local") -> None:
+        frames.install()
         super().__init__()
         self.core = core
         self.origin = origin

@@ -7,10 +7,12 @@ from textual.screen import Screen
 
 from labtui.core.actor import Actor
 from labtui.core.runtime import Core
+from labtui.tui import frames
 
 
 class ScreenHost(App[None]):
     def __init__(self, core: Core, actor: Actor, permissions: frozenset[str], screen: Screen[object]) -> None:
+        frames.install()
         super().__init__()
         self.core, self.actor, self.permissions = core, actor, permissions
         self._first = screen

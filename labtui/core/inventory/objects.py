@@ -21,10 +21,10 @@ import math
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from labtui.core import audit
 from labtui.core.actor import Actor
@@ -326,6 +326,15 @@ class _TypeRow:
     removed: bool
 
 
+class _Listing(NamedTuple):
+    """A listing's statement before its order and page, the column that orders and pages it
+    (the object id, or the id in a tag's index the query is walked by), and the types."""
+
+    stmt: Select[Any]
+    key: ColumnElement[int]
+    rows: dict[int, _TypeRow]
+
+
 def _title(type_def: InventoryTypeDef | None, data: Mapping[str, Any], object_id: int) -> str:
     if type_def is not None:
         fields = [f for f in type_def.fields if f.type in ("string", "enum", "integer") and data.get(f.name) not in (None, "")]
@@ -395,12 +404,13 @@ class Inventory:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _filtered(self, s: Session, actor: Actor, type_slug: str | None, search: Search) -> tuple[Select[Any] | None, dict[int, _TypeRow]]:
+    def _filtered(self, s: Session, actor: Actor, type_slug: str | None, search: Search) -> _Listing | None:
         """The listing's WHERE clauses on a bare ``select``; None when nothing can match."""
         p = access.principal(s, self.rbac, actor)
         rows = _types(s)
         by_slug = {t.slug: t for t in rows.values()}
         stmt: Select[Any] = select(InventoryObject)
+        key: ColumnElement[int] = InventoryObject.id  # type: ignore[assignment]
         if type_slug is not None:
             t = by_slug.get(type_slug)
             if t is None:
@@ -408,28 +418,40 @@ class Inventory:
             if not access.may_use_type(s, p, t.slug, t.id, "view"):
                 access.refuse(self.db, actor, t.slug, "view", f"inventory/{t.slug}", hide=False)
             stmt = stmt.where(InventoryObject.type_id == t.id)
+        indexed = False
         if search.terms:
-            stmt = stmt.where(self._text_clause(s, search.terms))
+            clause, indexed = self._text_clause(s, search.terms)
+            stmt = stmt.where(clause)
         for name in search.tags:
             tag_id = s.scalar(select(InventoryTag.id).where(InventoryTag.name == name))
             if tag_id is None:
-                return None, rows
-            stmt = stmt.where(InventoryObject.id.in_(select(ObjectTag.object_id).where(ObjectTag.tag_id == tag_id)))
+                return None
+            if key is InventoryObject.id and not indexed:
+                # Walked newest first in the tag's own index (the key orders and pages by it):
+                # a page of matches is met early and never sorted. As an id IN (...) SQLite
+                # looked up every tagged object and sorted the matches (server type, a tag
+                # and a common word: 5.7 -> 3.0 ms).
+                walked = aliased(ObjectTag, name="walked_tag")  # other tag subqueries stay uncorrelated
+                stmt = stmt.join(walked, and_(walked.object_id == InventoryObject.id, walked.tag_id == tag_id))
+                key = walked.object_id  # type: ignore[assignment]
+            else:
+                stmt = stmt.where(InventoryObject.id.in_(select(ObjectTag.object_id).where(ObjectTag.tag_id == tag_id)))
         clause = access.visible_clause(s, p, "view", {t.slug: t.id for t in rows.values()})
         if clause is not None:
             stmt = stmt.where(clause)
-        return stmt, rows
+        return _Listing(stmt, key, rows)
 
-    def _text_clause(self, s: Session, terms: tuple[str, ...]) -> ColumnElement[bool]:
-        """Every term in the search text. Through the trigram index when the terms are rare
-        (a LIKE scan finds nothing early then and reads all 100,000 texts: 16-25 ms); a LIKE
-        scan when they are common (it meets a page of matches within the first rows)."""
+    def _text_clause(self, s: Session, terms: tuple[str, ...]) -> tuple[ColumnElement[bool], bool]:
+        """Every term in the search text, and whether the trigram index answers it. Through
+        the index when the terms are rare (a LIKE scan finds nothing early then and reads all
+        100,000 texts: 16-25 ms); a LIKE scan when they are common (it meets a page of
+        matches within the first rows)."""
         if self.db.is_sqlite and all(len(term) >= 3 for term in terms):  # trigrams need 3
             query = " AND ".join(match_phrase(term) for term in terms)
             if matches_at_most(s, INVENTORY_FTS, query, INDEXED_TEXT_CAP):
                 rowids = text(f"SELECT rowid FROM {INVENTORY_FTS} WHERE {INVENTORY_FTS} MATCH :q").bindparams(q=query)
-                return InventoryObject.id.in_(rowids)
-        return and_(*(InventoryObject.search_text.like(_like(term), escape="\\") for term in terms))
+                return InventoryObject.id.in_(rowids), True
+        return and_(*(InventoryObject.search_text.like(_like(term), escape="\\") for term in terms)), False
 
     def list_sync(
         self, s: Session, actor: Actor, *, type: str | None = None, search: str = "", tags: Sequence[str] = (),
@@ -437,12 +459,13 @@ class Inventory:
     ) -> ObjectPage:
         """:meth:`list` on the caller's session (benchmarks, tests)."""
         limit = max(1, min(limit, MAX_PAGE))
-        stmt, rows = self._filtered(s, actor, type, Search.parse(search, tags))
-        if stmt is None:
+        listing = self._filtered(s, actor, type, Search.parse(search, tags))
+        if listing is None:
             return ObjectPage([], None)
+        stmt, key, rows = listing
         if before_id is not None:
-            stmt = stmt.where(InventoryObject.id < before_id)
-        found = list(s.scalars(stmt.order_by(InventoryObject.id.desc()).limit(limit + 1)))
+            stmt = stmt.where(key < before_id)
+        found = list(s.scalars(stmt.order_by(key.desc()).limit(limit + 1)))
         more = len(found) > limit
         found = found[:limit]
         tag_map = tags_of(s, [o.id for o in found])
@@ -465,10 +488,10 @@ class Inventory:
         """How many objects :meth:`list` would show over all its pages (never more)."""
 
         def q(s: Session) -> int:
-            stmt, _ = self._filtered(s, actor, type, Search.parse(search, tags))
-            if stmt is None:
+            listing = self._filtered(s, actor, type, Search.parse(search, tags))
+            if listing is None:
                 return 0
-            return s.scalar(stmt.with_only_columns(func.count(InventoryObject.id)).order_by(None)) or 0
+            return s.scalar(listing.stmt.with_only_columns(func.count(InventoryObject.id)).order_by(None)) or 0
 
         return await self.db.run(q)
 

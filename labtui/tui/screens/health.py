@@ -601,6 +601,7 @@ class HealthScreen(FilteredTableScreen):
             self._cells = {key: self.cells(self.window[key], now) for key in keys[: self.filled]}
             for key in keys[: self.filled]:
                 table.add_row(*(self._text(cell) for cell in self._cells[key]), key=key)
+            table.settle()
             if keys:
                 table.move_cursor(row=target, animate=False)
             if self.filled < len(keys):
@@ -618,6 +619,7 @@ class HealthScreen(FilteredTableScreen):
         for key in self.shown[self.filled :]:
             self._cells[key] = cells = self.cells(self.window[key], now)
             table.add_row(*(self._text(cell) for cell in cells), key=key)
+        table.settle()
         self.filled = len(self.shown)
 
     def render_summary(self) -> None:

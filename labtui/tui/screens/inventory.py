@@ -232,7 +232,9 @@ class InventoryScreen(FilteredTableScreen):
 
     def _append(self, page: ObjectPage) -> None:
         type_def = self.type_def
-        self.table.add_rows([row_cells(o, type_def) for o in page.items])
+        table = self.table
+        table.add_rows([row_cells(o, type_def) for o in page.items])
+        table.settle()
         # Rows are found by position (``items`` is kept aligned with the table), not by key.
         self.items.extend(page.items)
         self.next_before = page.next_before

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.widgets.lab_table import LabTable
 
 
 class FilteredTableScreen(LabScreen):
-    """Subclasses compose ``#title``, ``Input#filter`` and one ``DataTable``, and implement
+    """Subclasses compose ``#title``, ``Input#filter`` and one ``LabTable``, and implement
     :meth:`filter_changed`."""
 
     DEFAULT_CSS = """
@@ -30,8 +31,8 @@ class FilteredTableScreen(LabScreen):
         """The filter text changed (as typed)."""
 
     @property
-    def table(self) -> DataTable[str]:
-        return self.query_one(DataTable)
+    def table(self) -> LabTable:
+        return self.query_one(LabTable)
 
     def selected_key(self) -> str | None:
         """The key of the row under the cursor, if any (None before the table exists, e.g.
@@ -49,9 +50,12 @@ class FilteredTableScreen(LabScreen):
         box.add_class("-shown")
         box.focus()
 
-    @on(Input.Changed, "#filter")
-    def _filter_input_changed(self, event: Input.Changed) -> None:
-        self.filter_changed(event.value)
+    @on(events.Mount)
+    def _watch_filter(self) -> None:
+        # Heard as the key changes the value, not from Input.Changed: that message bubbles up
+        # through the containers and a frame (the key's echo) is drawn before it arrives; this
+        # way the new rows' query runs while that frame is drawn.
+        self.watch(self.query_one("#filter", Input), "value", self.filter_changed, init=False)
 
     @on(Input.Submitted, "#filter")
     def _filter_input_done(self) -> None:

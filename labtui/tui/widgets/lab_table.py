@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -47,6 +47,38 @@ class LabTable(DataTable[Any]):
         if key not in memo:
             memo[key] = compute()
         return memo[key]
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        """Widget's, less its explicit scrollbar repaints: a scrollbar's sizes are reactives
+        that repaint it when they change. Textual calls this on every layout of the screen
+        (ScrollView compares the layout's virtual size with its own, which differ for any
+        view that scrolls), so each layout — a key echoed in the filter — cost a second frame
+        for the table's unchanged scrollbars, and a page arriving meanwhile waited for it."""
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            self.vertical_scrollbar.window_virtual_size = virtual_size.height
+            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            self.horizontal_scrollbar.window_virtual_size = virtual_size.width
+            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+
+    def settle(self) -> None:
+        """Measure new rows and cells now rather than when the table is next idle (DataTable's
+        way): call after filling the table, so the next frame draws it measured. Otherwise a
+        frame drawn between the fill and the table's idle paints every row unmeasured and the
+        measured rows wait for the frame after."""
+        if self._updated_cells:
+            updated_cells = self._updated_cells.copy()
+            self._updated_cells.clear()
+            self._update_column_widths(updated_cells)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
 
     def _update_dimensions(self, new_rows: Any) -> None:
         """Column widths from the new rows: a text's width is read off it directly (Rich's
