@@ -5,6 +5,8 @@ tests do): what the screen shows, live, and what each role is offered."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -279,3 +281,20 @@ def test_filter_and_sparkline_rules() -> None:
     assert sparkline([None, 5.0, 5.0]) == "·██"
     assert sparkline([None]) == "·" and sparkline([]) == ""
     assert len(sparkline([float(i) for i in range(40)])) == 12
+
+
+async def test_a_closed_health_screen_is_freed(make_core: MakeCore, tmp_path: Path, web: HttpTarget) -> None:
+    """Its theme subscription once held every visit in memory (10,000 statuses each on a big lab)."""
+    lab = tmp_path / "lab"
+    write(lab, "health/site.yaml", f"checks:\n  - {{name: web, type: http, url: '{web.url}'}}\n")
+    core, admin = await lab_admin(make_core, lab)
+    async with health_screen(core, admin) as (app, pilot):
+        opened = weakref.ref(app.screen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        for _ in range(20):  # its refresh worker winds down
+            gc.collect()
+            if opened() is None:
+                break
+            await pilot.pause(0.05)
+        assert opened() is None

@@ -391,6 +391,9 @@ class HealthScreen(FilteredTableScreen):
         self.refresh_loop()
 
     def on_unmount(self) -> None:
+        # The signal's callback holds the screen: without this every visit stayed in memory
+        # with its 10,000 statuses (and made each later garbage collection longer).
+        self.app.theme_changed_signal.unsubscribe(self)
         try:
             self.core.health.listeners.remove(self._poller_stored)
         except ValueError:
