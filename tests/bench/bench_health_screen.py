@@ -194,20 +194,19 @@ async def run(checks: int) -> int:
             await core.auth.create_admin("admin", PASSWORD)
             admin = (await core.auth.login("admin", PASSWORD)).actor
             counts = await seed(core, checks)
-            freeze_once()  # as LabApp does a moment after it starts (labtui/heap.py)
-            first_status_s: list[float] = []
-            for _ in range(3):
-                core.health._built = None  # as in a fresh process: build every CheckStatus
-                first_status_s.append((await timed(lambda: core.health.status(admin)))[0])
-            status_s, services = await timed(lambda: core.health.status(admin))
-            status_s = min([status_s] + [(await timed(lambda: core.health.status(admin)))[0] for _ in range(2)])
-            lat_s, _ = await timed(lambda: core.health.recent_latencies(admin, 12))
-            up_s, _ = await timed(lambda: core.health.uptime(admin, 24 * 7))
-            rows = [(c.service, c.name, c.type, c.status, "1h", "1.0 ms", "▁▂▃▄▅▆▇█▁▂▃▄", "100%", "100%", "") for s in services for c in s.checks]
-
             app = FrameClock(core, admin, await core.rbac.my_permissions(admin))
             async with app.run_test(size=(120, 36)) as pilot:
                 await pilot.pause()
+                freeze_once()  # as LabApp does a moment after it starts, with its own objects (labtui/heap.py)
+                first_status_s: list[float] = []
+                for _ in range(3):
+                    core.health._built = None  # as in a fresh process: build every CheckStatus
+                    first_status_s.append((await timed(lambda: core.health.status(admin)))[0])
+                status_s, services = await timed(lambda: core.health.status(admin))
+                status_s = min([status_s] + [(await timed(lambda: core.health.status(admin)))[0] for _ in range(2)])
+                lat_s, _ = await timed(lambda: core.health.recent_latencies(admin, 12))
+                up_s, _ = await timed(lambda: core.health.uptime(admin, 24 * 7))
+                rows = [(c.service, c.name, c.type, c.status, "1h", "1.0 ms", "▁▂▃▄▅▆▇█▁▂▃▄", "100%", "100%", "") for s in services for c in s.checks]
 
                 async def show(make: Callable[[], Screen[Any]], ready: Callable[[Screen[Any]], bool]) -> float:
                     holder: dict[str, Screen[Any]] = {}
