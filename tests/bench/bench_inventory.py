@@ -174,8 +174,9 @@ async def main() -> int:
         def plan(s: Any) -> list[str]:
             from sqlalchemy.dialects import sqlite
 
-            stmt, _ = inv._filtered(s, vera, None, Search.parse(""))
-            stmt = stmt.order_by(access.InventoryObject.id.desc()).limit(PAGE + 1)
+            listing = inv._filtered(s, vera, None, Search.parse(""))
+            assert listing is not None
+            stmt = listing.stmt.order_by(listing.key.desc()).limit(PAGE + 1)
             sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
             return [r[-1] for r in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
 
