@@ -168,17 +168,36 @@ async def test_the_text_index_follows_every_change(core: Core, admin: Actor) -> 
 
 
 async def test_keyset_paging(core: Core, admin: Actor) -> None:
-    made = [(await core.inventory.create(admin, "network", {"name": f"n{i}", "cidr": f"10.{i}.0.0/16"})).id for i in range(25)]
-    pages: list[list[int]] = []
-    before = None
-    while True:
-        page = await core.inventory.list(admin, type="network", before_id=before, limit=10)
-        pages.append([o.id for o in page.items])
-        if page.next_before is None:
-            break
-        before = page.next_before
-    assert [len(p) for p in pages] == [10, 10, 5]
-    assert [i for p in pages for i in p] == sorted(made, reverse=True)
+    await core.inventory.tags.create(admin, "even")
+    await core.inventory.tags.create(admin, "small")
+    made = [
+        (await core.inventory.create(
+            admin, "network", {"name": f"n{i}", "cidr": f"10.{i}.0.0/16"},
+            tags=[t for t, on in (("even", i % 2 == 0), ("small", i < 12)) if on],
+        )).id
+        for i in range(25)
+    ]
+
+    async def pages(search: str = "") -> list[list[int]]:
+        out: list[list[int]] = []
+        before = None
+        while True:
+            page = await core.inventory.list(admin, type="network", search=search, before_id=before, limit=4 if search else 10)
+            out.append([o.id for o in page.items])
+            if page.next_before is None:
+                return out
+            before = page.next_before
+
+    plain = await pages()
+    assert [len(p) for p in plain] == [10, 10, 5]
+    assert [i for p in plain for i in p] == sorted(made, reverse=True)
+    # A tag filter is walked through the tag's index, and paged by it: the same order.
+    evens = await pages("tag:even")
+    assert [len(p) for p in evens] == [4, 4, 4, 1]
+    assert [i for p in evens for i in p] == sorted(made[0::2], reverse=True)
+    both = await pages("tag:even tag:small n1")
+    assert [i for p in both for i in p] == [made[10]]  # n10: even, small, "n1" in its name
+    assert await core.inventory.count(admin, search="tag:even tag:small") == 6
 
 
 async def test_tag_management_needs_its_permission(core: Core, admin: Actor) -> None:
