@@ -599,12 +599,9 @@ class HealthScreen(FilteredTableScreen):
             # top (where the worst problems are when they come first).
             target = keys.index(current) if row and current in keys else min(row, max(len(keys) - 1, 0))
             table.clear()
-            self.shown = keys
+            self.shown, self._cells = keys, {}
             self.filled = min(len(keys), max(self.page_rows(), target + 1))
-            self._cells = {key: self.cells(self.window[key], now) for key in keys[: self.filled]}
-            for key in keys[: self.filled]:
-                table.add_row(*(self._text(cell) for cell in self._cells[key]), key=key)
-            table.settle()
+            self._add_rows(table, keys[: self.filled], now)
             if keys:
                 table.move_cursor(row=target, animate=False)
             if self.filled < len(keys):
@@ -618,12 +615,16 @@ class HealthScreen(FilteredTableScreen):
             table = self.table
         except NoMatches:
             return
-        now = dt.datetime.now(dt.UTC)
-        for key in self.shown[self.filled :]:
+        self._add_rows(table, self.shown[self.filled :], dt.datetime.now(dt.UTC))
+        self.filled = len(self.shown)
+
+    def _add_rows(self, table: LabTable, keys: list[str], now: dt.datetime) -> None:
+        """Rows for ``keys`` of the window, their cells kept for in-place updates, measured
+        at once (the next frame draws them)."""
+        for key in keys:
             self._cells[key] = cells = self.cells(self.window[key], now)
             table.add_row(*(self._text(cell) for cell in cells), key=key)
         table.settle()
-        self.filled = len(self.shown)
 
     def render_summary(self) -> None:
         if self._tally is None:  # per load, not per filter keystroke
