@@ -172,6 +172,7 @@ async def test_permissions_view_and_manage(make_core: MakeCore, tmp_path: Path) 
         core.health.reload(viewer),
         core.health.check_now(viewer, "edge", "p"),
         core.health.status(nobody),
+        core.health.first_page(nobody, 10),
         core.health.history(nobody, "edge"),
     ):
         with pytest.raises(PermissionDenied):

@@ -24,7 +24,7 @@ from labtui.core.config import Config, EmailConfig, HealthConfig, LabConfig, Smt
 from labtui.core.db.base import utcnow
 from labtui.core.db.health import HealthCheckResult, HealthCheckState
 from labtui.core.db.models import AuditRecord
-from labtui.core.health import LEASE_NAME, HealthPoller
+from labtui.core.health import LEASE_NAME, HealthPoller, problems_first
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
 from tests.conftest import ADMIN_PASSWORD, MakeCore
@@ -398,3 +398,38 @@ async def test_losing_the_lease_mid_tick_stops_and_stores_nothing(make_core: Mak
         server.close()
     assert report.transitions == [] and not p.leader
     assert await results(core) == []
+
+
+async def test_first_page_is_the_status_lists_first_page_with_its_counts(make_core: MakeCore, tmp_path: Path) -> None:
+    """What a cold health screen draws first, read without building every status: exactly
+    the first checks of the full list (problems first) and its counts, with a check never
+    run (unknown, no state row) among the problems and the state of a removed check ignored."""
+    web = HttpTarget().start()
+    closed = free_port()
+    lab = tmp_path / "lab"
+
+    def checks(names: list[str]) -> str:
+        rows = "".join(f"  - {{name: {n}, type: http, url: '{web.url}'}}\n" for n in names)
+        return f"interval: {INTERVAL}\nchecks:\n{rows}  - {{name: shut, type: tcp, host: 127.0.0.1, port: {closed}}}\n"
+
+    write_lab(lab, {"health/a.yaml": checks(["w1", "w2", "w3"]), "health/b.yaml": checks(["w4", "w5"])})
+    try:
+        core = await lab_core(make_core, lab)
+        await core.auth.create_admin("admin", ADMIN_PASSWORD)
+        admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+        await poller(core).tick()
+        # w2 removed (its state row stays), w6 added and never run, b/w4 silenced.
+        write_lab(lab, {"health/a.yaml": checks(["w1", "w3", "w6"])})
+        await core.health.reload(admin)
+        await core.health.silence(admin, "b", "w4", utcnow() + dt.timedelta(hours=1))
+    finally:
+        web.stop()
+
+    every = [c for s in await core.health.status(admin) for c in s.checks]
+    ordered = problems_first(every)
+    assert [c.key for c in ordered[:3]] == ["a/shut", "b/shut", "a/w6"]  # unhealthy, then never run
+    for limit in range(1, len(every) + 2):
+        page = await core.health.first_page(admin, limit)
+        assert page.first == ordered[:limit]
+        assert (page.checks, page.services, page.silenced) == (len(every), 2, 1)
+        assert page.counts == {"healthy": 4, "unhealthy": 2, "unknown": 1}

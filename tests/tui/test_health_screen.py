@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Sparkline, Static
+from textual.widgets import DataTable, Input, Sparkline, Static
 
 from labtui.core.actor import Actor
 from labtui.core.config import Config, HealthConfig, LabConfig
@@ -23,7 +23,7 @@ from labtui.core.leases import Lease
 from labtui.core.runtime import Core
 from labtui.tui.app import LabApp
 from labtui.tui.screens.dashboard import DashboardScreen
-from labtui.tui.screens.health import HealthFilter, HealthScreen, sparkline
+from labtui.tui.screens.health import _SNAPSHOTS, HealthFilter, HealthScreen, sparkline
 from labtui.tui.screens.health_history import HealthHistoryScreen, SilenceForm
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
@@ -298,3 +298,51 @@ async def test_a_closed_health_screen_is_freed(make_core: MakeCore, tmp_path: Pa
                 break
             await pilot.pause(0.05)
         assert opened() is None
+
+
+async def test_a_cold_open_shows_the_first_page_then_the_whole_window(
+    make_core: MakeCore, tmp_path: Path, web: HttpTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing read before in the process: the first frame shows the problems-first page and
+    the lab's counts (read without every status), then every status arrives and the window
+    grows under the same rows without moving the cursor."""
+    monkeypatch.setattr(HealthScreen, "WINDOW", 50)
+    lab = tmp_path / "lab"
+    port = closed_port()
+    checks = "".join(
+        f"  - {{name: c{i:02d}, type: tcp, host: 127.0.0.1, port: {web.port if i % 3 else port}}}\n" for i in range(60)
+    )
+    write(lab, "health/many.yaml", f"interval: 0.1\nchecks:\n{checks}")
+    core, admin = await lab_admin(make_core, lab)
+    await poller(core).tick()
+    gate = asyncio.Event()
+    full_read = HealthScreen.load
+
+    async def held_load(screen: HealthScreen) -> None:
+        await gate.wait()
+        await full_read(screen)
+
+    monkeypatch.setattr(HealthScreen, "load", held_load)
+    app = LabApp(core, actor=admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        _SNAPSHOTS.clear()  # as if nothing had read the statuses in this process
+        assert app.open_screen("health")
+        await wait_for(pilot, lambda: isinstance(app.screen, HealthScreen) and app.screen.page is not None)
+        screen = app.screen
+        assert isinstance(screen, HealthScreen) and not screen.loaded
+        summary = text_of(screen.query_one("#summary", Static))
+        assert "60 checks in 1 service  40 healthy  20 unhealthy" in summary
+        first = table_rows(app)
+        assert len(first) == SIZE[1]  # a page: as many rows as the terminal has lines
+        assert [r.split(" | ")[1] for r in first[:3]] == ["c00", "c03", "c06"]  # problems first
+        assert all("unhealthy" in r for r in first[:20]) and all("healthy" in r for r in first[20:])
+        assert "Showing 36 of 60 matching checks" in text_of(screen.query_one("#more", Static))
+        await pilot.press("down", "down")
+
+        gate.set()
+        await wait_for(pilot, lambda: screen.loaded and len(table_rows(app)) == 50)
+        same_checks = [r.split(" | ")[:4] for r in first]  # (sparklines and uptime may have come too)
+        assert [r.split(" | ")[:4] for r in table_rows(app)[: len(first)]] == same_checks
+        assert screen.page is None and screen.query_one(DataTable).cursor_row == 2
+        assert "Showing 50 of 60 matching checks" in text_of(screen.query_one("#more", Static))

@@ -19,6 +19,8 @@ from labtui.core.health.service import (
     ResultRow,
     ServiceStatus,
     SilenceInfo,
+    StatusPage,
+    problems_first,
     split_key,
 )
 from labtui.core.health.state import CheckState, Transition, overall
@@ -38,9 +40,11 @@ __all__ = [
     "ResultRow",
     "ServiceStatus",
     "SilenceInfo",
+    "StatusPage",
     "TickReport",
     "Transition",
     "load_definitions",
     "overall",
+    "problems_first",
     "split_key",
 ]

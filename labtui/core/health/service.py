@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import String, and_, case, func, select, type_coerce, update
-from sqlalchemy.engine import Result
+from sqlalchemy import String, and_, case, func, select, tuple_, type_coerce, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from labtui.core import audit
 from labtui.core.actor import Actor
@@ -28,7 +28,9 @@ from labtui.core.config import HealthConfig
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database, get_metadata, set_metadata
 from labtui.core.db.health import (
+    DEGRADED,
     HEALTHY,
+    UNHEALTHY,
     UNKNOWN,
     HealthCheckResult,
     HealthCheckState,
@@ -126,6 +128,32 @@ class ServiceStatus:
         }
 
 
+#: Order of "problems first" (the health screen's default and its first page): the worst
+#: first, each status in definition order, the healthy ones last.
+PROBLEM_RANK = {UNHEALTHY: 0, DEGRADED: 1, UNKNOWN: 2, HEALTHY: 3}
+
+
+def problems_first(checks: list[CheckStatus]) -> list[CheckStatus]:
+    """``checks`` (in definition order) with the problems first."""
+    rank = PROBLEM_RANK.get
+    # Most checks are healthy: sort only the others (a stable sort keeps definition order
+    # within each status), then the healthy ones in order.
+    problems = sorted((c for c in checks if c.status != HEALTHY), key=lambda c: rank(c.status, 2))
+    return problems + [c for c in checks if c.status == HEALTHY]
+
+
+class StatusPage(NamedTuple):
+    """The first checks of :func:`problems_first` over the whole lab and the lab's counts,
+    read without building every check's status (:meth:`Health.first_page`)."""
+
+    checks: int
+    services: int
+    #: Checks by status.
+    counts: dict[str, int]
+    silenced: int
+    first: list[CheckStatus]
+
+
 @dataclass(frozen=True)
 class ResultRow:
     id: int
@@ -216,7 +244,7 @@ class Health:
         self.targets = TargetSource(lab_dir)
         self._defs: Definitions | None = None
         #: :meth:`status`'s per-check fixed parts, for the definitions they were made from.
-        self._layout: tuple[Definitions, list[tuple[ServiceDef, list[_CheckLayout]]]] | None = None
+        self._layout: tuple[Definitions, list[tuple[ServiceDef, list[_CheckLayout]]], dict[tuple[str, str], tuple[int, _CheckLayout]]] | None = None
         #: :meth:`status`'s last answer per check: (state row, silence, what was built).
         self._built: tuple[Definitions, dict[tuple[str, str], tuple[Any, Any, CheckStatus]]] | None = None
         #: Called (in this process) after each batch of results the poller stored, with the
@@ -326,8 +354,60 @@ class Health:
             stmt = select(*_STATE_COLUMNS)
             if service is not None:
                 stmt = stmt.where(HealthCheckState.service_name == service)
-            rows = _plain_rows(s.execute(stmt))
+            rows = _plain_rows(s, stmt)
             return self._build_status(defs, layout, rows, _active_silences(s), whole=service is None)
+
+        return await self.db.run(q)
+
+    async def first_page(self, actor: Actor, limit: int) -> StatusPage:
+        """The first ``limit`` checks of :func:`problems_first` and the lab's counts, as
+        :meth:`status` would give them, in a fraction of its time when nothing was read
+        before in the process (a cold health screen draws this first, then reads the rest).
+
+        Reads every check's key but only the problem checks' states (few, in a working lab)
+        and those of the healthy checks shown, and builds a status for the page only. A
+        check without a state row was never run (unknown); a state row of a check no longer
+        defined is ignored, as :meth:`status` does."""
+        defs = await self.ensure_loaded()
+        layout = self._status_layout(defs)
+        index = self._status_index(defs)
+
+        def q(s: Session) -> StatusPage:
+            self.rbac.require(s, actor, VIEW, "health")
+            stored = set(_plain_rows(s, select(HealthCheckState.service_name, HealthCheckState.check_name)))
+            troubled = {
+                (r[0], r[1]): r
+                for r in _plain_rows(s, select(*_STATE_COLUMNS).where(HealthCheckState.status != HEALTHY))
+            }
+            silences = _active_silences(s)
+            # Set operations over the keys (C loops), then Python only for the problems.
+            rank = PROBLEM_RANK.get
+            problems = sorted(
+                [(rank(troubled[key][2], 2), index[key][0], key) for key in troubled.keys() & index.keys()]
+                + [(rank(UNKNOWN), index[key][0], key) for key in index.keys() - stored]
+            )
+            counts = {HEALTHY: len(index) - len(problems)}
+            for _, _, key in problems:
+                status = troubled[key][2] if key in troubled else UNKNOWN
+                counts[status] = counts.get(status, 0) + 1
+            page = [(index[key][1], troubled.get(key)) for _, _, key in problems[:limit]]
+            # Then the healthy ones in definition order (stored and not troubled), as far as needed.
+            wanted: list[_CheckLayout] = []
+            for key, (_, entry) in index.items():
+                if len(page) + len(wanted) >= limit:
+                    break
+                if key in stored and key not in troubled:
+                    wanted.append(entry)
+            if wanted:
+                rows = _plain_rows(s, select(*_STATE_COLUMNS).where(
+                    tuple_(HealthCheckState.service_name, HealthCheckState.check_name).in_([e[0] for e in wanted])
+                ))
+                found = {(r[0], r[1]): r for r in rows}
+                page += [(entry, found.get(entry[0])) for entry in wanted]
+            parse = _timestamp_parser()
+            first = [_check_status(entry, st, silences.get(entry[0]), parse) for entry, st in page]
+            silenced = len(silences.keys() & index.keys())
+            return StatusPage(len(index), len(layout), counts, silenced, first)
 
         return await self.db.run(q)
 
@@ -345,28 +425,16 @@ class Health:
         before = cache[1] if cache is not None and cache[0] is defs else {}
         now: dict[tuple[str, str], tuple[Any, Any, CheckStatus]] = {}
         parse = _timestamp_parser()
-        # tuple.__new__ with the named tuple's class: the same CheckStatus without the Python
-        # frame of its generated __new__ (10,000 of them on a cold read).
-        new, cls = tuple.__new__, CheckStatus
         out: list[ServiceStatus] = []
         for svc, checks in layout:
             built: list[CheckStatus] = []
-            for key, kind, planned, interval, fail_after, recover_after in checks:
+            for entry in checks:
+                key = entry[0]
                 st = states.get(key)
                 silenced = silences.get(key)
                 seen = before.get(key)
                 if seen is None or seen[0] != st or seen[1] != silenced:
-                    if st is None:
-                        check = new(cls, (
-                            key[0], key[1], kind, UNKNOWN, planned, None, None, None, None, None,
-                            silenced, interval, fail_after, recover_after,
-                        ))
-                    else:
-                        check = new(cls, (
-                            key[0], key[1], kind, st[2], st[3] or planned, parse(st[4]), parse(st[5]), st[6], st[7], st[8],
-                            silenced, interval, fail_after, recover_after,
-                        ))
-                    seen = (st, silenced, check)
+                    seen = (st, silenced, _check_status(entry, st, silenced, parse))
                 now[key] = seen
                 built.append(seen[2])
             out.append(ServiceStatus(
@@ -391,8 +459,15 @@ class Health:
             )
             for svc in defs.services.values()
         ]
-        self._layout = (defs, layout)
+        index = {entry[0]: (i, entry) for i, entry in enumerate(entry for _svc, checks in layout for entry in checks)}
+        self._layout = (defs, layout, index)
         return layout
+
+    def _status_index(self, defs: Definitions) -> dict[tuple[str, str], tuple[int, _CheckLayout]]:
+        """Each check's place in definition order and its layout (of :meth:`_status_layout`)."""
+        self._status_layout(defs)
+        assert self._layout is not None
+        return self._layout[2]
 
     async def history(
         self,
@@ -570,15 +645,15 @@ _STATE_COLUMNS = (
 )
 
 
-def _plain_rows(result: Result[Any]) -> list[tuple[Any, ...]]:
-    """The rows as the database driver gave them: plain tuples, which (holding only strings
+def _plain_rows(s: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows as the database driver gives them: plain tuples, which (holding only strings
     and numbers) the garbage collector stops tracking at once, where SQLAlchemy's ``Row``
-    objects stay tracked. Only for statements whose columns need no result processing."""
-    cursor = getattr(result, "cursor", None)
-    if cursor is None:  # not a cursor result (cannot happen with a select): the usual way
-        return [tuple(r) for r in result]
+    objects stay tracked and cost a Python call each. Executed on the session's connection:
+    through the ORM the result has no cursor to fetch from. Only for statements whose
+    columns need no result processing."""
+    result = s.connection().execute(stmt)
     try:
-        return cursor.fetchall()
+        return result.cursor.fetchall()  # type: ignore[no-any-return]
     finally:
         result.close()
 
@@ -607,6 +682,23 @@ def _timestamp_parser() -> Callable[[Any], dt.datetime | None]:
         return at
 
     return parse
+
+
+def _check_status(
+    entry: _CheckLayout, st: tuple[Any, ...] | None, silenced: dt.datetime | None, parse: Callable[[Any], dt.datetime | None]
+) -> CheckStatus:
+    """One check's status from its layout, its state row (of ``_STATE_COLUMNS``) and silence."""
+    key, kind, planned, interval, fail_after, recover_after = entry
+    # tuple.__new__ with the named tuple's class: the same CheckStatus without the Python
+    # frame of its generated __new__ (10,000 of them on a cold read).
+    if st is None:
+        return tuple.__new__(CheckStatus, (
+            key[0], key[1], kind, UNKNOWN, planned, None, None, None, None, None, silenced, interval, fail_after, recover_after,
+        ))
+    return tuple.__new__(CheckStatus, (
+        key[0], key[1], kind, st[2], st[3] or planned, parse(st[4]), parse(st[5]), st[6], st[7], st[8],
+        silenced, interval, fail_after, recover_after,
+    ))
 
 
 def _planned_target(c: CheckDef) -> str:

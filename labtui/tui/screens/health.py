@@ -32,7 +32,13 @@ from textual.color import Color
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Input, Static
 
-from labtui.core.health import CheckStatus, ReloadReport, ServiceStatus
+from labtui.core.health import (
+    CheckStatus,
+    ReloadReport,
+    ServiceStatus,
+    StatusPage,
+    problems_first,
+)
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.lab_table import LabTable
@@ -42,8 +48,8 @@ if TYPE_CHECKING:
 
 #: Status word -> the theme variable of its colour.
 STATUS_VARIABLES = {"healthy": "success", "unhealthy": "error", "degraded": "warning", "unknown": "text-muted"}
-#: Order of the "problems first" view.
-STATUS_RANK = {"unhealthy": 0, "degraded": 1, "unknown": 2, "healthy": 3}
+#: The statuses the summary always counts (degraded is a service's, not a check's).
+SUMMARY_STATUSES = ("healthy", "unhealthy", "unknown")
 #: How the filter's ``status:`` may also be written.
 STATUS_ALIASES = {"down": "unhealthy", "up": "healthy", "ok": "healthy", "bad": "unhealthy"}
 SPARK_BARS = "▁▂▃▄▅▆▇█"
@@ -314,7 +320,7 @@ class HealthScreen(FilteredTableScreen):
     #: Sparklines and uptime (which scan the results) this often at most, and never more
     #: than 1/20 of the time: a lab whose results take 2 s to scan gets them every 40 s.
     STATS_SECONDS: ClassVar[float] = 30.0
-    #: How long the first frame waits for the statuses when nothing was read before.
+    #: How long the first frame waits for the first page when nothing was read before.
     FIRST_PAINT_WAIT: ClassVar[float] = 0.25
     STATS_DUTY: ClassVar[float] = 20.0
 
@@ -334,6 +340,9 @@ class HealthScreen(FilteredTableScreen):
         self.up7: dict[str, float] = {}
         self.problems_first = True
         self.loaded = False
+        #: What a cold open shows before every status is read: the first page of the checks
+        #: and the lab's counts (None once ``checks`` are loaded).
+        self.page: StatusPage | None = None
         #: Whether this screen has read the statuses itself (a snapshot's are not compared).
         self._read = False
         #: Keys of the window, in order, and the cells last worked out for each; the first
@@ -342,12 +351,11 @@ class HealthScreen(FilteredTableScreen):
         self.filled = 0
         self.matching = 0
         self._cells: dict[str, tuple[Cell, ...]] = {}
-        #: Checks by status and how many are silenced (of ``checks``: worked out once per load).
-        self._tally: tuple[dict[str, int], int] | None = None
+        #: Checks and services, checks by status and how many are silenced (of ``checks``:
+        #: worked out once per load; or the first page's).
+        self._tally: tuple[int, int, dict[str, int], int] | None = None
         self._colours: dict[str, str] = {}
         self._wake = asyncio.Event()
-        #: The first read, when it outlasted FIRST_PAINT_WAIT (the refresh loop takes it over).
-        self._first_read: asyncio.Future[list[ServiceStatus] | None] | None = None
         self._stats_at = float("-inf")
         #: How many times sparklines and uptime were read (tests and the benchmark wait on it).
         self.stats_loads = 0
@@ -374,20 +382,17 @@ class HealthScreen(FilteredTableScreen):
         if snap is not None:  # show what was last read at once; the loop refreshes it
             self.sparks, self.up24, self.up7 = snap.sparks, snap.up24, snap.up7
             self.apply(snap.services, announce=False)
-        else:
-            # Nothing read yet: wait a moment for the statuses before the first frame, so
-            # that frame already shows the first page (drawing the empty screen first and
-            # the rows after costs a whole extra frame, and the two compete with the read).
-            # A slow read does not hold the screen: after FIRST_PAINT_WAIT it shows
-            # "Reading…" and the rows follow.
-            self._first_read = asyncio.ensure_future(read_statuses(self))
+        elif self.flt.empty:
+            # Nothing read yet: the first page and the counts before the first frame (a
+            # fraction of reading every status), so that frame already shows rows; every
+            # status is read after it. A slow read does not hold the screen: after
+            # FIRST_PAINT_WAIT it shows "Reading…" and the rows follow.
+            health, actor, rows = self.core.health, self.actor, self.page_rows()
+            first = asyncio.ensure_future(self.call(lambda: health.first_page(actor, rows)))
             with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._first_read), self.FIRST_PAINT_WAIT)
-            if self._first_read.done():
-                services, self._first_read = self._first_read.result(), None
-                if services is not None:
-                    self.apply(services, announce=False)
-                    self._read = True
+                await asyncio.wait_for(asyncio.shield(first), self.FIRST_PAINT_WAIT)
+            if first.done() and first.result() is not None:
+                self.show_page(first.result())
         self.refresh_loop()
 
     def on_unmount(self) -> None:
@@ -448,6 +453,8 @@ class HealthScreen(FilteredTableScreen):
                 await self._wake.wait()
                 continue
             if not just_read:
+                if self.page is not None:  # its frame first: the read would slow it down
+                    await self.painted()
                 await self.load()
             just_read = False
             if time.monotonic() - self._stats_at >= max(self.STATS_SECONDS, self.STATS_DUTY * self._stats_took):
@@ -461,16 +468,17 @@ class HealthScreen(FilteredTableScreen):
                 pass
 
     async def painted(self) -> None:
-        """Until the screen has drawn what it was given so far."""
-        done = asyncio.Event()
-        self.call_after_refresh(done.set)
-        await done.wait()
+        """Until the screen has drawn what it was given so far, the rest of the window too
+        (which is put in after the frame of its first page: one more frame)."""
+        for _ in range(2 if self.filled < len(self.shown) else 1):
+            done = asyncio.Event()
+            self.call_after_refresh(done.set)
+            await done.wait()
 
     async def load(self) -> None:
         """Statuses of every check; then, for the next refresh, the definitions again if
         another process changed them (``R`` there, or ``labtui health reload``)."""
-        first, self._first_read = self._first_read, None
-        services = await first if first is not None else await read_statuses(self)
+        services = await read_statuses(self)
         if services is not None:
             self.apply(services, announce=self._read)
             self._read = True
@@ -481,12 +489,19 @@ class HealthScreen(FilteredTableScreen):
         previous = self.checks
         self.services = services
         self.checks = [c for s in services for c in s.checks]
+        self.page = None
         self._tally = None
         self.haystacks = None
         self._ordered = None
         self.loaded = True
         if announce:
             self._announce(previous)
+        self.render_rows()
+
+    def show_page(self, page: StatusPage) -> None:
+        """The first page and the counts (a cold open): the rest comes with :meth:`apply`."""
+        self.page = page
+        self._tally = (page.checks, page.services, dict.fromkeys(SUMMARY_STATUSES, 0) | page.counts, page.silenced)
         self.render_rows()
 
     async def load_stats(self) -> None:
@@ -524,14 +539,7 @@ class HealthScreen(FilteredTableScreen):
     def ordered(self) -> list[CheckStatus]:
         """The checks in the table's order (kept until the next load or ``o``)."""
         if self._ordered is None:
-            if self.problems_first:
-                rank = STATUS_RANK.get
-                # Most checks are healthy: sort only the others (a stable sort keeps
-                # definition order within each status), then the healthy ones in order.
-                problems = sorted((c for c in self.checks if c.status != "healthy"), key=lambda c: rank(c.status, 2))
-                self._ordered = problems + [c for c in self.checks if c.status == "healthy"]
-            else:
-                self._ordered = self.checks
+            self._ordered = problems_first(self.checks) if self.problems_first else self.checks
         return self._ordered
 
     def matching_checks(self) -> list[CheckStatus]:
@@ -576,13 +584,20 @@ class HealthScreen(FilteredTableScreen):
         except NoMatches:  # closed while loading
             return
         now = dt.datetime.now(dt.UTC)
-        matching = self.matching_checks()
-        self.matching = len(matching)
+        if self.page is not None:  # until every status is read (a filter or order waits for it)
+            matching, self.matching = self.page.first, self.page.checks
+        else:
+            matching = self.matching_checks()
+            self.matching = len(matching)
         self.window = {c.key: c for c in matching[: self.WINDOW]}
         keys = list(self.window)
-        if keys == self.shown:
-            # Cells of the rows in the table only (the rest of the window is filled after
-            # the frame, with its cells worked out then).
+        if keys[: len(self.shown)] == self.shown and self.filled >= min(len(keys), self.page_rows()):
+            # The same rows in the same order, maybe more of them after (the first page's
+            # rows when every status arrives): cells of the rows in the table are updated in
+            # place, the rest of the window is filled after the frame.
+            if len(keys) > len(self.shown):
+                self.shown = keys
+                self.call_after_refresh(self._fill_window)
             columns = [key for key, _, _ in COLUMNS]
             for key in keys[: self.filled]:
                 new, old = self.cells(self.window[key], now), self._cells.get(key)
@@ -628,18 +643,18 @@ class HealthScreen(FilteredTableScreen):
 
     def render_summary(self) -> None:
         if self._tally is None:  # per load, not per filter keystroke
-            counts = {s: 0 for s in ("healthy", "unhealthy", "unknown")}
+            counts = dict.fromkeys(SUMMARY_STATUSES, 0)
             counts.update(Counter(c.status for c in self.checks))
-            self._tally = (counts, sum(1 for c in self.checks if c.silenced_until is not None))
-        counts, silenced = self._tally
+            self._tally = (len(self.checks), len(self.services), counts, sum(1 for c in self.checks if c.silenced_until is not None))
+        checks, services, counts, silenced = self._tally
         summary = Text.assemble(
-            ("Health", "bold"), f"  {plural(len(self.checks), 'check')} in {plural(len(self.services), 'service')}  ",
+            ("Health", "bold"), f"  {plural(checks, 'check')} in {plural(services, 'service')}  ",
             *(part for s, n in counts.items() if n for part in ((f"{n:,} {s}", self._colours.get(STATUS_VARIABLES.get(s, ""), "")), "  ")),
             (f"{silenced:,} silenced  " if silenced else ""),
             ("· problems first" if self.problems_first else "· by service", "dim"),
         )
         self.query_one("#summary", Static).update(summary)
-        if not self.checks and self.loaded:
+        if not checks and self.loaded:
             message = "No health checks defined: add services/<name>/health.yaml or health/*.yaml to the lab, then R reloads."
         elif self.loaded and self.matching == 0:
             message = "No check matches the filter (Esc clears it)."
