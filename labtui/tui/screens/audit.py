@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.audit import AuditFilter, AuditRow
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 
@@ -86,7 +87,7 @@ class AuditScreen(LabScreen):
         table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="status")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

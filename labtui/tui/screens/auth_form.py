@@ -18,9 +18,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from labtui.core.errors import LabtuiError, ValidationError
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.typeahead import TypeaheadInput
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class AuthForm(Screen[None]):
             with Horizontal(id="actions"):
                 yield Button(self.SUBMIT, id="submit", variant="primary", compact=True)
                 yield from self.links()
-        yield Footer()
+        yield LabFooter()
 
     def fields(self) -> Iterable[Widget]:
         return ()

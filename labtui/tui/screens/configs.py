@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.configs import ConfigFileInfo, VersionInfo, check_yaml, unified_diff
 from labtui.core.errors import LabtuiError
@@ -30,6 +30,7 @@ from labtui.tui.screens.editor_base import (
     code_editor,
     yaml_language,
 )
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 VIEW, EDIT = "services.config.view", "services.config.edit"
@@ -111,7 +112,7 @@ class TextViewScreen(ModalScreen[None]):
         with Vertical():
             yield Static(self.title_text, id="title", markup=False)
             yield code_editor(self.text, language=self.language, read_only=True, id="view")
-        yield Footer()
+        yield LabFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -144,7 +145,7 @@ class ConfigsScreen(LabScreen):
         table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True, id="files")
         table.add_columns("File", "On disk", "Size", "Versions", "Latest")
         yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
@@ -306,7 +307,7 @@ class DiffScreen(ModalScreen[None]):
             yield Static(self.title_text, id="title", markup=False)
             with VerticalScroll():
                 yield Static(diff_content(self.diff), id="diff")
-        yield Footer()
+        yield LabFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -348,7 +349,7 @@ class ConfigHistoryScreen(LabScreen):
         yield Static("", id="compare", markup=False)
         with VerticalScroll(id="diff-pane"):
             yield Static("", id="diff")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

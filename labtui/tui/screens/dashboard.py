@@ -16,12 +16,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from labtui.core.audit import AuditRow
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 RECENT = 10
@@ -55,7 +56,7 @@ class DashboardScreen(LabScreen):
                 table: DataTable[str] = LabTable(id="dash-recent", cursor_type="row", zebra_stripes=True)
                 table.add_columns(*COLUMNS)
                 yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         menu = self.query_one("#dash-menu", OptionList)

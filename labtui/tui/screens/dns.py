@@ -21,7 +21,6 @@ from textual.css.query import NoMatches
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Input,
     Label,
     Select,
@@ -40,6 +39,7 @@ from labtui.core.dns import (
 from labtui.core.errors import LabtuiError, ValidationError
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.user_forms import FormModal
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ class DnsScreen(FilteredTableScreen):
         table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Type", "Name", "Content", "TTL", "Proxied")
         yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

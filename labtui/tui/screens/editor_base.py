@@ -18,10 +18,11 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from labtui.core.files import human_size
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.widgets.footer import LabFooter
 
 
 def yaml_language() -> str | None:
@@ -112,7 +113,7 @@ class TextEditorScreen(LabScreen):
         yield Static(f"{self.service}/{self.path}", id="head", markup=False)
         yield Static("", id="error", markup=False)
         yield code_editor("", language=self.language(), read_only=not self.editable, id="editor")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.load()

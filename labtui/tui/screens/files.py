@@ -15,12 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from labtui.core.files import FileEntry, human_size
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.configs import PromptScreen
 from labtui.tui.screens.editor_base import LoadedText, TextEditorScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 VIEW, EDIT = "services.files.view", "services.files.edit"
@@ -99,7 +100,7 @@ class FilesScreen(LabScreen):
         table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True, id="files")
         table.add_columns("Path", "Size", "Modified (UTC)")
         yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

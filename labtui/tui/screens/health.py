@@ -30,7 +30,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.health import (
     CheckStatus,
@@ -41,6 +41,7 @@ from labtui.core.health import (
 )
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 if TYPE_CHECKING:
@@ -369,7 +370,7 @@ class HealthScreen(FilteredTableScreen):
             table.add_column(label, width=width, key=key)
         yield table
         yield Static("Reading the checks' statuses…", id="more", classes="-shown")
-        yield Footer()
+        yield LabFooter()
 
     async def on_mount(self) -> None:
         self._colours = theme_colours(self.app)

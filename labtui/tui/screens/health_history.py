@@ -20,7 +20,6 @@ from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Input,
     Label,
     RadioButton,
@@ -43,6 +42,7 @@ from labtui.tui.screens.health import (
     theme_colours,
     unsilence,
 )
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 #: The periods ``h`` cycles through, in hours.
@@ -155,7 +155,7 @@ class HealthHistoryScreen(LabScreen):
                 transitions: DataTable[Text] = LabTable(id="transitions", cursor_type="row")
                 transitions.add_columns("Time (UTC)", "Change")
                 yield transitions
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self._colours = theme_colours(self.app)

@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from labtui.core.db.base import utcnow
 from labtui.core.instances import CostGroup, CostReport, InstanceInfo, InstanceList
 from labtui.core.inventory.vultr_sync import SOURCE as VULTR_SOURCE
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 #: How often the cache age in the title is brought up to date.
@@ -144,7 +145,7 @@ class InstancesScreen(FilteredTableScreen):
         table.add_columns("Label", "Hostname", "Region", "Plan", "IP", "Power", "Tags", "Monthly")
         yield table
         yield Static("", id="costs", markup=False)
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

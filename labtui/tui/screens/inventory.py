@@ -17,13 +17,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from labtui.core.inventory.objects import ObjectInfo, ObjectPage
 from labtui.core.inventory.types import InventoryTypeDef
 from labtui.tui.screens.inventory_view import column_labels, host_of, row_cells
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 #: Rows per page: a tall terminal's screenful and some, so the first page is cheap to
@@ -92,7 +93,7 @@ class InventoryScreen(FilteredTableScreen):
                 yield Input(self.text, placeholder="filter: words, tag:NAME  (Esc clears)", id="filter")
                 yield LabTable(id="objects", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="status")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         if self.text:

@@ -21,7 +21,6 @@ from textual.widget import Widget
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Input,
     Label,
     Select,
@@ -36,6 +35,7 @@ from labtui.core.inventory.objects import ObjectInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 MANAGE = "inventory.acl.manage"
@@ -154,7 +154,7 @@ class AclScreen(LabScreen):
                 grants.add_columns("Tag", "Role", "Permission", "On this object")
                 yield grants
         yield Static("", id="status")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#entries", DataTable).focus()

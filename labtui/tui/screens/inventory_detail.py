@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from labtui.core.actor import Actor
 from labtui.core.inventory.objects import ObjectInfo
@@ -33,6 +33,7 @@ from labtui.tui.screens.inventory_view import (
 )
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import ago
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 RELATED_LIMIT = 10
@@ -116,7 +117,7 @@ class ObjectDetailScreen(LabScreen):
             jobs.add_columns("ID", "Service", "Action", "Status", "User", "Started")
             yield jobs
             yield Static("", id="jobs-note", classes="note")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         for table in self.query(DataTable):  # the app's stylesheet gives tables 1fr; these stack

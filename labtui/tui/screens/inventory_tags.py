@@ -18,7 +18,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Input,
     Label,
     SelectionList,
@@ -31,6 +30,7 @@ from labtui.core.inventory.tags import TagInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 MANAGE = "inventory.tags.manage"
@@ -170,7 +170,7 @@ class TagsScreen(LabScreen):
         table.add_columns("Tag", "Colour", "Objects")
         yield table
         yield Static("", id="status")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

@@ -14,11 +14,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.markup import escape
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from labtui.core.jobs.log_reader import JobLogReader
 from labtui.core.jobs.queue import JobInfo
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.log_view import LogView
 
 #: How often an active job's log is polled for new lines (the issue asks ≤ 100 ms end to end).
@@ -86,7 +87,7 @@ class JobLogScreen(LabScreen):
         yield LogView(_EMPTY, id="log")
         yield Static("", id="state")
         yield Input(placeholder="search the log (Enter: find, Esc: close)", id="search")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(LogView).focus()

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 REFRESH_SECONDS = 1.0
@@ -84,7 +85,7 @@ class JobsScreen(FilteredTableScreen):
         table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("ID", "Service", "Action", "Status", "User", "Started", "Took", "Deployment")
         yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         if self.initial_filter:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from labtui.core.outputs import REVEAL_PERMISSION, OutputItem
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 
@@ -49,7 +50,7 @@ class OutputsScreen(LabScreen):
         table.add_columns("Output", "Type", "Value", "Username")
         yield table
         yield Static("No outputs yet: a deploy writes outputs/service_outputs.yaml.", id="empty")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

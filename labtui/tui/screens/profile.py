@@ -18,7 +18,6 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Input,
     Label,
     Static,
@@ -31,6 +30,7 @@ from labtui.core.users import SessionInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import SecretScreen, when
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 PRIVATE_KEY_WARNING = (
@@ -127,7 +127,7 @@ class ProfileScreen(LabScreen):
                 table.add_columns("Origin", "Created (UTC)", "Last seen", "Expires", "")
                 yield table
                 yield Static("x revokes the selected session; revoking this one signs you out.", classes="hint")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.load()

@@ -16,13 +16,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.errors import LabtuiError
 from labtui.core.rbac import RoleInfo
 from labtui.tui.screens.role_forms import PermissionTree, RoleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 
@@ -79,7 +80,7 @@ class RolesScreen(FilteredTableScreen):
             with Vertical(id="roles-right"):
                 yield Static("", id="role-note")
                 yield PermissionTree(self.core.rbac.definitions, id="permissions")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

@@ -10,12 +10,13 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core import cron
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.schedules import ScheduleInfo
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 #: How often the runs are re-read (a run in progress changes status).
@@ -57,7 +58,7 @@ class ScheduleHistoryScreen(FilteredTableScreen):
         table.add_columns("Job", "Started", "Status", "Took", "Who")
         yield table
         yield Static("", id="empty")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

@@ -8,12 +8,13 @@ import datetime as dt
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core import cron
 from labtui.core.schedules import ScheduleInfo, ScheduleSpec, known_system_tasks
 from labtui.tui.screens.schedule_form import ScheduleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 
@@ -51,7 +52,7 @@ class SchedulesScreen(FilteredTableScreen):
         table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Name", "Target", "Cron", "Zone", "Next run", "Last run", "Last", "On")
         yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

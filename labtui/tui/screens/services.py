@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.services import ServiceInfo
@@ -18,6 +18,7 @@ from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import JobsScreen, ago
 from labtui.tui.screens.run_form import RunScriptForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 
@@ -51,7 +52,7 @@ class ServicesScreen(FilteredTableScreen):
         table: DataTable[str] = LabTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("Service", "Scripts", "Last job", "Deployed", "Health")
         yield table
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
@@ -158,7 +159,7 @@ class ServiceDetailScreen(LabScreen):
             jobs: DataTable[str] = LabTable(cursor_type="row", id="jobs")
             jobs.add_columns("ID", "Action", "Status", "User", "Started")
             yield jobs
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#scripts", DataTable).focus()

@@ -17,10 +17,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from labtui.core.sshclient import SshTarget, SshTerminals
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.terminal import Opener, RemoteSession, TerminalPane
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class TerminalScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield Static("Terminals", id="title", classes="screen-title")
         yield TabbedContent(id="terminals")
-        yield Footer()
+        yield LabFooter()
 
     async def on_mount(self) -> None:
         for target, user in self._initial:

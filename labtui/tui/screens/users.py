@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from labtui.core.errors import LabtuiError
 from labtui.core.users import TokenDelivery, UserInfo
@@ -28,6 +28,7 @@ from labtui.tui.screens.user_forms import (
     when,
 )
 from labtui.tui.widgets.confirm import ConfirmScreen
+from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
 #: Status → theme variable of its colour in the table.
@@ -77,7 +78,7 @@ class UsersScreen(FilteredTableScreen):
         table.add_columns("Username", "Name", "Email", "Status", "Roles", "Last login (UTC)")
         yield table
         yield Static("", id="status")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.table.focus()
