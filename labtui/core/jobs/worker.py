@@ -288,10 +288,13 @@ class JobWorker:
         running = list(self._running.values())
         for r in running:
             r.requeue = self._requeue_on_stop
-            threading.Thread(target=r.tracker.cancel, daemon=True).start()
+        # The kills are waited for as well as the jobs: a job's task ends as soon as its main
+        # process does, and a process exiting meanwhile (``labtui serve`` on SIGTERM) would
+        # cut short the thread still killing the rest of the tree, leaving orphans.
+        kills = [asyncio.ensure_future(asyncio.to_thread(r.tracker.cancel)) for r in running]
         tasks = [r.task for r in running if r.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
+        if kills or tasks:
+            await asyncio.wait([*kills, *tasks], timeout=10)
         await asyncio.to_thread(self.writer.close)
         if self.advertised:
             try:
