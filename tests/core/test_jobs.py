@@ -186,6 +186,10 @@ async def test_view_own_sees_only_own_jobs(core: Core, admin: Actor) -> None:
     assert [j.id for j in await core.jobs.list(ben)] == [b1.id]
     assert {j.id for j in await core.jobs.list(admin)} == {a1.id, a2.id, b1.id}
     assert [j.id for j in await core.jobs.list(admin, status="queued", service="hello")] == [a2.id]
+    b2 = await core.jobs.run_script(ben, "greet", "greet", {"name": "b2"})
+    latest = {name: job.id for name, job in (await core.jobs.latest_by_service(admin, ["greet", "hello", "slow"])).items()}
+    assert latest == {"greet": b2.id, "hello": a2.id}  # the services screen's "Last job"
+    assert {n: j.id for n, j in (await core.jobs.latest_by_service(ann, ["greet", "hello"])).items()} == {"greet": a1.id, "hello": a2.id}
     with pytest.raises(NotFound):
         await core.jobs.get(ann, b1.id)
     with pytest.raises(NotFound):
@@ -193,8 +197,9 @@ async def test_view_own_sees_only_own_jobs(core: Core, admin: Actor) -> None:
     assert (await core.jobs.get(ann, a1.id)).username == "ann"
     await core.rbac.create_role(admin, "blind", "", {"services.view"})
     blind = await add_user(core, admin, "blind", "blind")
-    with pytest.raises(PermissionDenied):
-        await core.jobs.list(blind)
+    for call in (core.jobs.list(blind), core.jobs.latest_by_service(blind, ["greet"])):
+        with pytest.raises(PermissionDenied):
+            await call
 
 
 async def test_a_second_process_sees_output_as_it_arrives(make_core: MakeCore) -> None:

@@ -47,6 +47,16 @@ async def test_deploy_from_services_screen_streams_the_log(core: Core, admin: Ac
             text = "\n".join(app.screen.query_one(LogView).visible_text())
             assert "PLAY RECAP" in text
             assert "deployment" in summary(app)
+            await pilot.press("escape")
+            await wait_for(lambda: isinstance(app.screen, ServicesScreen), pilot)
+            await pilot.press("r")  # the last job of each service, read again
+
+            def last_jobs() -> dict[str, str]:
+                table = app.screen.query_one(DataTable)
+                return {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2]) for i in range(table.row_count)}
+
+            await wait_for(lambda: last_jobs().get("hello", "").startswith("completed"), pilot)
+            assert last_jobs()["hello"].endswith("by admin") and last_jobs()["slow"] == "—"
     finally:
         await workers.stop()
 

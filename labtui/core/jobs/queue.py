@@ -16,13 +16,14 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from labtui.core import audit, leases
 from labtui.core.actor import Actor
@@ -500,10 +501,7 @@ class Jobs:
             raise ValidationError(f"Status must be one of {', '.join(STATUSES)}", "status")
 
         def q(s: Session) -> list[JobInfo]:
-            owner = self._visible_owner(s, actor)
-            stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-            if owner is not None:
-                stmt = stmt.where(Job.user_id == owner)
+            stmt = _newest(self._visible_owner(s, actor), limit)
             if status:
                 stmt = stmt.where(Job.status == status)
             if service:
@@ -511,6 +509,22 @@ class Jobs:
             if before is not None:
                 stmt = stmt.where(Job.created_at < before)
             return [job_info(r) for r in s.scalars(stmt)]
+
+        return await self.db.run(q)
+
+    async def latest_by_service(self, actor: Actor, services: Iterable[str]) -> dict[str, JobInfo]:
+        """The newest job of each of ``services`` the actor may see (as :meth:`list` with
+        ``limit=1`` per service, in one transaction: one indexed lookup each)."""
+        names = list(services)
+
+        def q(s: Session) -> dict[str, JobInfo]:
+            owner = self._visible_owner(s, actor)
+            found = {}
+            for name in names:
+                row = s.scalars(_newest(owner, 1).where(Job.service == name)).first()
+                if row is not None:
+                    found[name] = job_info(row)
+            return found
 
         return await self.db.run(q)
 
@@ -704,3 +718,9 @@ class Jobs:
         """Stop the workers this process started (their running jobs go back to the queue)."""
         for worker in list(self.local_workers):
             await worker.stop()
+
+
+def _newest(owner: int | None | bool, limit: int) -> Select[tuple[Job]]:
+    """Jobs newest first; only ``owner``'s unless None (see ``Jobs._visible_owner``)."""
+    stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    return stmt if owner is None else stmt.where(Job.user_id == owner)

@@ -42,7 +42,7 @@ class ServicesScreen(FilteredTableScreen):
     def __init__(self) -> None:
         super().__init__()
         self.services: list[ServiceInfo] = []
-        self.last: dict[str, JobInfo | None] = {}
+        self.last: dict[str, JobInfo] = {}
         self.health: dict[str, str] = {}
         self.text = ""
 
@@ -64,9 +64,8 @@ class ServicesScreen(FilteredTableScreen):
         if services is None:
             return
         self.services = services
-        for svc in services:
-            jobs = await self.call(lambda: self.core.jobs.list(self.actor, service=svc.name, limit=1))
-            self.last[svc.name] = jobs[0] if jobs else None
+        names = [svc.name for svc in services]
+        self.last = await self.call(lambda: self.core.jobs.latest_by_service(self.actor, names)) or {}
         if self.can("health.view"):
             from labtui.tui.screens.health import read_statuses
 
