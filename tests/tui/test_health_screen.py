@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import weakref
 import socket
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
