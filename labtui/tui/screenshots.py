@@ -25,6 +25,7 @@ from labtui.core.config import load_config
 from labtui.core.errors import AuthError
 from labtui.core.runtime import Core, Paths
 from labtui.tui.app import LabApp
+from labtui.tui.widgets.lab_table import LabTable
 
 log = logging.getLogger("labtui.screenshots")
 
@@ -78,6 +79,10 @@ def _tables_filled(app: LabApp) -> bool:
 
 
 def _save(app: LabApp, out_dir: Path, name: str, written: list[Path]) -> None:
+    # Rows put in by a refresh a moment ago are measured when the table is next idle: on a
+    # busy machine the picture could be taken before, every column cut to a few characters.
+    for table in app.screen.query(LabTable):
+        table.settle()
     path = out_dir / f"{name}.svg"
     path.write_text(app.export_screenshot(title=f"labtui · {name}"), encoding="utf-8")
     written.append(path)
