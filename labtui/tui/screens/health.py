@@ -6,10 +6,12 @@ Built for 10,000 checks: the whole list stays in memory and only a window of it 
 matching the filter, at most :attr:`HealthScreen.WINDOW`) is put into the DataTable, whose
 cost grows with its row count (every cell is measured). The first page of the window (what
 fits on screen) goes in first and the rest after that frame, so opening the screen or
-changing the filter waits on one page only. A refresh that changes no row's place updates
-only the cells that changed. Statuses are re-read every few seconds (at once when this
-process's poller stores results); sparklines and uptime, which scan the results table, less
-often.
+changing the filter waits on one page only. Opened when nothing was read in the process
+lately, the first frame shows the first page and the counts (``core.health.first_page``,
+which builds no status for the rest) and every status is read after it. A refresh that
+changes no row's place updates only the cells that changed. Statuses are re-read every few
+seconds (at once when this process's poller stores results); sparklines and uptime, which
+scan the results table, less often.
 """
 
 from __future__ import annotations
