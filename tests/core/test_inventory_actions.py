@@ -56,6 +56,7 @@ async def test_playbook_action_runs_with_templated_vars(core: Core, admin: Actor
 
     job = await core.inventory_actions.run(admin, "network", "describe", object_id=net.id)
     assert (job.action, job.script, job.type_slug, job.object_id, job.service) == ("inventory", "describe", "network", net.id, TRICKY)
+    assert [j.id for j in await core.jobs.list(admin, object_id=net.id)] == [job.id]  # the object's jobs
     done = await core.jobs.wait(admin, job.id, timeout=60)
     text = await output(core, admin, job.id)
     assert done.status == "completed", text

@@ -64,3 +64,32 @@ def test_not_null_without_default_is_refused_and_new_indexes_are_made(tmp_path: 
     Table("things", newer, Column("id", Integer, primary_key=True), Column("owner", String(20), nullable=False))
     with engine.begin() as conn, pytest.raises(UpgradeError, match="things.owner is NOT NULL"):
         add_missing_columns(conn, newer)
+
+
+def test_inventory_actions_stored_before_the_object_column_get_it(tmp_path: Path) -> None:
+    """Jobs kept an inventory action's object only in their inputs; the upgrade that adds
+    ``jobs.object_id`` (and its index) fills it from there, so an object's job list finds them."""
+    path = tmp_path / "labtui.db"
+    db = Database(f"sqlite:///{path}")
+    db.create_schema()
+    db.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX ix_jobs_object_created")
+        conn.execute("ALTER TABLE jobs DROP COLUMN object_id")
+        for job_id, action, inputs in (
+            ("a1", "inventory", '{"type": "network", "object_id": 7, "inputs": {}}'),
+            ("a2", "inventory", '{"type": "network", "object_id": null, "inputs": {}}'),  # a type-scope action
+            ("d1", "deploy", '{"object_id": 7}'),  # not an inventory action: an input of that name
+            ("a3", "inventory", "not json"),
+        ):
+            conn.execute("INSERT INTO jobs (id, service, action, status, username, created_at, cancel_requested, output_lines, inputs) "
+                         "VALUES (?, 'svc', ?, 'completed', 'alice', '2026-01-01 00:00:00', 0, 0, ?)", (job_id, action, inputs))
+
+    db = Database(f"sqlite:///{path}")
+    assert "added columns: jobs.object_id" in db.create_schema()
+    with db.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT id, object_id FROM jobs")).all())
+        plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE object_id = 7 ORDER BY created_at DESC")))
+    assert rows == {"a1": 7, "a2": None, "d1": None, "a3": None}
+    assert "ix_jobs_object_created" in plan
+    db.dispose()

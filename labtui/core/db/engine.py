@@ -71,11 +71,12 @@ class Database:
         """Create missing tables and add missing columns; returns what was done (for the
         startup log)."""
         import labtui.core.db.all_tables  # noqa: F401  (registers every table module)
-        from labtui.core.db.upgrade import add_missing_columns
+        from labtui.core.db.upgrade import add_missing_columns, fill_added_columns
 
         existing = set(inspect(self.engine).get_table_names())
         with self.engine.begin() as conn:
             added = add_missing_columns(conn, Base.metadata)
+            fill_added_columns(conn, added)
         Base.metadata.create_all(self.engine)
         created = sorted(set(Base.metadata.tables) - existing)
         indexed: list[str] = []

@@ -9,8 +9,19 @@ any process tails a job by ``seq`` (the database is the bus, DESIGN.md §2). ``w
 from __future__ import annotations
 
 import datetime as dt
+import json
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from labtui.core.db.base import Base, UTCDateTime, utcnow
@@ -22,6 +33,9 @@ QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, LOST = (
 STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, LOST)
 FINAL_STATUSES = (COMPLETED, FAILED, CANCELLED, LOST)
 ACTIVE_STATUSES = (QUEUED, RUNNING)
+#: ``Job.action`` of an inventory action (``script`` holds the action's name, ``inputs`` the
+#: type, object and inputs, ``object_id`` the object).
+INVENTORY_ACTION = "inventory"
 
 
 class Job(Base):
@@ -30,6 +44,7 @@ class Job(Base):
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_service_created", "service", "created_at"),
+        Index("ix_jobs_object_created", "object_id", "created_at"),
     )
 
     #: CloudLab's id: the first 8 characters of a uuid4.
@@ -54,6 +69,9 @@ class Job(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     #: Lines stored so far (the highest ``seq``), so a reader knows how far the log goes.
     output_lines: Mapped[int] = mapped_column(Integer, default=0)
+    #: An inventory action's object (its type and inputs are in ``inputs``); indexed for the
+    #: object's job list. Databases from before it get it filled by :func:`fill_object_ids`.
+    object_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class JobOutput(Base):
@@ -64,3 +82,19 @@ class JobOutput(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     line: Mapped[str] = mapped_column(Text)
+
+
+def fill_object_ids(conn: Connection) -> int:
+    """Set ``object_id`` of the inventory actions stored before the column existed (it was
+    kept only in their inputs); run once, when the upgrade adds the column. Returns how many."""
+    rows = conn.execute(select(Job.id, Job.inputs).where(Job.action == INVENTORY_ACTION, Job.object_id.is_(None)))
+    filled = 0
+    for job_id, inputs in rows.fetchall():
+        try:
+            object_id = json.loads(inputs or "{}").get("object_id")
+        except (ValueError, AttributeError):  # not a JSON object: nothing to take
+            continue
+        if isinstance(object_id, int):
+            conn.execute(update(Job).where(Job.id == job_id).values(object_id=object_id))
+            filled += 1
+    return filled

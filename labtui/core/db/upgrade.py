@@ -39,6 +39,16 @@ def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
     return added
 
 
+def fill_added_columns(conn: Connection, added: list[str]) -> None:
+    """Fill the columns just added (``table.column``) from what the rows kept before them."""
+    from labtui.core.db.jobs import fill_object_ids
+
+    fills = {"jobs.object_id": fill_object_ids}
+    for column in added:
+        if column in fills:
+            fills[column](conn)
+
+
 def column_ddl(conn: Connection, column: Column[object]) -> str:
     """The column's definition for ALTER TABLE: NOT NULL without a server default gets its
     scalar Python default as one (SQLite, and PostgreSQL on a table with rows, refuse a NOT

@@ -312,6 +312,7 @@ class InventoryActions:
             job = self.jobs.insert(
                 s, actor, service=service[:SERVICE_MAX], action=INVENTORY_ACTION, script=a.name,
                 inputs=_Target(type_slug, a.name, object_id, values, script).dump(), schedule_id=schedule_id,
+                object_id=object_id,
             )
             audit.record(
                 s, actor, f"inventory.action.{a.name}", target,

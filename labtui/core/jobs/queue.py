@@ -34,6 +34,7 @@ from labtui.core.db.jobs import (
     ACTIVE_STATUSES,
     CANCELLED,
     FINAL_STATUSES,
+    INVENTORY_ACTION,
     QUEUED,
     STATUSES,
     Job,
@@ -70,9 +71,7 @@ WORKER_LEASE_PREFIX = "worker:"
 STOP_PLAYBOOK = "stop.yml"
 GENERATE_INVENTORY = Path("init_playbook") / "generate-inventory.yaml"
 STOP_INSTANCES = Path("init_playbook") / "stop-instances.yaml"
-#: ``Job.action`` of an inventory action (``script`` holds the action's name, ``inputs`` the
-#: type, object and inputs: see :func:`job_info`) and of a system task (``script`` = its name).
-INVENTORY_ACTION = "inventory"
+#: ``Job.action`` of a system task (``script`` = its name).
 SYSTEM_TASK = "system_task"
 #: ``Job.service`` of system tasks (CloudLab used "inventory" and "costs").
 SYSTEM_SERVICE = "system"
@@ -131,8 +130,8 @@ def job_info(row: Job) -> JobInfo:
     stored = json.loads(row.inputs) if row.inputs else {}
     type_slug = object_id = None
     if row.action == INVENTORY_ACTION and isinstance(stored, dict):
-        # An inventory action keeps its target beside the inputs (the jobs table has no
-        # columns for them, and an existing database must open unchanged).
+        # An inventory action keeps its type beside the inputs, and its object there too
+        # (also in ``object_id``, which rows from before that column may lack).
         type_slug, object_id = stored.get("type"), stored.get("object_id")
         stored = stored.get("inputs") or {}
     return JobInfo(
@@ -493,6 +492,7 @@ class Jobs:
         *,
         status: str | None = None,
         service: str | None = None,
+        object_id: int | None = None,
         limit: int = 100,
         before: dt.datetime | None = None,
     ) -> list[JobInfo]:
@@ -506,6 +506,8 @@ class Jobs:
                 stmt = stmt.where(Job.status == status)
             if service:
                 stmt = stmt.where(Job.service == service)
+            if object_id is not None:
+                stmt = stmt.where(Job.object_id == object_id)
             if before is not None:
                 stmt = stmt.where(Job.created_at < before)
             return [job_info(r) for r in s.scalars(stmt)]

@@ -8,7 +8,6 @@ a credential of a service): a plain search, so it costs one indexed query.
 
 from __future__ import annotations
 
-import inspect
 import shlex
 from typing import Any, ClassVar
 
@@ -39,18 +38,12 @@ from labtui.tui.widgets.lab_table import LabTable
 RELATED_LIMIT = 10
 OBJECT_ACTIONS = frozenset({"edit", "delete", "reveal", "tags", "acl", "run_action", "ssh"})
 JOBS_LIMIT = 10
-#: How many of the latest jobs are searched for the object's actions.
-SCAN_JOBS = 300
 
 
 async def jobs_of(core: Core, actor: Actor, obj: ObjectInfo) -> list[JobInfo]:
-    """Recent jobs of the object: its inventory actions (jobs carry their object) and, for an
-    object naming a service (a service, a deployment), that service's jobs. Core's job list
-    has no object filter, so the actions are found among the latest jobs the actor may see."""
-    params = inspect.signature(core.jobs.list).parameters
-    if "object_id" in params:
-        return await core.jobs.list(actor, object_id=obj.id, limit=JOBS_LIMIT)  # type: ignore[call-arg]
-    found = {j.id: j for j in await core.jobs.list(actor, limit=SCAN_JOBS) if j.object_id == obj.id}
+    """Recent jobs of the object: its inventory actions and, for an object naming a service
+    (a service, a deployment), that service's jobs."""
+    found = {j.id: j for j in await core.jobs.list(actor, object_id=obj.id, limit=JOBS_LIMIT)}
     service = obj.data.get("name") if obj.type == "service" else obj.data.get("service_name")
     if isinstance(service, str) and service:
         found.update((j.id, j) for j in await core.jobs.list(actor, service=service, limit=JOBS_LIMIT))
