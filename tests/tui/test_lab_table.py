@@ -114,3 +114,25 @@ async def test_tables_measure_and_draw_alike() -> None:
         ours.focus()
         await pilot.pause()
         assert picture(ours) == focused_theirs != picture(theirs)
+
+
+class FillApp(App[None]):
+    def compose(self) -> ComposeResult:
+        table = LabTable(cursor_type="row")
+        table.add_columns("Time", "Action")
+        yield table
+
+
+async def test_lines_drawn_before_the_rows_were_measured_are_not_kept() -> None:
+    """A frame between a fill and its measuring draws the columns at their headers' widths;
+    once measured, the next frame must draw them whole (DataTable kept the cut lines)."""
+    app = FillApp()
+    async with app.run_test(size=(60, 6)) as pilot:
+        await pilot.pause()
+        table = app.query_one(LabTable)
+        table.add_row("2025-06-02 10:00:00", "role.create")
+        early = "".join(seg.text for seg in table.render_line(1))  # drawn unmeasured
+        assert "role.create" not in early
+        table.settle()
+        assert "2025-06-02 10:00:00" in "".join(seg.text for seg in table.render_line(1))
+        assert "role.create" in "".join(seg.text for seg in table.render_line(1))

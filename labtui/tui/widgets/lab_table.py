@@ -81,9 +81,19 @@ class LabTable(DataTable[Any]):
             self._update_dimensions(new_rows)
 
     def _update_dimensions(self, new_rows: Any) -> None:
-        """Column widths from the new rows: a text's width is read off it directly (Rich's
-        measure builds console options per cell, a third of a page's time before paint)."""
-        new_rows = list(new_rows)
+        """Column widths from the new rows, then the lines drawn before at other widths are
+        dropped: DataTable's line cache is not keyed by the widths, so a frame drawn between
+        a fill and its measuring kept every column cut to its header's width until the
+        cursor moved (seen on the audit log after a refill)."""
+        before = [column.content_width for column in self.ordered_columns]
+        self._measure_rows(list(new_rows))
+        if [column.content_width for column in self.ordered_columns] != before:
+            self._update_count += 1  # a key of every render cache
+            self.refresh()
+
+    def _measure_rows(self, new_rows: list[Any]) -> None:
+        """DataTable's measuring, with a text's width read off it directly (Rich's measure
+        builds console options per cell, a third of a page's time before paint)."""
         placed = [(self._row_locations.get(key), self.rows.get(key)) for key in new_rows]
         if any(row is not None and (row.label is not None or row.auto_height) for _, row in placed):
             super()._update_dimensions(new_rows)
