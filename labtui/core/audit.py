@@ -90,10 +90,6 @@ class AuditRow:
 TEXT_CAP = 20_000
 
 
-def _matches_at_most(session: Session, term: str, cap: int) -> bool:
-    return matches_at_most(session, AUDIT_FTS, match_phrase(term), cap)
-
-
 def query_page(
     session: Session, flt: AuditFilter, *, before_id: int | None = None, limit: int = 50
 ) -> list[AuditRow]:
@@ -123,7 +119,7 @@ def query_page(
             {"q": match_phrase(flt.text), "before": before_id if before_id is not None else 2**62, "limit": limit},
         ).all()
         stmt = stmt.where(AuditRecord.id.in_(ids))
-    elif indexed and _matches_at_most(session, flt.text, TEXT_CAP):
+    elif indexed and matches_at_most(session, AUDIT_FTS, match_phrase(flt.text), TEXT_CAP):
         # Text with a user or action filter: a rare text narrows best through the index.
         stmt = stmt.where(AuditRecord.id.in_(text(f"SELECT rowid FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q").bindparams(q=match_phrase(flt.text))))
     elif flt.text:

@@ -369,7 +369,6 @@ class Health:
         check without a state row was never run (unknown); a state row of a check no longer
         defined is ignored, as :meth:`status` does."""
         defs = await self.ensure_loaded()
-        layout = self._status_layout(defs)
         index = self._status_index(defs)
 
         def q(s: Session) -> StatusPage:
@@ -407,7 +406,7 @@ class Health:
             parse = _timestamp_parser()
             first = [_check_status(entry, st, silences.get(entry[0]), parse) for entry, st in page]
             silenced = len(silences.keys() & index.keys())
-            return StatusPage(len(index), len(layout), counts, silenced, first)
+            return StatusPage(len(index), len(defs.services), counts, silenced, first)
 
         return await self.db.run(q)
 

@@ -130,8 +130,8 @@ def job_info(row: Job) -> JobInfo:
     stored = json.loads(row.inputs) if row.inputs else {}
     type_slug = object_id = None
     if row.action == INVENTORY_ACTION and isinstance(stored, dict):
-        # An inventory action keeps its type beside the inputs, and its object there too
-        # (also in ``object_id``, which rows from before that column may lack).
+        # An inventory action keeps its type and object beside the inputs (the object also
+        # in ``Job.object_id``: the indexed copy an object's job list filters by).
         type_slug, object_id = stored.get("type"), stored.get("object_id")
         stored = stored.get("inputs") or {}
     return JobInfo(
