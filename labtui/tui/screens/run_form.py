@@ -82,7 +82,9 @@ class RunScriptForm(ModalScreen[JobInfo | None]):
         wid = f"in-{_wid(spec.name)}"
         options = list(spec.options) if spec.type == "select" else self.deployments if spec.type in DEPLOYMENT_TYPES else None
         if options is not None:
-            default = spec.default if spec.default in options else Select.BLANK
+            # Select.NULL is "nothing chosen" (Select.BLANK is only the allow_blank flag's
+            # default, False, and crashes the widget when passed as a value).
+            default = spec.default if spec.default in options else Select.NULL
             return Select([(o, o) for o in options], value=default, id=wid, allow_blank=True)
         default = spec.default
         if isinstance(default, list):
@@ -99,7 +101,7 @@ class RunScriptForm(ModalScreen[JobInfo | None]):
             widget = self.query_one(f"#in-{_wid(spec.name)}")
             if isinstance(widget, Select):
                 value = widget.value
-                if value is not Select.BLANK and value is not None:
+                if value is not Select.NULL and value is not None:
                     out[spec.name] = value
                 continue
             assert isinstance(widget, Input)
