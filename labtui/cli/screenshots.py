@@ -25,7 +25,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
-    from labtui.tui.screenshots import take_screenshots
+    from labtui.devtools.screenshots import take_screenshots
 
     try:
         size = _size(args.size)

@@ -67,7 +67,7 @@ async def _start_ssh(ctx: CliContext, core: Core, address: str) -> SshHub:
     child = [sys.executable, "-m", "labtui", "--home", str(ctx.paths.home)]
     if core.config.source is not None:
         child += ["--config", str(core.config.source)]
-    hub = SshHub(core, child, fork_server=True)
+    hub = SshHub(core, child, fork_entry="labtui.cli.session_entry")
     fingerprint = await hub.start(host or "127.0.0.1", int(port))
     print(f"labtui serve: SSH on {host}:{hub.port}, host key {fingerprint}", file=sys.stderr, flush=True)
     return hub

@@ -74,7 +74,7 @@ async def run(ctx: CliContext, args: argparse.Namespace) -> int:
     core = await ctx.core(start=False)
     prepare(core)
     if mode == "join":
-        from labtui.ssh.join import JoinApp
+        from labtui.tui.join import JoinApp
 
         join = JoinApp(core, origin=origin, connect_hint=str(handoff.get("connect_hint", "")))
         _quit_on_sigterm(join.exit)

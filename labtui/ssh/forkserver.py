@@ -8,10 +8,10 @@ attached (SCM_RIGHTS): the pseudo-terminal's slave end and the hand-over pipe. T
 server answers ``{"pid": N}``, and ``{"exit": N, "status": S}`` when that child ends (it is
 the parent, so it reaps). The child does what a spawned one would: new session, the PTY as
 controlling terminal and stdio, default signal handlers, an environment built by the
-server, then ``labtui ... shell --handoff-fd N``. If the SSH server goes away, the fork
+server, then the session entry's ``run(["--home", ..., "shell", "--handoff-fd", "N"])``. If the SSH server goes away, the fork
 server hangs up on its children and exits.
 
-Run only by :class:`ForkServer`: ``python -m labtui.ssh.forkserver FD GLOBAL_ARGS_JSON``.
+Run only by :class:`ForkServer`: ``python -m labtui.ssh.forkserver FD ENTRY GLOBAL_ARGS_JSON``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,11 @@ class ForkedProcess:
 
 
 class ForkServer:
-    def __init__(self, global_args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, entry: str, global_args: list[str], env: dict[str, str]) -> None:
+        """``entry`` names the module a session child runs: its ``preload()`` is called once
+        here, its ``run(argv) -> int`` in each child (labtui serve passes
+        ``labtui.cli.session_entry``; this layer does not import the CLI)."""
+        self.entry = entry
         self.global_args = global_args
         self.env = env
         self.proc: asyncio.subprocess.Process | None = None
@@ -72,7 +76,7 @@ class ForkServer:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "labtui.ssh.forkserver", str(theirs.fileno()), json.dumps(self.global_args),
+                sys.executable, "-m", "labtui.ssh.forkserver", str(theirs.fileno()), self.entry, json.dumps(self.global_args),
                 pass_fds=(theirs.fileno(),), env=self.env, start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             )
@@ -149,34 +153,19 @@ class ForkServer:
 # -- the fork server process ------------------------------------------------------------
 
 
-#: What every session imports, loaded once before the first fork.
-PRELOAD = (
-    "labtui.cli",
-    "labtui.cli.shell",
-    "labtui.core.runtime",
-    "labtui.core.db.models",
-    "labtui.ssh.join",
-    "labtui.tui.app",
-    "labtui.tui.screens.dashboard",
-    "textual.drivers.linux_driver",
-)
-
-
-def _preload() -> None:
+def _preload(entry: str) -> None:
     import importlib
 
     import sqlalchemy.orm
 
-    for name in PRELOAD:
-        importlib.import_module(name)
-    importlib.import_module("labtui.cli").build_parser()  # imports every command module
+    importlib.import_module(entry).preload()
     sqlalchemy.orm.configure_mappers()
     # Frozen before the forks: a session's collections then never touch (and so never copy)
     # the pages it shares with this process.
     importlib.import_module("labtui.heap").freeze_once()
 
 
-def _become_session(request: dict[str, Any], slave: int, handoff_fd: int, global_args: list[str]) -> None:  # pragma: no cover - the forked child
+def _become_session(request: dict[str, Any], slave: int, handoff_fd: int, entry: str, global_args: list[str]) -> None:  # pragma: no cover - the forked child
     code = 1
     try:
         os.setsid()
@@ -189,9 +178,9 @@ def _become_session(request: dict[str, Any], slave: int, handoff_fd: int, global
             signal.signal(sig, signal.SIG_DFL)
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request.get("env", {}).items()})
-        from labtui.cli import main
+        import importlib
 
-        code = main([*global_args, "shell", "--handoff-fd", str(handoff_fd)])
+        code = importlib.import_module(entry).run([*global_args, "shell", "--handoff-fd", str(handoff_fd)])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # report on the terminal, never return into the loop
@@ -235,10 +224,10 @@ def _hang_up(children: set[int]) -> None:
                 time.sleep(0.05)
 
 
-def serve(fd: int, global_args: list[str]) -> None:  # pragma: no cover - a separate process
+def serve(fd: int, entry: str, global_args: list[str]) -> None:  # pragma: no cover - a separate process
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the SSH server decides when this ends
-    _preload()
+    _preload(entry)
     children: set[int] = set()
     while True:
         ready, _, _ = select.select([sock], [], [], 0.1)
@@ -259,7 +248,7 @@ def serve(fd: int, global_args: list[str]) -> None:  # pragma: no cover - a sepa
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _become_session(json.loads(message), slave, handoff_fd, global_args)
+            _become_session(json.loads(message), slave, handoff_fd, entry, global_args)
         os.close(slave)
         os.close(handoff_fd)
         children.add(pid)
@@ -268,4 +257,4 @@ def serve(fd: int, global_args: list[str]) -> None:  # pragma: no cover - a sepa
 
 
 if __name__ == "__main__":  # pragma: no cover
-    serve(int(sys.argv[1]), json.loads(sys.argv[2]))
+    serve(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))

@@ -10,7 +10,7 @@ short-lived token over an inherited pipe — never argv (world-readable) or envi
 - A command (``ssh -p PORT host jobs list --json``) runs that labtui CLI subcommand as the
   user (see :mod:`labtui.ssh.commands`); its exit status is the session's.
 - The user ``join`` needs no password and gets only the token-redeeming screens
-  (:mod:`labtui.ssh.join`), a few sessions per address per window.
+  (:mod:`labtui.tui.join`), a few sessions per address per window.
 - ``config.ssh`` bounds the sessions (total and per user) and closes idle ones; a refused or
   closed session is told why and the audit records it. :meth:`SshHub.shutdown` (SIGTERM)
   tells every session, lets the children quit for a moment, then ends them.
@@ -493,15 +493,16 @@ class SshHub:
     """The listening server and what its sessions share: the limits and the live sessions."""
 
     def __init__(
-        self, core: Core, child_command: list[str], limits: SshLimits | None = None, *, fork_server: bool = False
+        self, core: Core, child_command: list[str], limits: SshLimits | None = None, *, fork_entry: str | None = None
     ) -> None:
         """``child_command`` starts labtui (``python -m labtui --home ...``); with
-        ``fork_server``, TUI sessions are forked from a process that imported it once."""
+        ``fork_entry`` (the module a session child runs, see :class:`ForkServer`), TUI sessions
+        are forked from a process that imported it once."""
         self.core = core
         self.child_command = child_command
         self.forks: ForkServer | None = None
-        if fork_server and child_command[1:3] == ["-m", "labtui"]:
-            self.forks = ForkServer(child_command[3:], _child_env("xterm-256color"))
+        if fork_entry and child_command[1:3] == ["-m", "labtui"]:
+            self.forks = ForkServer(fork_entry, child_command[3:], _child_env("xterm-256color"))
         self.limits = limits or SshLimits.from_config(core.config.ssh)
         self.server: asyncssh.SSHAcceptor | None = None
         self.sessions: set[LabSession] = set()

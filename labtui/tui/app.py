@@ -9,7 +9,7 @@ the palette, ``?`` help and the dashboard menu. Core checks every permission aga
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -168,7 +168,7 @@ class LabApp(App[None]):
 
     # -- moving between screens ------------------------------------------------------------
 
-    async def _replace_all(self, screen: Screen[object]) -> None:
+    async def _replace_all(self, screen: Screen[Any]) -> None:
         """Make ``screen`` the only screen above the app's blank base screen.
 
         Called from app workers only (awaiting the removal of a screen from inside that
@@ -258,8 +258,12 @@ class LabApp(App[None]):
         else:
             self.notify("Nothing to filter here", timeout=2)
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         """Esc: back to the previous screen; the dashboard is the bottom."""
+        self.go_back()
+
+    def go_back(self) -> None:
+        """Pop the current screen unless it is the dashboard (the bottom)."""
         if len(self.screen_stack) > 2:
             self.pop_screen()
 
@@ -277,7 +281,7 @@ class LabApp(App[None]):
         self.push_screen(
             HelpScreen(
                 entry.title if entry else type(screen).__name__.removesuffix("Screen"),
-                getattr(screen, "HELP", ""),
+                getattr(screen, "SCREEN_HELP", ""),
                 global_keys,
                 screen_keys,
                 self.allowed_screens(),

@@ -25,7 +25,7 @@ class ScreenEntry:
 
     def load(self) -> type[Screen[object]]:
         module, _, cls = self.target.partition(":")
-        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), cls)
 
 
 SCREENS: tuple[ScreenEntry, ...] = (

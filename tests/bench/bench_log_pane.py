@@ -70,7 +70,7 @@ class PaneApp(App[None]):
     def on_mount(self) -> None:
         view = self.query_one(LogView)
         view.focus()
-        view.refresh_lines()
+        view.source_changed()
 
 
 async def measure(db_path: Path, total: int) -> int:

@@ -1,6 +1,6 @@
 """Benchmark: the terminal pane over loopback SSH — keystroke-to-echo latency and bulk output.
 
-A real SSH server on 127.0.0.1 (``tests/fakes/ssh_server.py``: asyncssh, bash on a PTY)
+A real SSH server on 127.0.0.1 (``labtui/testing/fakes/ssh_server.py``: asyncssh, bash on a PTY)
 and the real ``TerminalPane`` in a headless Textual app (``run_test``) whose frames are
 time-stamped as they are written out, so every figure is "until the frame showing it":
 
@@ -171,7 +171,7 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.fakes.ssh_server", str(self.home),
+            sys.executable, "-m", "labtui.testing.fakes.ssh_server", str(self.home),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=str(REPO),
         )
         assert self.proc.stdout is not None

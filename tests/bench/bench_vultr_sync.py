@@ -1,6 +1,6 @@
 """Benchmark: refreshing 10,000 Vultr instances from the fake Vultr API.
 
-A Core on the demo lab (real SQLite file) talks over HTTP to ``tests/fakes/vultr.py`` on
+A Core on the demo lab (real SQLite file) talks over HTTP to ``labtui/testing/fakes/vultr.py`` on
 127.0.0.1 holding 10,000 instances (20 cursor pages of 500). Each figure is a whole
 ``core.instances.refresh`` as the ``r`` key or the ``refresh_instances`` task runs it: every
 page fetched, CloudLab's cache stored, ``inventory/vultr.yml`` written, and the
@@ -31,7 +31,7 @@ from labtui.core.actor import Actor
 from labtui.core.config import Config, VultrConfig
 from labtui.core.integrations.vultr import VultrClient
 from labtui.core.runtime import Core, Paths
-from tests.fakes.vultr import DEFAULT_KEY, FakeVultr
+from labtui.testing.fakes.vultr import DEFAULT_KEY, FakeVultr
 
 FIRST_TARGET_S = 5.0
 RESYNC_TARGET_S = 2.0

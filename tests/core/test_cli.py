@@ -200,7 +200,7 @@ def test_init_config_loads_and_secrets_come_from_env_and_files(admin_home: Path,
     """``labtui init`` writes a config labtui itself accepts; then an API key from the
     environment and one from a file reach a real (fake) Sendamatic, and neither is printed."""
     home = admin_home
-    from tests.fakes.sendamatic import FakeSendamatic
+    from labtui.testing.fakes.sendamatic import FakeSendamatic
 
     assert labtui(home, "init").returncode == 0
     key_file = tmp_path / "sendamatic.key"

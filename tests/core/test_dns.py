@@ -18,8 +18,8 @@ from labtui.core.config import CloudflareConfig, Config, load_config
 from labtui.core.dns import DnsError, DnsNotConfigured, DnsRecordSpec
 from labtui.core.errors import PermissionDenied, ValidationError
 from labtui.core.runtime import Core, Paths
+from labtui.testing.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID, ZONE_NAME, FakeCloudflare
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
-from tests.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID, ZONE_NAME, FakeCloudflare
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ async def test_list_follows_result_info_across_pages(dns_core: Core, boss: Actor
     assert records[0].name == ZONE_NAME and records[0].type == "TXT" and records[0].ttl_text == "auto"
     assert [r.name for r in records[1:4]] == [f"host0{i}.{ZONE_NAME}" for i in range(3)]
     pages = [path for method, path in fake.requests if method == "GET" and "/dns_records" in path]
-    assert len(pages) == 3 and all(f"page={n}" in p for n, p in zip((1, 2, 3), pages))
+    assert len(pages) == 3 and all(f"page={n}" in p for n, p in zip((1, 2, 3), pages, strict=True))
     assert dns_core.dns.zone_name == ZONE_NAME  # learned from GET /zones/{id}
 
 

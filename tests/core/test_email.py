@@ -20,9 +20,9 @@ from labtui.core.audit import AuditFilter
 from labtui.core.config import Config, EmailConfig, SendamaticConfig, SmtpConfig
 from labtui.core.errors import AuthError
 from labtui.core.runtime import Core, setup_logging
+from labtui.testing.fakes.sendamatic import FakeSendamatic
+from labtui.testing.fakes.smtp_sink import SmtpSink, refused_port
 from tests.conftest import ADMIN_PASSWORD, MakeCore
-from tests.fakes.sendamatic import FakeSendamatic
-from tests.fakes.smtp_sink import SmtpSink, refused_port
 
 SENDER = "Lab Admin <lab@example.org>"
 API_KEY = "cred-1234-secret-pass"

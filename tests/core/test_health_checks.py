@@ -19,7 +19,7 @@ import pytest
 from labtui.core.health.checks import NotDeployed, Prober, endpoint
 from labtui.core.health.definitions import CheckDef
 from labtui.core.health.targets import HostMap, TargetSource
-from tests.fakes.http_target import HttpTarget
+from labtui.testing.fakes.http_target import HttpTarget
 
 
 def check(kind: str, **kw: Any) -> CheckDef:

@@ -14,7 +14,7 @@ from labtui.core.config import Config, LabConfig
 from labtui.core.health import LEASE_NAME
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core, Paths
-from tests.fakes.http_target import HttpTarget
+from labtui.testing.fakes.http_target import HttpTarget
 
 
 def free_port() -> int:

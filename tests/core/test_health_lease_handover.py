@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.fakes.http_target import HttpTarget
+from labtui.testing.fakes.http_target import HttpTarget
 
 LEASE_SECONDS = 3
 #: The lease is retried every third of its period (HealthPoller.run).

@@ -27,8 +27,8 @@ from labtui.core.db.models import AuditRecord
 from labtui.core.health import LEASE_NAME, HealthPoller, problems_first
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
+from labtui.testing.fakes.http_target import HttpTarget
 from tests.conftest import ADMIN_PASSWORD, MakeCore
-from tests.fakes.http_target import HttpTarget
 
 INTERVAL = 0.2
 

@@ -1,18 +1,19 @@
 """``labtui schedules`` as a separate process, and a schedule fired by ``labtui serve``.
 
-The last test waits for a real minute boundary (up to ~70 s): it is the issue's must-show
-"a job within 2 s after the next minute boundary", measured across processes.
+The last test waits for a real minute boundary (up to ~70 s), so it is marked ``slow``: left
+out of the default run, run by CI on its own. It measures, across processes, "a job within
+2 s after the next minute boundary".
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -104,21 +105,22 @@ async def test_add_list_disable_remove(home: Path, make_core: MakeCore) -> None:
     assert {"schedule.create", "schedule.disable", "schedule.delete"} <= set(actions)
 
 
+@pytest.mark.slow
 async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute(home: Path, make_core: MakeCore) -> None:
     """Must-show: with ``labtui serve`` running, ``schedules add tick --cron '* * * * *'``
     produces a job within 2 s after the next minute boundary. Waits for a real minute."""
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "labtui", "--home", str(home), "serve"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(),
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "labtui", "--home", str(home), "serve",
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
     )
     try:
         assert serve.stderr is not None
-        ready = serve.stderr.readline()
+        ready = (await serve.stderr.readline()).decode()
         assert "labtui serve: worker" in ready, ready
         now = dt.datetime.now(dt.UTC)
         if 60 - now.second - now.microsecond / 1e6 < 8:  # too close to a boundary for a fair start
-            time.sleep(60 - now.second - now.microsecond / 1e6 + 0.5)
-        added = cli(home, "schedules", "add", "tick", "--cron", "* * * * *", "--service", "hello", "--as", "admin")
+            await asyncio.sleep(60 - now.second - now.microsecond / 1e6 + 0.5)
+        added = await asyncio.to_thread(cli, home, "schedules", "add", "tick", "--cron", "* * * * *", "--service", "hello", "--as", "admin")
         assert added.returncode == 0, added.stderr
         core: Core = await make_core()
         reader = Actor.system("test")
@@ -131,7 +133,7 @@ async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute
             jobs = [j for j in await core.jobs.list(reader, service="hello") if j.schedule_id == schedule.id]
             if jobs:
                 break
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         assert jobs, "no job from the schedule"
         job = jobs[-1]
         late = (job.created_at - boundary).total_seconds()
@@ -141,6 +143,7 @@ async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute
     finally:
         serve.send_signal(signal.SIGTERM)
         try:
-            serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(serve.wait(), 30)
+        except TimeoutError:
             serve.kill()
+            await serve.wait()

@@ -14,7 +14,7 @@ import pytest
 from labtui.core.actor import Actor
 from labtui.core.runtime import Core
 from labtui.core.workers import ProcessWorkers
-from labtui.ssh.screenshot import TerminalScreen, read_until, settle
+from labtui.devtools.ssh_screen import TerminalScreen, read_until, settle
 from labtui.ssh.server import SshHub
 from tests.conftest import ADMIN_PASSWORD
 from tests.core.test_ssh_server import connect

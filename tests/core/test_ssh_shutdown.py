@@ -14,7 +14,7 @@ import psutil
 
 from labtui.core.actor import Actor
 from labtui.core.runtime import Core
-from labtui.ssh.screenshot import TerminalScreen, read_until
+from labtui.devtools.ssh_screen import TerminalScreen, read_until
 from labtui.ssh.server import SHUTDOWN_MESSAGE
 from tests.conftest import ADMIN_PASSWORD, add_user
 
@@ -45,7 +45,7 @@ async def test_sigterm_tells_every_session_and_leaves_no_child(core: Core, admin
         ):
             procs = [await c.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None) for c in (one, two)]
             screens = [TerminalScreen(*SIZE) for _ in procs]
-            await asyncio.gather(*(read_until(p, s, f"{n} · roles") for p, s, n in zip(procs, screens, ("admin", "watcher"))))
+            await asyncio.gather(*(read_until(p, s, f"{n} · roles") for p, s, n in zip(procs, screens, ("admin", "watcher"), strict=True)))
             children = psutil.Process(server.pid).children(recursive=True)
             # The fork server, and one TUI per session forked from it.
             (forks,) = psutil.Process(server.pid).children()
@@ -54,7 +54,7 @@ async def test_sigterm_tells_every_session_and_leaves_no_child(core: Core, admin
             server.send_signal(signal.SIGTERM)
             # Each session shows the message on its normal screen (the TUI quit and
             # restored the terminal) and then ends.
-            await asyncio.gather(*(read_until(p, s, SHUTDOWN_MESSAGE) for p, s in zip(procs, screens)))
+            await asyncio.gather(*(read_until(p, s, SHUTDOWN_MESSAGE) for p, s in zip(procs, screens, strict=True)))
             await asyncio.gather(*(asyncio.wait_for(p.wait_closed(), 10) for p in procs))
         assert await asyncio.wait_for(server.wait(), 20) == 0
     finally:

@@ -23,8 +23,8 @@ from labtui.core.sshclient import (
     resolve_from_services,
     validate_user,
 )
+from labtui.testing.fakes.ssh_server import FakeSshServer
 from tests.conftest import add_user
-from tests.fakes.ssh_server import FakeSshServer
 
 
 @pytest.fixture

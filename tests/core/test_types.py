@@ -127,7 +127,7 @@ def test_validation_messages(tmp_path: Path, text: str, expected: list[str]) -> 
     assert report.types == []
     messages = [str(e) for e in report.errors]
     assert len(messages) == len(expected)
-    for message, start in zip(messages, expected):
+    for message, start in zip(messages, expected, strict=True):
         assert message.startswith(f"inventory_types/{start}"), message
 
 

@@ -25,8 +25,8 @@ from labtui.core.instances import RefreshFailed
 from labtui.core.integrations.vultr import VultrAuthError, VultrClient, VultrRateLimited
 from labtui.core.runtime import Core
 from labtui.core.system_tasks import system_tasks
+from labtui.testing.fakes.vultr import DEFAULT_KEY, FakeVultr
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
-from tests.fakes.vultr import DEFAULT_KEY, FakeVultr
 
 
 @pytest.fixture
@@ -343,7 +343,7 @@ def test_cli_refresh_and_list(tmp_path: Path, fake: FakeVultr, monkeypatch: pyte
 
 def test_inventory_file_reads_back_exactly_and_hostnames_stay_unique() -> None:
     from labtui.core.instances import build_cache, inventory_yaml
-    from tests.fakes.vultr import instance
+    from labtui.testing.fakes.vultr import instance
 
     odd = ["a:b", 'x"y', "ünï", "yes", "No", "null", "~", "1.5", "0x1F", "#x", "", "a: b", "-a", ".inf",
            "2024-01-01", "on", "Y", "true", "- x", "a #b", "x/y", "12:30", "[x]", "{y}", "*z", "&a", "!t", "%p", "@q"]

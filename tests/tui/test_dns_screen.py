@@ -11,12 +11,12 @@ from textual.widgets import Input, Select
 
 from labtui.core.actor import Actor
 from labtui.core.runtime import Core
+from labtui.testing.fakes.cloudflare import ZONE_NAME, FakeCloudflare
 from labtui.tui.app import LabApp
 from labtui.tui.screens.dns import DnsRecordForm, DnsScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
 from tests.core.test_dns import dns_config
-from tests.fakes.cloudflare import ZONE_NAME, FakeCloudflare
 from tests.tui.conftest import (
     paste,
     screen_text,

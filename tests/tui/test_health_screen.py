@@ -21,13 +21,13 @@ from labtui.core.config import Config, HealthConfig, LabConfig
 from labtui.core.health import LEASE_NAME, HealthPoller
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
+from labtui.testing.fakes.http_target import HttpTarget
 from labtui.tui.app import LabApp
 from labtui.tui.screens.dashboard import DashboardScreen
 from labtui.tui.screens.health import _SNAPSHOTS, HealthFilter, HealthScreen, sparkline
 from labtui.tui.screens.health_history import HealthHistoryScreen, SilenceForm
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
-from tests.fakes.http_target import HttpTarget
 from tests.tui.conftest import table_rows, text_of, wait_for
 
 SIZE = (130, 36)

@@ -16,10 +16,10 @@ from labtui.core.actor import Actor
 from labtui.core.config import Config, VultrConfig
 from labtui.core.db.models import AuditRecord
 from labtui.core.runtime import Core
+from labtui.testing.fakes.vultr import DEFAULT_KEY, FakeVultr
 from labtui.tui.screens.instances import InstancesScreen, TypeLabelScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
-from tests.fakes.vultr import DEFAULT_KEY, FakeVultr
 from tests.tui.conftest import SIZE, paste, table_rows, text_of, toasts, wait_for
 from tests.tui.host import ScreenHost, host
 
@@ -165,8 +165,8 @@ async def test_viewer_cannot_halt_refused_in_core_and_audited(vcore: Core, admin
 
 async def test_p_points_a_dns_name_at_the_instance(make_core: MakeCore, fake: FakeVultr) -> None:
     from labtui.core.config import CloudflareConfig
+    from labtui.testing.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID, FakeCloudflare
     from labtui.tui.screens.dns import DnsRecordForm
-    from tests.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID, FakeCloudflare
 
     with FakeCloudflare() as cloudflare:
         cloudflare.add_record("A", "host-00003", "192.0.2.99")  # an old address: moved, not doubled

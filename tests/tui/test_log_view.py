@@ -22,18 +22,18 @@ async def test_follows_tail_until_scrolled_up_and_end_resumes() -> None:
     async with app.run_test(size=(60, 20)) as pilot:
         view = app.query_one(LogView)
         view.focus()
-        view.refresh_lines()
+        view.source_changed()
         await pilot.pause()
         assert view.visible_text()[-1] == "line 99"
         source.lines.extend(f"line {i}" for i in range(100, 150))
-        view.refresh_lines()
+        view.source_changed()
         await pilot.pause()
         assert view.visible_text()[-1] == "line 149" and view.follow
         await pilot.press("pageup")
         await pilot.pause()
         assert not view.follow
         source.lines.extend(f"line {i}" for i in range(150, 160))
-        view.refresh_lines()
+        view.source_changed()
         await pilot.pause()
         assert "line 159" not in view.visible_text()
         await pilot.press("end")
@@ -46,7 +46,7 @@ async def test_ansi_colour_is_rendered_not_shown_raw() -> None:
     app = LogApp(source)
     async with app.run_test(size=(60, 10)) as pilot:
         view = app.query_one(LogView)
-        view.refresh_lines()
+        view.source_changed()
         await pilot.pause()
         assert view.visible_text() == ["red text plain"]
         strip = view.render_line(0)
@@ -62,7 +62,7 @@ async def test_search_jumps_between_matches_and_filter_shows_only_them() -> None
     async with app.run_test(size=(60, 20)) as pilot:
         view = app.query_one(LogView)
         view.focus()
-        view.refresh_lines()
+        view.source_changed()
         await pilot.press("home")
         view.needle = "error"
         await pilot.pause()

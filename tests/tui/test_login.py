@@ -67,7 +67,10 @@ async def test_five_wrong_passwords_lock_with_clear_message(admin_core: Core) ->
     app = LabApp(admin_core)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await sign_in(pilot, "admin", "wrong-1")
-        error = lambda: text_of(app.screen.query_one("#error"))
+
+        def error() -> str:
+            return text_of(app.screen.query_one("#error"))
+
         await wait_for(pilot, lambda: "Invalid" in error())
         for n in range(2, 6):
             await fill(pilot, f"wrong-{n}")

@@ -119,7 +119,7 @@ async def test_help_lists_keys_screen_help_and_screens(admin_core: Core) -> None
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         shown = screen_text(app)
-        assert "Every state change and every login attempt" in shown  # the screen's HELP
+        assert "Every state change and every login attempt" in shown  # the screen's SCREEN_HELP
         assert "Older" in text_of(app.screen.query_one("#screen-keys"))  # its own keys
         everywhere = text_of(app.screen.query_one("#global-keys"))
         for key in (":", "/", "?", "q", "esc", "enter", "^p"):

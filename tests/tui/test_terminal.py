@@ -19,10 +19,10 @@ from labtui.core.actor import Actor
 from labtui.core.audit import AuditFilter, query_page
 from labtui.core.runtime import Core
 from labtui.core.sshclient import SshTarget
+from labtui.testing.fakes.ssh_server import FakeSshServer
 from labtui.tui.screens.terminal import TerminalScreen, open_terminal, opener_for
 from labtui.tui.widgets.terminal import TerminalPane
 from tests.conftest import add_user
-from tests.fakes.ssh_server import FakeSshServer
 from tests.tui.host import host
 
 SIZE = (100, 32)

@@ -56,7 +56,7 @@ def describe_filter(flt: AuditFilter) -> str:
 
 
 class AuditScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Every state change and every login attempt, newest first. n and p page to older "
         "and newer records. / filters: user:NAME and action:NAME (action:login* matches a "
         "prefix) narrow by field, any other words search the target, detail, action, user "
@@ -191,7 +191,7 @@ class AuditScreen(LabScreen):
             if self.filter != AuditFilter():
                 self.apply_filter(AuditFilter())
         else:
-            self.lab.action_back()
+            self.lab.go_back()
 
     # -- detail ------------------------------------------------------------------------------------
 

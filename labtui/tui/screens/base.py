@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from textual.screen import Screen
@@ -23,13 +23,14 @@ log = logging.getLogger("labtui.tui")
 
 
 class LabScreen(Screen[Any]):
-    """Base of the main screens. Subclasses set ``HELP`` (shown by ``?``) and ``BINDINGS``.
+    """Base of the main screens. Subclasses set ``SCREEN_HELP`` (shown by ``?``; not
+    Textual's own ``HELP``, which its help panel renders as markdown) and ``BINDINGS``.
 
     Global keys (``:`` ``/`` ``?`` ``ctrl+p`` ``q`` Esc) are bound on the app; a screen that
     supports filtering implements :meth:`action_filter`.
     """
 
-    HELP: str = ""
+    SCREEN_HELP: ClassVar[str] = ""
 
     @property
     def lab(self) -> LabApp:

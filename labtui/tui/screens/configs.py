@@ -119,7 +119,7 @@ class TextViewScreen(ModalScreen[None]):
 
 
 class ConfigsScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The service's config files (instance.yaml, config.yaml, scripts.yaml, outputs.yaml). "
         "Enter edits one, h shows its versions. Every save is a version; 50 are kept per file."
     )
@@ -200,7 +200,7 @@ class ConfigsScreen(LabScreen):
 
 
 class ConfigEditorScreen(TextEditorScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Edit a config file. ctrl+s saves (after a YAML check; you are asked for a note), "
         "ctrl+g shows your changes, ctrl+t the version history, ctrl+r reloads the file. "
         "Esc goes back (asking first if there are unsaved changes)."
@@ -314,7 +314,7 @@ class DiffScreen(ModalScreen[None]):
 
 
 class ConfigHistoryScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Versions of a config file, newest first. The pane below shows what the selected version "
         "changed; m marks a version as the base so the pane compares any two. v views a version, "
         "r restores it (as a new version, written to disk)."

@@ -29,7 +29,7 @@ RECENT = 10
 
 
 class DashboardScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Where labtui starts after you sign in. The menu on the left lists the screens you "
         "may open (Enter opens one; so does : and the name). Recent activity is the newest "
         "audit records, if you may read the audit log; Enter on one shows it in full."

@@ -208,7 +208,7 @@ class DnsRecordForm(FormModal):
 
 
 class DnsScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The DNS records of the lab's Cloudflare zone (config: cloudflare.*). `n` adds a record, "
         "`e` or Enter edits one, `D` deletes after asking, `r` reloads from Cloudflare, `/` filters "
         "by type, name or content. Changes need system.settings.edit and are audited."

@@ -72,7 +72,7 @@ class UploadForm(ModalScreen[tuple[str, str] | None]):
 
 
 class FilesScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Files in the service's inputs/ and outputs/ folders (nothing else can be reached). "
         "Enter opens a file, n creates one, u uploads a file of this machine, d deletes "
         "(a copy stays as .backup). Files are limited to 100 KB."
@@ -187,7 +187,7 @@ class FilesScreen(LabScreen):
 
 
 class FileEditorScreen(TextEditorScreen):
-    HELP = (
+    SCREEN_HELP = (
         "One file of inputs/ or outputs/. ctrl+s saves (the old content is kept as .backup), "
         "ctrl+r reloads, Esc goes back (asking first if there are unsaved changes). Files that "
         "are not UTF-8 text, and users without services.files.edit, get a read-only view."

@@ -281,7 +281,7 @@ async def read_statuses(screen: LabScreen) -> list[ServiceStatus] | None:
 
 
 class HealthScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Every health check of the lab, problems first (o: by service). Status colours: "
         "healthy, unhealthy, unknown (cannot be judged, e.g. ICMP not permitted). Since: how "
         "long it has had that status. Recent: the latencies of its last results; 24 h / 7 d: "
@@ -394,8 +394,9 @@ class HealthScreen(FilteredTableScreen):
             first = asyncio.ensure_future(self.call(lambda: health.first_page(actor, rows)))
             with suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(first), self.FIRST_PAINT_WAIT)
-            if first.done() and first.result() is not None:
-                self.show_page(first.result())
+            page = first.result() if first.done() else None
+            if page is not None:
+                self.show_page(page)
         self.refresh_loop()
 
     def on_unmount(self) -> None:

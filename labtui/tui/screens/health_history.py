@@ -89,7 +89,7 @@ def plot_caption(rows: list[ResultRow], hours: float) -> str:
 
 
 class HealthHistoryScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "One check's results (newest first), its latency over the period (the plot: each bar "
         "the highest latency of its slice of time) and its transitions (healthy ↔ unhealthy, "
         "each of which was audited and mailed unless silenced). h changes the period (1 h, "

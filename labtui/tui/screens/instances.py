@@ -4,6 +4,7 @@ destroy (the label typed to confirm), a costs breakdown, and the server object o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -109,7 +110,7 @@ class TypeLabelScreen(ModalScreen[bool]):
 
 
 class InstancesScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The Vultr instances as last cached (the lab's inventory/vultr.yml holds the same). "
         "r asks Vultr now; a failed refresh keeps the cached list and says why. h halts and b "
         "reboots (both ask first), o powers on, D destroys after you type the instance's "
@@ -340,7 +341,7 @@ class InstancesScreen(FilteredTableScreen):
             return
         slugs = [t.slug for t in self.core.inventory_types.values() if t.sync == VULTR_SOURCE]
         for slug in slugs:
-            page = await self.call(lambda slug=slug: self.core.inventory.list(self.actor, type=slug, search=f'"{row.hostname}"', limit=50))
+            page = await self.call(functools.partial(self.core.inventory.list, self.actor, type=slug, search=f'"{row.hostname}"', limit=50))
             match = next((o for o in page.items if o.data.get("hostname") == row.hostname), None) if page else None
             if match is not None:
                 self.app.push_screen(ObjectDetailScreen(match.id))

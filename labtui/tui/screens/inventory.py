@@ -38,7 +38,7 @@ LABEL_WIDTH = 14
 
 
 class InventoryScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The lab's inventory: types on the left with how many objects you may see, the "
         "objects of the chosen type on the right (Tab moves between them). / filters: words "
         "match the type's searchable fields, tag:NAME (or tag:\"two words\") keeps tagged "

@@ -116,7 +116,7 @@ class RuleForm(FormModal):
 
 
 class AclScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Who may do what to this object, beyond the roles' type permissions. Core decides in "
         "this order: * (allows everything) → an ACL deny → an ACL allow → a tag grant → the "
         "role's inventory.<type>.<permission>. n adds a rule to the tab shown (an entry on "

@@ -9,7 +9,7 @@ Core decides which actions are offered (``core.inventory_actions.actions_for``) 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on
@@ -104,7 +104,7 @@ async def run_action(screen: LabScreen, type_slug: str, obj: ObjectInfo | None) 
     if action.needs_confirm:
         target = f" on {obj.title}" if obj is not None else f" on {where}"
         question = f"{action.confirm}\n\n{action.label}{target}" if action.confirm else f"Run {action.label}{target}? It is marked destructive."
-        variant = "error" if action.destructive else "primary"
+        variant: Literal["error", "primary"] = "error" if action.destructive else "primary"
         if not await screen.app.push_screen_wait(ConfirmScreen(question, action.label, variant=variant)):
             return
     if action.type == "dynamic_scripts" and obj is not None:

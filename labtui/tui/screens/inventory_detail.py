@@ -51,7 +51,7 @@ async def jobs_of(core: Core, actor: Actor, obj: ObjectInfo) -> list[JobInfo]:
 
 
 class ObjectDetailScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "One inventory object. Secret fields show only whether they are set: v reveals the "
         "one under the cursor (or the first set one); revealing needs edit on the object and "
         "is audited. e edit, D delete (asks), t tags, a access rules, x runs an action, s "

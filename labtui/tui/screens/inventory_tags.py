@@ -143,7 +143,7 @@ class TagForm(FormModal):
 
 
 class TagsScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Every inventory tag with its colour and how many objects you may see carry it. n "
         "makes a tag, e renames or recolours the selected one, D deletes it (its links and "
         "tag grants go with it). Managing tags needs inventory.tags.manage; tag grants are in "

@@ -55,7 +55,7 @@ def _status_style(status: str) -> str:
 
 
 class JobLogScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The job's output as it arrives. The pane follows the newest line; scroll up to stop "
         "following and press End to resume. / searches (n / N move between matches), f shows "
         "only matching lines, x cancels the job, R runs it again with the same inputs."
@@ -114,7 +114,7 @@ class JobLogScreen(LabScreen):
             count = await asyncio.to_thread(reader.poll)
             if count != known:
                 known = count
-                view.refresh_lines()
+                view.source_changed()
                 self._update_state()
             job = self.job
             # The whole job when its status moved on, else once a second (its deployment id

@@ -62,7 +62,7 @@ def ago(at: dt.datetime | None) -> str:
 
 
 class JobsScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Jobs you may see (all of them with jobs.view_all, else your own), newest first; the "
         "status updates live. / filters: free text, status:failed, service:hello, user:alice. "
         "Enter opens the live log."

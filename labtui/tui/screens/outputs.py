@@ -18,7 +18,7 @@ from labtui.tui.widgets.lab_table import LabTable
 
 
 class OutputsScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "What the service's last deploy left in outputs/service_outputs.yaml. Credentials are "
         "masked: v reveals the selected one (recorded in the audit log), v again hides it. "
         "c copies the selected value. r reloads."

@@ -51,7 +51,7 @@ def fingerprint(public_key: str) -> str:
 
 
 class ProfileScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Your own account. Account: display name and email (Save or Enter). Password: the "
         "current one, then the new one twice; your other sessions are signed out. SSH key: "
         "g generates an ed25519 pair (the private key is shown once: copy it then), or paste "

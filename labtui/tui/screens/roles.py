@@ -28,7 +28,7 @@ from labtui.tui.widgets.lab_table import LabTable
 
 
 class RolesScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Roles bundle permissions; users get roles. The left list shows each role's users "
         "and permissions; the right shows the selected role's permissions by category. Tab "
         "(or Enter) moves to the checklist: space ticks a permission, or all of a category; "

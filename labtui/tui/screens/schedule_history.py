@@ -37,7 +37,7 @@ def _took(job: JobInfo) -> str:
 
 
 class ScheduleHistoryScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The runs of one schedule, newest first: when each job started (in the schedule's time "
         "zone), its status, how long it took and who it ran as. Enter opens the job's log."
     )

@@ -25,7 +25,7 @@ def _when(at: dt.datetime | None, tz: str) -> str:
 
 
 class SchedulesScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Recurring jobs on 5-field cron expressions, each in its own time zone: a service "
         "script, an inventory action or a system task. The list is ordered by the next run; "
         "disabled schedules come last. h shows a schedule's past runs, g runs it now."
@@ -34,7 +34,7 @@ class SchedulesScreen(FilteredTableScreen):
     BINDINGS = [
         Binding("n", "new", "New"),
         Binding("e", "edit", "Edit"),
-        Binding("t", "toggle", "Enable/disable"),
+        Binding("t", "toggle_enabled", "Enable/disable"),
         Binding("g", "run_now", "Run now"),
         Binding("h", "history", "History"),
         Binding("D", "delete", "Delete"),
@@ -135,7 +135,7 @@ class SchedulesScreen(FilteredTableScreen):
             self._open_form(row)
 
     @work(group="schedules-change")
-    async def action_toggle(self) -> None:
+    async def action_toggle_enabled(self) -> None:
         row = self.selected()
         if row is None:
             return

@@ -29,7 +29,7 @@ def last_job_text(job: JobInfo | None) -> str:
 
 
 class ServicesScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "The lab's services (folders under services/ with a deploy.sh or deploy.yml). Enter "
         "opens one; d deploys the selected service straight away."
     )
@@ -120,7 +120,7 @@ async def deploy(screen: LabScreen, service: str, script: str, inputs: dict[str,
 
 
 class ServiceDetailScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "One service: d deploys, x runs one of its scripts (a form asks for its inputs), s stops "
         "it (its stop.yml, or the lab's stop flow), j lists its jobs."
     )

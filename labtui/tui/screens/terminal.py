@@ -61,7 +61,7 @@ def label_of(target: SshTarget | str, user: str | None = None) -> str:
 
 
 class TerminalScreen(LabScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Remote shells on your lab's hosts, one tab each. While a terminal has focus every "
         "key goes to the remote shell (ctrl+p and ctrl+q too). ctrl+] or F12 gives the "
         "keyboard back: then ←/→ switch tabs, Enter returns to the terminal, x closes the "
@@ -137,7 +137,7 @@ class TerminalScreen(LabScreen):
             self.set_focus(None)
 
     @on(TerminalPane.Closed)
-    def _closed(self, event: TerminalPane.Closed) -> None:
+    def _pane_closed(self, event: TerminalPane.Closed) -> None:
         if event.error:
             self.notify(event.error, severity="error", timeout=12, markup=False)
         self.refresh_bindings()

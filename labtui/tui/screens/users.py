@@ -9,12 +9,13 @@ Tokens the email provider could not deliver are shown once in a modal, never not
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.errors import LabtuiError
@@ -36,7 +37,7 @@ STATUS_COLOURS = {"active": "text-success", "invited": "text-warning", "inactive
 
 
 class UsersScreen(FilteredTableScreen):
-    HELP = (
+    SCREEN_HELP = (
         "Every account: active, invited (has not redeemed the invitation yet) or inactive. "
         "i invites someone by email (with email off, the token is shown to you once to pass "
         "on); r sets the selected user's roles; d deactivates (their sessions end at once) or "
@@ -143,7 +144,7 @@ class UsersScreen(FilteredTableScreen):
     def _shown(self) -> list[UserInfo]:
         table = self.table
         by_id = {str(u.id): u for u in self.users}
-        return [by_id[table.coordinate_to_cell_key((i, 0)).row_key.value or ""] for i in range(table.row_count)]
+        return [by_id[table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value or ""] for i in range(table.row_count)]
 
     def render_status(self) -> None:
         counts = {s: sum(1 for u in self.users if u.status == s) for s in ("active", "invited", "inactive")}
@@ -193,7 +194,7 @@ class UsersScreen(FilteredTableScreen):
         user = self.selected()
         if user is None:
             return
-        roles = await self.app.push_screen_wait(AssignRolesForm(user, await self._role_names()))
+        roles = cast("list[str] | None", await self.app.push_screen_wait(AssignRolesForm(user, await self._role_names())))
         if roles is None or sorted(roles) == sorted(user.roles):
             return
         await self.call(

@@ -15,7 +15,7 @@ pyproject.toml): private API, hence that test.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -124,7 +124,7 @@ class LabTable(DataTable[Any]):
             name = "datatable--odd-row" if row_index % 2 else "datatable--even-row"
         else:
             return base_style
-        return self._pass_style(name, lambda: self.get_component_styles(name).rich_style)  # type: ignore[no-any-return]
+        return self._pass_style(name, lambda: self.get_component_styles(name).rich_style)
 
     def _render_line_in_row(
         self,
@@ -150,7 +150,7 @@ class LabTable(DataTable[Any]):
         )
         cached = self._row_render_cache.get(cache_key)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         row_index = self._row_locations.get(row_key)
         if row_index is None:  # the header
             row_index = -1
@@ -182,15 +182,19 @@ class LabTable(DataTable[Any]):
     ) -> list[list[Segment]]:
         is_header_cell = row_index == -1
         row_key = self._header_row_key if is_header_cell else self._row_locations.get_key(row_index)
-        cache_key: CellCacheKey = (
-            row_key,
-            self._column_locations.get_key(column_index),
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
+        # The label column has no key: DataTable keys its cells by None too.
+        cache_key = cast(
+            "CellCacheKey",
+            (
+                row_key,
+                self._column_locations.get_key(column_index),
+                base_style,
+                cursor,
+                hover,
+                self._show_hover_cursor,
+                self._update_count,
+                self._pseudo_class_state,
+            ),
         )
         cached = self._cell_render_cache.get(cache_key)
         if cached is not None:

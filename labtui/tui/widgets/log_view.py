@@ -71,7 +71,7 @@ class ListLineSource:
 
 
 class LogView(ScrollView, can_focus=True):
-    """Shows a :class:`LineSource`; call :meth:`refresh_lines` when it grows."""
+    """Shows a :class:`LineSource`; call :meth:`source_changed` when it grows (not ScrollView.refresh_lines, which repaints lines)."""
 
     DEFAULT_CSS = """
     LogView {
@@ -124,7 +124,7 @@ class LogView(ScrollView, can_focus=True):
     def _index_of_row(self, row: int) -> int:
         return self._rows[row] if self._rows is not None else row
 
-    def refresh_lines(self) -> None:
+    def source_changed(self) -> None:
         """The source changed (usually grew): resize, and follow the tail if following."""
         if self.filtered and self.needle:
             self._rows = self.source.matching(self.needle)
@@ -138,7 +138,7 @@ class LogView(ScrollView, can_focus=True):
         self.source = source
         self._cache.clear()
         self._rows = None
-        self.refresh_lines()
+        self.source_changed()
 
     # -- following -----------------------------------------------------------------------
 

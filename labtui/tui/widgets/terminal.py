@@ -546,7 +546,7 @@ class TerminalPane(Monitor):
                     self._offset = min(self._offset + lines, len(history))
             original(lines)
 
-        blitter.scroll = scroll  # type: ignore[method-assign]
+        blitter.scroll = scroll
 
     @property
     def scrollback_lines(self) -> int:

@@ -8,7 +8,6 @@ between runs (timestamps) is pinned so the pictures only change when the screens
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -24,6 +23,9 @@ from labtui.core.actor import Actor
 from labtui.core.config import load_config
 from labtui.core.errors import AuthError
 from labtui.core.runtime import Core, Paths
+from labtui.testing.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID, FakeCloudflare
+from labtui.testing.fakes.ssh_server import FakeSshServer
+from labtui.testing.fakes.vultr import DEFAULT_KEY, FakeVultr, instance
 from labtui.tui.app import LabApp
 from labtui.tui.widgets.lab_table import LabTable
 
@@ -115,7 +117,7 @@ async def _pin_clock(core: Core) -> None:
 
     from labtui.core.db.models import AuditRecord, User
 
-    def q(s):  # type: ignore[no-untyped-def]
+    def q(s):
         for i, row in enumerate(s.scalars(select(AuditRecord).order_by(AuditRecord.id))):
             row.created_at = EPOCH + dt.timedelta(minutes=i)
         for i, user in enumerate(s.scalars(select(User).order_by(User.id))):
@@ -295,18 +297,10 @@ async def _health_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[No
 
 
 class _CloudFakes:
-    """The test suite's fake Vultr and Cloudflare (a checkout has them; an installed labtui
-    does not, and then the instances and DNS pictures are skipped)."""
+    """The fake Vultr and Cloudflare (:mod:`labtui.testing.fakes`), filled with a lab's worth
+    of instances and records."""
 
     def __init__(self) -> None:
-        import sys
-
-        checkout = str(Path(__file__).resolve().parents[2])
-        if (Path(checkout) / "tests" / "fakes").is_dir() and checkout not in sys.path:
-            sys.path.append(checkout)
-        from tests.fakes.cloudflare import FakeCloudflare
-        from tests.fakes.vultr import FakeVultr, instance
-
         self.vultr, self.cloudflare = FakeVultr(), FakeCloudflare()
         machines = [
             ("web-1", "web", "fra", "vc2-1c-2gb", ["svc:web"]), ("web-2", "web", "fra", "vc2-1c-2gb", ["svc:web"]),
@@ -338,9 +332,6 @@ class _CloudFakes:
         self.vultr.__exit__(*exc)
 
     def configure(self, config: Any) -> None:
-        from tests.fakes.cloudflare import DEFAULT_TOKEN, ZONE_ID
-        from tests.fakes.vultr import DEFAULT_KEY
-
         config.vultr.base_url, config.vultr.api_key = self.vultr.base_url, DEFAULT_KEY
         config.cloudflare.base_url, config.cloudflare.api_token = self.cloudflare.base_url, DEFAULT_TOKEN
         config.cloudflare.zone_id = ZONE_ID
@@ -395,20 +386,12 @@ async def _inventory_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot
     app.pop_screen()
 
 
-async def _terminal_screens(
-    app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path], skip: Callable[[str], None]
-) -> None:
-    """The terminal pane on a real shell (the checkout's test SSH server on 127.0.0.1): a
+async def _terminal_screens(app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+    """The terminal pane on a real shell (the fake SSH server on 127.0.0.1): a
     command's output, then ``top`` drawing full-screen."""
     from labtui.core.sshclient import SshTarget
     from labtui.tui.screens.terminal import TerminalScreen
     from labtui.tui.widgets.terminal import TerminalPane
-
-    try:
-        from tests.fakes.ssh_server import FakeSshServer
-    except ImportError:
-        skip("terminal: the test SSH server is in a checkout's tests/, no screenshots")
-        return
 
     with tempfile.TemporaryDirectory(prefix="labtui-sshd-") as tmp:
         server = FakeSshServer(Path(tmp))
@@ -449,7 +432,7 @@ async def _ssh_screen(core: Core, out_dir: Path, written: list[Path]) -> None:
     real SSH client, the session's output drawn by a terminal emulator."""
     import sys
 
-    from labtui.ssh.screenshot import screenshot
+    from labtui.devtools.ssh_screen import screenshot
     from labtui.ssh.server import SshHub
 
     hub = SshHub(core, [sys.executable, "-m", "labtui", "--home", str(core.paths.home)])
@@ -480,18 +463,13 @@ async def take_screenshots(
     skip = on_skip or (lambda message: log.warning("%s", message))
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    try:
-        clouds: _CloudFakes | None = _CloudFakes()
-    except ImportError:
-        clouds = None
-        skip("instances, dns: the fake Vultr and Cloudflare are in a checkout's tests/, no screenshots")
-    with tempfile.TemporaryDirectory(prefix="labtui-screenshots-") as tmp, clouds or contextlib.nullcontext():
+    clouds = _CloudFakes()
+    with tempfile.TemporaryDirectory(prefix="labtui-screenshots-") as tmp, clouds:
         # Log to the throw-away home like a real run does (and not onto the terminal).
         handler = logging.FileHandler(Path(tmp) / "labtui.log")
         logging.getLogger("labtui").addHandler(handler)
         config = load_config(None)
-        if clouds is not None:
-            clouds.configure(config)
+        clouds.configure(config)
         core = Core(config, Paths(Path(tmp)))
         try:
             await core.start()
@@ -536,10 +514,9 @@ async def take_screenshots(
                     await _until(pilot, lambda: isinstance(app.screen, DashboardScreen))
                 await _job_screens(core, admin, app, pilot, out_dir, written)
                 await _health_screens(core, admin, app, pilot, out_dir, written)
-                if clouds is not None:
-                    await _cloud_screens(core, admin, app, pilot, out_dir, written)
+                await _cloud_screens(core, admin, app, pilot, out_dir, written)
                 await _inventory_screens(core, admin, app, pilot, out_dir, written)
-                await _terminal_screens(app, pilot, out_dir, written, skip)
+                await _terminal_screens(app, pilot, out_dir, written)
             await _ssh_screen(core, out_dir, written)
         finally:
             await core.aclose()

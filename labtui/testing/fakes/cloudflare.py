@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.serving import ServedInThread
+from labtui.testing.fakes.serving import ServedInThread
 
 DEFAULT_TOKEN = "test-cloudflare-token-0123456789"
 ZONE_NAME = "lab.example.com"

@@ -37,7 +37,7 @@ class _Handler:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         with self._sink._lock:
             self._sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            self._sink.messages.append(message)  # type: ignore[arg-type]
+            self._sink.messages.append(message)
         return "250 OK"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from tests.fakes.serving import ServedInThread
+from labtui.testing.fakes.serving import ServedInThread
 
 DEFAULT_KEY = "test-credential-id-test-password"
 

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.serving import ServedInThread
+from labtui.testing.fakes.serving import ServedInThread
 
 DEFAULT_KEY = "TESTVULTRKEY0123456789ABCDEFGHIJ"
 REGIONS = ("ewr", "ams", "mel", "syd")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-from tests.fakes.serving import ServedInThread
+from labtui.testing.fakes.serving import ServedInThread
 
 
 class HttpTarget(ServedInThread):

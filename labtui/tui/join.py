@@ -1,4 +1,4 @@
-"""The restricted ``join`` login over SSH: redeem an invitation or a reset token, nothing else.
+"""The restricted ``join`` login (the SSH server runs it for the user ``join``): redeem an invitation or a reset token, nothing else.
 
 ``ssh -t -p PORT join@host`` needs no password. The app offers only the two token forms of
 the login screen; a redeemed token sets the password, and the session it opened is closed
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on, work
 from textual.app import App
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 #: Bad tokens one join session may try before it is closed.
 MAX_BAD_TOKENS = 3
-CSS_FILE = Path(__file__).resolve().parent.parent / "tui" / "tcss" / "labtui.tcss"
+CSS_FILE = Path(__file__).resolve().parent / "tcss" / "labtui.tcss"
 
 
 class JoinScreen(AuthForm):
@@ -57,15 +57,13 @@ class JoinScreen(AuthForm):
         self.app.exit()
 
 
-class _Counted:
-    """Mixin for the token forms: count refused tokens on the app."""
-
-    app: JoinApp
+class _Counted(AuthForm):
+    """Before a token form in the bases: count refused tokens on the app."""
 
     def after_error(self, exc: LabtuiError) -> None:
         if isinstance(exc, AuthError):
-            self.app.bad_token()
-        super().after_error(exc)  # type: ignore[misc]
+            cast("JoinApp", self.app).bad_token()
+        super().after_error(exc)
 
 
 class JoinInvitationScreen(_Counted, InvitationScreen):

@@ -102,7 +102,7 @@ async def screenshot(
     screen = TerminalScreen(*size)
     async with asyncssh.connect(
         host, port, username=username, password=password,
-        client_keys=client_keys, known_hosts=None,  # type: ignore[arg-type]
+        client_keys=client_keys, known_hosts=None,
     ) as conn:
         proc = await conn.create_process(term_type=TERM, term_size=size, encoding=None)
         await read_until(proc, screen, wait_for or f"{username} · roles")
