@@ -3,6 +3,12 @@ quitting, logging out, permissions in menus, and a session revoked elsewhere."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import Input, OptionList
@@ -18,6 +24,8 @@ from labtui.tui.widgets.command_bar import CommandBar
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import ADMIN_PASSWORD, add_user
 from tests.tui.conftest import SIZE, screen_text, signed_in, text_of, toasts, wait_for
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def menu_items(app: LabApp) -> list[str]:
@@ -200,20 +208,33 @@ def svg_text(svg: str) -> str:
     return "\n".join(html.unescape(t) for t in re.findall(r">([^<]*)</text>", svg))
 
 
-async def test_screenshots_command_writes_the_svgs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """``labtui screenshots DIR`` on its own throw-away data dir: the configured one is untouched."""
-    import argparse
+def test_an_installed_labtui_makes_every_screenshot(tmp_path: Path) -> None:
+    """``labtui screenshots DIR`` from a plain (non-editable) install of this checkout makes
+    every picture ``screenshots/`` holds, on its own throw-away data dir (the configured one is
+    untouched): the scenes and the fakes they need ship in the package."""
+    source = tmp_path / "source"  # pip builds in the tree: build it in a copy, not the checkout
+    shutil.copytree(CHECKOUT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "screenshots"))
+    installed = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(installed), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    env.pop("LABTUI_HOME", None)
+    home = tmp_path / "home"
 
-    from labtui.cli import screenshots as command
-    from labtui.cli.context import CliContext
+    def labtui(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "labtui", "--home", str(home), *args], env=env, cwd=tmp_path,
+            capture_output=True, text=True, timeout=600,
+        )
 
-    parser = argparse.ArgumentParser()
-    command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["screenshots", str(tmp_path / "shots"), "--size", "100x30"])
-    ctx = CliContext(home=str(tmp_path / "home"), config_path=None)
-    assert await args.handler(ctx, args) == 0
+    where = subprocess.run([sys.executable, "-c", "import labtui; print(labtui.__file__)"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert where.stdout.startswith(str(installed)), where
+    made = labtui("screenshots", str(tmp_path / "shots"), "--size", "100x30")
+    assert made.returncode == 0, made.stderr
     written = {p.name: p.read_text() for p in (tmp_path / "shots").iterdir()}
-    assert {"setup.svg", "login.svg", "dashboard.svg", "audit.svg"} <= set(written)
+    assert set(written) == {p.name for p in (CHECKOUT / "screenshots").glob("*.svg")}
     for name, svg in written.items():
         assert svg.startswith("<svg") and "labtui" in svg, name
         assert "pw-Admin-123" not in svg, name  # the password typed on the login shot is masked
@@ -221,8 +242,8 @@ async def test_screenshots_command_writes_the_svgs(tmp_path) -> None:  # type: i
     # The newest of the records the pictures are made with (older ones may be pushed off the
     # bottom of a 30-line screen by what the lab's background work records meanwhile).
     assert "role.create" in written["audit.svg"], svg_text(written["audit.svg"])
-    # The terminal pane ran real commands on the test SSH server's shell.
+    # The terminal pane ran real commands on the fake SSH server's shell.
     assert "hello&#160;from&#160;web-1" in written["terminal.svg"]  # the SVG's spaces are &#160;
-    assert not (tmp_path / "home").exists()
-    bad = parser.parse_args(["screenshots", str(tmp_path / "x"), "--size", "wide"])
-    assert await bad.handler(ctx, bad) == 2
+    assert not home.exists()
+    bad = labtui("screenshots", str(tmp_path / "x"), "--size", "wide")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
