@@ -16,11 +16,13 @@ import pytest
 from sqlalchemy import select, update
 
 from labtui.core.actor import Actor
+from labtui.core.config import Config, DatabaseConfig
 from labtui.core.db.models import AuditRecord, User, UserSshKey
 from labtui.core.errors import Conflict, KeyInUse
 from labtui.core.login_keys import key_holders
 from labtui.core.runtime import Core, Paths
 from tests.conftest import MakeCore, add_user
+from tests.core.databases import BACKENDS, database_url
 
 
 def new_key(comment: str = "") -> str:
@@ -85,8 +87,12 @@ async def test_a_registered_key_and_a_profile_key_exclude_each_other(core: Core,
     ]
 
 
-async def test_two_users_claiming_one_key_at_once_one_wins(core: Core, pair: tuple[Actor, Actor]) -> None:
-    alice, mallory = pair
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_two_users_claiming_one_key_at_once_one_wins(make_core: MakeCore, backend: str) -> None:
+    core = await make_core(Config(database=DatabaseConfig(url=database_url(backend))))
+    await core.auth.create_admin("admin", "pw-Admin-123")
+    admin = (await core.auth.login("admin", "pw-Admin-123")).actor
+    alice, mallory = await add_user(core, admin, "alice", "viewer"), await add_user(core, admin, "mallory", "viewer")
     for _ in range(3):
         key = new_key()
         results = await asyncio.gather(

@@ -10,12 +10,13 @@ import asyncssh
 import pytest
 from sqlalchemy import select
 
-from labtui.core.config import AuthConfig, Config
+from labtui.core.config import AuthConfig, Config, DatabaseConfig
 from labtui.core.db.models import AuditRecord, Lockout
 from labtui.core.errors import AccountLocked, AuthError
 from labtui.core.runtime import Core
 from labtui.ssh.server import SshHub
 from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.core.databases import BACKENDS, database_url
 
 ATTEMPTS = 5
 ATTACKER = "203.0.113.66"
@@ -24,7 +25,18 @@ ATTACKER = "203.0.113.66"
 @pytest.fixture
 async def strict(make_core: MakeCore) -> Core:
     """A core that locks after 5 failures for 5 minutes, with an admin and four more users."""
-    core = await make_core(Config(auth=AuthConfig(lockout_attempts=ATTEMPTS, lockout_minutes=5)))
+    return await strict_core(make_core, "")
+
+
+@pytest.fixture(params=BACKENDS)
+async def either(request: pytest.FixtureRequest, make_core: MakeCore) -> Core:
+    """:func:`strict` on SQLite, and on PostgreSQL when one is given (tests/core/databases.py)."""
+    return await strict_core(make_core, database_url(request.param))
+
+
+async def strict_core(make_core: MakeCore, url: str) -> Core:
+    config = Config(auth=AuthConfig(lockout_attempts=ATTEMPTS, lockout_minutes=5), database=DatabaseConfig(url=url))
+    core = await make_core(config)
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
     for name in ("alice", "bobby", "carol", "derek"):
@@ -83,8 +95,8 @@ async def test_a_user_lockout_leaves_the_origin_count_alone(strict: Core) -> Non
     assert locks == [("origin", ATTACKER), ("user", "alice")]
 
 
-async def test_parallel_attempts_check_at_most_the_configured_number(strict: Core) -> None:
-    core = strict
+async def test_parallel_attempts_check_at_most_the_configured_number(either: Core) -> None:
+    core = either
     guesses = [f"guess-{i}" for i in range(24)] + [ADMIN_PASSWORD]
     results = await asyncio.gather(
         *(core.auth.login("admin", guess, origin=ATTACKER) for guess in guesses), return_exceptions=True
