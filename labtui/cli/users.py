@@ -123,15 +123,9 @@ async def authorized_keys(ctx: CliContext, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from sqlalchemy import select
-
-    from labtui.core.db.models import User
-    from labtui.core.login_keys import keys_of
-
     core = await ctx.core(start=False)
-    rows = await core.db.run(
-        lambda s: [(u.username, key) for u in s.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username)) for key in keys_of(s, u)]
-    )
+    # A key two accounts hold is left out (and logged): sshd would pick the first line's.
+    rows = await core.login_keys.authorized(CLI)
     base = [sys.executable, "-m", "labtui", "--home", str(ctx.paths.home)]
     if core.config.source is not None:
         base += ["--config", str(core.config.source)]

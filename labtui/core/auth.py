@@ -18,10 +18,11 @@ from labtui.core.actor import Actor
 from labtui.core.config import AuthConfig
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
+from labtui.core.db.locks import lock_subjects
 from labtui.core.db.models import (
     AuthSession,
     Lockout,
-    LoginFailure,
+    LoginAttempt,
     Role,
     User,
     UserToken,
@@ -83,12 +84,45 @@ class Auth:
         return await self.db.run(q)
 
     # -- login and lockout -----------------------------------------------------------------
+    # docs/auth.md: an attempt first takes a place in the count of its user name and of its
+    # origin, and only an attempt that got one has its password checked.
 
-    def _locked_minutes(self, s: Session, username: str, origin: str) -> int:
+    def _reserve(self, s: Session, subjects: list[tuple[str, str]]) -> tuple[list[int], int]:
+        """Count this attempt against each subject; returns the rows written and 0, or no rows
+        and the minutes to wait when a subject is locked or already has its attempts.
+
+        The rows are written before anything is counted, in this one transaction: on SQLite
+        that write takes the database's write lock, so the counts below include every attempt
+        that came before and none can slip in beside it (PostgreSQL: the subject locks)."""
+        lock_subjects(s, *(f"login:{scope}:{subject}" for scope, subject in subjects))
         now = utcnow()
-        subjects = [("user", username.lower())]
-        if origin != "local":
-            subjects.append(("origin", origin))
+        window = now - dt.timedelta(minutes=self.config.lockout_minutes)
+        rows = [LoginAttempt(scope=scope, subject=subject, at=now) for scope, subject in subjects]
+        s.add_all(rows)
+        s.flush()
+        minutes = self._locked_minutes(s, subjects, now)
+        if not minutes and any(self._attempts(s, scope, subject, window) > self.config.lockout_attempts for scope, subject in subjects):
+            # Attempts still being checked fill the count: this one waits as if they failed.
+            minutes = self.config.lockout_minutes
+        if minutes:
+            s.execute(delete(LoginAttempt).where(LoginAttempt.id.in_([r.id for r in rows])))
+            return [], minutes
+        # Rows of these subjects older than the window count no more.
+        for scope, subject in subjects:
+            s.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.at <= window))
+        return [r.id for r in rows], 0
+
+    @staticmethod
+    def _attempts(s: Session, scope: str, subject: str, since: dt.datetime, *, failed_only: bool = False) -> int:
+        stmt = select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.at > since
+        )
+        if failed_only:
+            stmt = stmt.where(LoginAttempt.failed.is_(True))
+        return s.scalar(stmt) or 0
+
+    @staticmethod
+    def _locked_minutes(s: Session, subjects: list[tuple[str, str]], now: dt.datetime) -> int:
         until = None
         for scope, subject in subjects:
             row = s.scalar(
@@ -100,23 +134,20 @@ class Auth:
             return 0
         return max(1, int((until - now).total_seconds() + 59) // 60)
 
-    def _fail(self, s: Session, username: str, origin: str) -> int:
-        """Record a failure; returns minutes locked if this failure triggered a lockout."""
+    def _fail(self, s: Session, subjects: list[tuple[str, str]], reserved: list[int], username: str, origin: str) -> int:
+        """Turn this attempt's rows into failures; returns the minutes locked if they brought
+        a subject to ``lockout_attempts``. A lockout clears only its own subject's failures:
+        the user's and the origin's counts go on independently."""
+        lock_subjects(s, *(f"login:{scope}:{subject}" for scope, subject in subjects))
+        s.execute(update(LoginAttempt).where(LoginAttempt.id.in_(reserved)).values(failed=True))
         now = utcnow()
         window = now - dt.timedelta(minutes=self.config.lockout_minutes)
-        name = username.lower()
-        s.add(LoginFailure(username=name, origin=origin, at=now))
-        s.flush()
-        until = now + dt.timedelta(minutes=self.config.lockout_minutes)
         locked = 0
-        checks = [("user", name, LoginFailure.username == name)]
-        if origin != "local":
-            checks.append(("origin", origin, LoginFailure.origin == origin))
-        for scope, subject, cond in checks:
-            count = s.scalar(select(func.count(LoginFailure.id)).where(cond, LoginFailure.at > window))
-            if count and count >= self.config.lockout_attempts:
-                s.add(Lockout(scope=scope, subject=subject, until=until))
-                s.execute(delete(LoginFailure).where(cond))
+        for scope, subject in subjects:
+            count = self._attempts(s, scope, subject, window, failed_only=True)
+            if count >= self.config.lockout_attempts:
+                s.add(Lockout(scope=scope, subject=subject, until=now + dt.timedelta(minutes=self.config.lockout_minutes)))
+                s.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.failed.is_(True)))
                 audit.record(
                     s, Actor(None, username, origin), "login.lockout", f"{scope}/{subject}",
                     {"failures": count, "minutes": self.config.lockout_minutes},
@@ -124,19 +155,30 @@ class Auth:
                 locked = self.config.lockout_minutes
         return locked
 
-    async def login(self, username: str, password: str, *, origin: str = "local") -> LoginResult:
-        """Check credentials; raises :class:`AuthError` or :class:`AccountLocked`."""
-        username = username.strip()
+    @staticmethod
+    def _succeed(s: Session, subjects: list[tuple[str, str]], reserved: list[int]) -> None:
+        """A right password: its own rows go, and the user's failures with them. The origin's
+        failures stay: one good account must not wipe what the origin tried on others."""
+        s.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(reserved)))
+        scope, subject = subjects[0]
+        s.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.failed.is_(True)))
 
-        def check(s: Session) -> tuple[User | None, int]:
-            minutes = self._locked_minutes(s, username, origin)
+    async def login(self, username: str, password: str, *, origin: str = "local") -> LoginResult:
+        """Check credentials; raises :class:`AuthError` or :class:`AccountLocked`.
+
+        Every attempt costs the same whether the user exists or not: one reservation, one hash
+        verification (a dummy hash for unknown users), one transaction recording the outcome."""
+        username = username.strip()
+        subjects = _lockout_subjects(username, origin)
+
+        def reserve(s: Session) -> tuple[User | None, list[int], int]:
+            reserved, minutes = self._reserve(s, subjects)
             if minutes:
                 audit.record(s, Actor(None, username, origin), "login.locked", f"users/{username}", {"minutes_left": minutes})
-                return None, minutes
-            user = s.scalar(select(User).where(User.username == username))
-            return user, 0
+                return None, [], minutes
+            return s.scalar(select(User).where(User.username == username)), reserved, 0
 
-        user, locked = await self.db.run(check)
+        user, reserved, locked = await self.db.run(reserve)
         if locked:
             raise AccountLocked(locked)
         ok = await verify_in_thread(user.password_hash if user else None, password) and bool(user and user.is_active)
@@ -146,10 +188,10 @@ class Auth:
 
         def finish(s: Session) -> LoginResult | int:
             if not ok or user is None:
-                minutes = self._fail(s, username, origin)
+                minutes = self._fail(s, subjects, reserved, username, origin)
                 audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}")
                 return minutes
-            s.execute(delete(LoginFailure).where(LoginFailure.username == username.lower()))
+            self._succeed(s, subjects, reserved)
             row = s.get(User, user.id)
             assert row is not None
             row.last_login_at = utcnow()
@@ -390,6 +432,15 @@ class Auth:
             audit.record(s, Actor(None, "cli"), "user.password_reset", f"users/{username}", {"via": "cli"})
 
         await self.db.run(q)
+
+
+def _lockout_subjects(username: str, origin: str) -> list[tuple[str, str]]:
+    """What an attempt counts against: its user name (any case, so ``Admin`` and ``admin``
+    share a count), and its origin unless local (whoever runs labtui locally owns the data)."""
+    subjects = [("user", username.lower()[:100])]
+    if origin != "local":
+        subjects.append(("origin", origin[:100]))
+    return subjects
 
 
 def _revoke_sessions(s: Session, user_id: int, keep: int | None = None) -> None:

@@ -59,3 +59,11 @@ class AccountLocked(AuthError):
 
 class StartupError(LabtuiError):
     """A startup step failed in a way that stops labtui (names the file and line)."""
+
+
+class KeyInUse(Conflict):
+    """An SSH public key another account holds already: a key logs in one user only, or
+    sshd's first matching line would decide who its holder becomes (docs/auth.md)."""
+
+    def __init__(self) -> None:
+        super().__init__("That public key belongs to another account: each key logs in one user only, so use a key of your own")

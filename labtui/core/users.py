@@ -14,9 +14,16 @@ from labtui.core.actor import Actor
 from labtui.core.auth import INVITE, RESET, Auth
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
+from labtui.core.db.locks import lock_subjects
 from labtui.core.db.models import AuthSession, Role, User
-from labtui.core.errors import Conflict, NotFound, ValidationError
+from labtui.core.errors import Conflict, KeyInUse, NotFound, ValidationError
 from labtui.core.integrations.email import EmailError, Mailer
+from labtui.core.login_keys import (
+    ensure_sole_holder,
+    key_lock,
+    parse_key,
+    record_refusal,
+)
 from labtui.core.rbac import Rbac
 
 log = logging.getLogger(__name__)
@@ -250,24 +257,33 @@ class Users:
         return private
 
     async def set_ssh_key(self, actor: Actor, public_key: str | None, *, generated: bool = False) -> None:
-        import asyncssh
-
+        """Set (or with None, remove) the actor's profile key; a key another account holds,
+        as its profile key or a registered one, is refused with :class:`KeyInUse`."""
         key_text = (public_key or "").strip() or None
         fingerprint = None
         if key_text:
             try:
-                fingerprint = asyncssh.import_public_key(key_text).get_fingerprint()
-            except (asyncssh.KeyImportError, ValueError):
+                fingerprint = parse_key(key_text)[1]
+            except ValidationError:
                 raise ValidationError("That is not an OpenSSH public key", "ssh_public_key") from None
 
         def q(s: Session) -> None:
             user = s.get(User, actor.user_id)
             assert user is not None
+            if fingerprint:
+                lock_subjects(s, key_lock(fingerprint))
             user.ssh_public_key = key_text
+            if fingerprint:
+                s.flush()  # the write first, then the check: see ensure_sole_holder
+                ensure_sole_holder(s, user.id, fingerprint)
             action = "profile.ssh_key_set" if key_text else "profile.ssh_key_removed"
             audit.record(s, actor, action, f"users/{user.username}", {"fingerprint": fingerprint, "generated": generated})
 
-        await self.db.run(q)
+        try:
+            await self.db.run(q)
+        except KeyInUse:
+            await self.db.run(lambda s: record_refusal(s, actor, "profile.ssh_key_refused", actor.username, fingerprint or ""))
+            raise
 
     async def my_ssh_key(self, actor: Actor) -> str | None:
         return await self.db.run(lambda s: s.get(User, actor.user_id).ssh_public_key)  # type: ignore[union-attr]

@@ -111,18 +111,19 @@ class UserToken(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class LoginFailure(Base):
-    """Failed logins, counted per user and per origin for the lockout."""
+class LoginAttempt(Base):
+    """A password attempt, counted against one subject of the lockout: a user name or an
+    origin (``scope`` is ``user`` or ``origin``). One attempt writes a row per subject, so each
+    count is kept and cleared on its own (docs/auth.md). ``failed`` is false while the
+    password is still being checked: such a row already takes a place in the count."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_username_at", "username", "at"),
-        Index("ix_login_failures_origin_at", "origin", "at"),
-    )
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_subject_at", "scope", "subject", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(100))
-    origin: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(String(100))
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
