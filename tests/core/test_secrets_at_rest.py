@@ -31,6 +31,7 @@ from labtui.core.inventory import adapters
 from labtui.core.inventory.objects import find_duplicate
 from labtui.core.runtime import Core, Paths
 from labtui.core.secretbox import KEY_FILE, SecretBox, SecretUnreadable, new_key, parse_key
+from labtui.core.workers import start_workers
 from labtui.ssh.server import host_key
 from tests.conftest import ADMIN_PASSWORD, MakeCore
 
@@ -154,6 +155,21 @@ async def test_a_unique_secret_field_still_finds_its_duplicate(core: Core, admin
                 find_duplicate(s, type_id, field, "nowhere-3"))
 
     assert await core.db.run(q) == (a.id, None, None)
+
+
+async def test_a_job_data_dir_is_private_under_umask_022(core: Core, admin: Actor) -> None:
+    """(The job worker made its dirs 0700 already; pinned with the data dir around them.)"""
+    old = os.umask(0o022)
+    workers = await start_workers(core)
+    try:
+        job = await core.jobs.run_script(admin, "greet", "greet", {"name": "Ada", "mood": "calm", "tags": ["x"]})
+        done = await core.jobs.wait(admin, job.id, timeout=90)
+    finally:
+        await workers.stop()
+        os.umask(old)
+    assert done.status == "completed"
+    job_dir = core.jobs.jobs_dir / job.id
+    assert (mode(core.paths.home), mode(job_dir)) == ("drwx------", "drwx------")
 
 
 def make_old_database(home: Path, values: dict[str, str]) -> int:
