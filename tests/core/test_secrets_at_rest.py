@@ -6,6 +6,7 @@ files searched byte by byte."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -29,7 +30,7 @@ from labtui.core.db.models import InventoryType
 from labtui.core.errors import StartupError
 from labtui.core.inventory import adapters
 from labtui.core.inventory.objects import find_duplicate
-from labtui.core.runtime import Core, Paths
+from labtui.core.runtime import Core, Paths, setup_logging
 from labtui.core.secretbox import KEY_FILE, SecretBox, SecretUnreadable, new_key, parse_key
 from labtui.core.workers import start_workers
 from labtui.ssh.server import host_key
@@ -184,6 +185,9 @@ def make_old_database(home: Path, values: dict[str, str]) -> int:
     finally:
         con.close()
     (home / KEY_FILE).unlink()
+    (home / "labtui.log").write_text("an old log\n")
+    for path, old_mode in ((home, 0o755), (home / "labtui.db", 0o644), (home / "labtui.log", 0o644)):
+        os.chmod(path, old_mode)
     plain_key = asyncssh.generate_private_key("ssh-ed25519")
     (home / "ssh_host_ed25519_key").write_bytes(plain_key.export_private_key())
     return int(object_id)
@@ -202,6 +206,15 @@ async def test_the_upgrade_seals_plain_values_of_an_old_database(make_core: Make
     assert legacy.encode() in stored_bytes(home / "labtui.db")
 
     core = await make_core()
+    root = logging.getLogger("labtui")
+    before = (list(root.handlers), root.level, root.propagate)
+    setup_logging(core.paths)
+    for handler in set(root.handlers) - set(before[0]):  # the logger as the other tests have it
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(before[1])
+    root.propagate = before[2]
+    assert (mode(home), mode(home / "labtui.db"), mode(home / "labtui.log")) == ("drwx------", "-rw-------", "-rw-------")
     assert legacy.encode() not in stored_bytes(home / "labtui.db"), "the plain bytes are wiped from the file, WAL included"
     stored = await core.db.run(lambda s: s.get(InventoryObject, object_id).secrets)
     assert SecretBox.is_sealed(json.loads(stored)["secret"])
