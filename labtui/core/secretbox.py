@@ -79,18 +79,40 @@ def tighten(path: Path) -> None:
         pass
 
 
+def _write_aside(path: Path, text: str) -> Path:
+    """``text`` in a new 0600 file beside ``path`` (to be moved or linked into place)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # an older leftover of the same name kept its mode
+        out.write(text)
+    return tmp
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` as a 0600 file, replacing it atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = _write_aside(path, text)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
+
+
+def create_private(path: Path, text: str) -> bool:
+    """Make ``path`` (0600) holding ``text`` unless it exists; True if made. Written aside and
+    linked into place, so a process starting at the same moment never reads half a file and
+    two never make different ones."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = _write_aside(path, text)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 # -- keys -----------------------------------------------------------------------------------
@@ -110,28 +132,6 @@ def parse_key(text: str, where: str = "secrets.key") -> bytes:
     if len(raw) != _KEY_BYTES:
         raise ConfigError(f"{where}: not a labtui secrets key (base64 of {_KEY_BYTES} bytes; `labtui init` makes one)")
     return raw
-
-
-def create_private(path: Path, text: str) -> bool:
-    """Make ``path`` (0600) holding ``text`` unless it exists; True if made. Written aside and
-    linked into place, so a process starting at the same moment never reads half a file and
-    two never make different ones."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(text)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def create_key_file(path: Path) -> bool:
