@@ -14,6 +14,7 @@ import os
 import re
 import textwrap
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,19 @@ class LogConfig:
 
 
 @dataclass
+class SecretsConfig:
+    """Secret values at rest (docs/secrets.md)."""
+
+    key: str = _doc(
+        "The key sealing secret values in the database (secret inventory fields, synced "
+        "credentials, the SSH host key): base64 of 32 bytes, kept outside the data dir, e.g. "
+        "${file:/etc/labtui/secret.key} (`labtui init` makes one). Empty means "
+        "$LABTUI_HOME/secret.key, made on first use.",
+        "",
+    )
+
+
+@dataclass
 class JobsConfig:
     """Running services' scripts and playbooks (the job workers of every labtui process)."""
 
@@ -191,6 +205,7 @@ class Config:
     email: EmailConfig = _doc("Outgoing email.", factory=EmailConfig)
     auth: AuthConfig = _doc("Accounts and logins.", factory=AuthConfig)
     log: LogConfig = _doc("Logging.", factory=LogConfig)
+    secrets: SecretsConfig = _doc("Secrets at rest.", factory=SecretsConfig)
     jobs: JobsConfig = _doc("Jobs.", factory=JobsConfig)
     health: HealthConfig = _doc("Health checks.", factory=HealthConfig)
     vultr: VultrConfig = _doc("Vultr cloud instances.", factory=VultrConfig)
@@ -332,27 +347,32 @@ def load_config(path: Path | None) -> Config:
     return config
 
 
-def render_example() -> str:
-    """The commented config file: every key with its doc and default."""
+def render_example(values: Mapping[str, Any] | None = None) -> str:
+    """The commented config file: every key with its doc and default, or its value in
+    ``values`` (by dotted key, e.g. ``secrets.key``: what ``labtui init`` fills in)."""
+    values = values or {}
     lines = [
         "# labtui configuration. Every key is optional; shown here with its default.",
         "# Strings may be ${ENV_NAME} or ${file:/path/to/secret} so secrets stay out of this file.",
         "",
     ]
 
-    def walk(cls: type, indent: int) -> None:
+    def walk(cls: type, indent: int, prefix: str) -> None:
         pad = "  " * indent
         for key, f in _fields(cls).items():
             hint = typing.get_type_hints(cls)[f.name]
             lines.extend(textwrap.wrap(f.metadata["doc"], 90, initial_indent=f"{pad}# ", subsequent_indent=f"{pad}# "))
             if dataclasses.is_dataclass(hint):
                 lines.append(f"{pad}{key}:")
-                walk(hint, indent + 1)
+                walk(hint, indent + 1, f"{prefix}{key}.")
                 continue
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f"{prefix}{key}" in values:
+                default = values[f"{prefix}{key}"]
+            else:
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             rendered = yaml.safe_dump(default, default_flow_style=True).strip()
             rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
             lines.append(f"{pad}{key}: {rendered if rendered != '' else chr(39) * 2}")
-    walk(Config, 0)
+    walk(Config, 0, "")
     return "\n".join(lines) + "\n"
 

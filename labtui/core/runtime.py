@@ -29,6 +29,7 @@ from labtui.core.login_keys import LoginKeys
 from labtui.core.outputs import ServiceOutputs
 from labtui.core.rbac import Rbac
 from labtui.core.schedules import Schedules
+from labtui.core.secretbox import load_box, private_dir, private_file
 from labtui.core.services import Services
 from labtui.core.users import Users
 from labtui.core.vault import Vault
@@ -83,9 +84,11 @@ class Core:
     def __init__(self, config: Config, paths: Paths, *, mailer: Mailer | None = None) -> None:
         self.config = config
         self.paths = paths
-        paths.home.mkdir(parents=True, exist_ok=True)
+        private_dir(paths.home)
+        #: Seals secret values at rest (docs/secrets.md); TOTP seeds and the SSH host key too.
+        self.secrets = load_box(config.secrets.key, paths.home)
         url = config.database.url or f"sqlite:///{paths.database}"
-        self.db = Database(url)
+        self.db = Database(url, secrets=self.secrets)
         self.mailer: Mailer = mailer or make_mailer(config.email)
         self.rbac = Rbac(self.db)
         self.auth = Auth(self.db, config.auth, self.rbac)
@@ -128,12 +131,13 @@ class Core:
 
 
 def setup_logging(paths: Paths, level: str = "INFO") -> None:
-    """Log to ``$LABTUI_HOME/labtui.log``; never to the terminal the TUI draws on."""
-    paths.home.mkdir(parents=True, exist_ok=True)
+    """Log to ``$LABTUI_HOME/labtui.log`` (0600, in the 0700 data dir: it names users and
+    hosts); never to the terminal the TUI draws on."""
+    private_dir(paths.home)
     root = logging.getLogger("labtui")
     if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == paths.log for h in root.handlers):
         return
-    handler = logging.FileHandler(paths.log)
+    handler = logging.FileHandler(private_file(paths.log))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)

@@ -43,6 +43,7 @@ from labtui.core.auth import LoginResult
 from labtui.core.config import SshConfig
 from labtui.core.errors import AuthError, ValidationError
 from labtui.core.runtime import Core
+from labtui.core.secretbox import SecretBox, box_for_home, sealed_file
 from labtui.ssh.commands import split_command, summary
 from labtui.ssh.forkserver import ForkedProcess, ForkServer
 
@@ -83,17 +84,15 @@ class SshLimits:
         )
 
 
-def host_key(home: Path) -> asyncssh.SSHKey:
-    """The server's ed25519 host key, made on first start (0600) in the data dir."""
-    path = home / "ssh_host_ed25519_key"
-    if not path.exists():
-        key = asyncssh.generate_private_key("ssh-ed25519")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key.export_private_key())
-        return key
-    os.chmod(path, 0o600)
-    return asyncssh.read_private_key(str(path))
+def host_key(home: Path, box: SecretBox | None = None) -> asyncssh.SSHKey:
+    """The server's ed25519 host key, made on first start in the data dir: a 0600 file
+    sealed with the lab's secrets key (``box``, by default the one this process's Core opened
+    for ``home``; docs/secrets.md). A plain key file an older version made is sealed in place."""
+    text = sealed_file(
+        home / "ssh_host_ed25519_key", box or box_for_home(home), "ssh.host_key",
+        lambda: asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode("ascii"),
+    )
+    return asyncssh.import_private_key(text)
 
 
 def _child_env(term: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from labtui.core.db.base import Base, utcnow
 from labtui.core.db.engine import get_metadata
 from labtui.core.db.health import HealthCheckState
 from labtui.core.db.importmap import ImportMap
-from labtui.core.db.inventory import InventoryObject
+from labtui.core.db.inventory import InventoryObject, open_secrets
 from labtui.core.db.jobs import Job
 from labtui.core.db.models import User
 from labtui.core.db.schedules import ScheduledJob
@@ -145,7 +145,7 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
     assert first.detail == {"n": 0, "password": "***"} and first.origin == "cloudlab"
 
     def objects(s: Any) -> dict[str, tuple[str, str, str]]:
-        return {json.loads(o.data).get("name") or json.loads(o.data).get("hostname"): (o.data, o.secrets, o.search_text)
+        return {json.loads(o.data).get("name") or json.loads(o.data).get("hostname"): (o.data, json.dumps(open_secrets(s, o.secrets)), o.search_text)
                 for o in s.scalars(select(InventoryObject))}
 
     objs = await core.db.run(objects)

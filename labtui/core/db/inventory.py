@@ -2,7 +2,8 @@
 
 CloudLab's columns, plus what labtui needs beyond it:
 
-- ``inventory_objects.secrets``: secret field values kept apart from ``data``;
+- ``inventory_objects.secrets``: secret field values kept apart from ``data``, each sealed
+  with the lab's key (:func:`open_secrets`, :func:`seal_secrets`; docs/secrets.md);
 - ``inventory_objects.stale``: an object its sync source no longer reports is kept and
   flagged instead of deleted (a flaky API must not wipe hand-made tags and ACLs);
 - ``source`` / ``source_key``: which sync adapter manages the object and its key upstream,
@@ -14,11 +15,16 @@ CloudLab's columns, plus what labtui needs beyond it:
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from labtui.core.db.base import Base, UTCDateTime, utcnow
+from labtui.core.db.engine import secret_box
+from labtui.core.secretbox import SecretBox
 
 #: The two effects of an object ACL entry (tag grants only allow, as in CloudLab).
 ALLOW, DENY = "allow", "deny"
@@ -40,6 +46,8 @@ class InventoryObject(Base):
     data: Mapped[str] = mapped_column(Text, default="{}")
     #: The values of ``secret`` fields as JSON text, apart from ``data`` so no listing, search
     #: or export can carry them by accident (even for a removed type whose fields are unknown).
+    #: Field name -> sealed value: the names show which are set without the key; read and
+    #: write it only through :func:`open_secrets` and :func:`seal_secrets`.
     secrets: Mapped[str] = mapped_column(Text, default="{}")
     #: Lowercased, space-joined values of the type's ``searchable`` fields (never secrets).
     search_text: Mapped[str] = mapped_column(Text, default="")
@@ -106,3 +114,29 @@ class TagPermission(Base):
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
     permission: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: What inventory secret values are sealed for (bound into each; docs/secrets.md).
+SECRET_PURPOSE = "inventory.secret"
+
+
+def seal_value(box: SecretBox, value: Any) -> str:
+    """One secret field value sealed (as JSON, so its type comes back)."""
+    return box.seal(json.dumps(value), SECRET_PURPOSE)
+
+
+def open_secrets(session: Session, stored: str | None) -> dict[str, Any]:
+    """An object's secret values in plain (values older versions stored plain read as they are)."""
+    values: dict[str, Any] = json.loads(stored or "{}")
+    if not any(SecretBox.is_sealed(v) for v in values.values()):
+        return values
+    box = secret_box(session)
+    return {k: json.loads(box.open(v, SECRET_PURPOSE)) if box.is_sealed(v) else v for k, v in values.items()}
+
+
+def seal_secrets(session: Session, values: Mapping[str, Any]) -> str:
+    """The ``secrets`` column for these plain values (a cleared field's None stays None)."""
+    if not values:
+        return "{}"
+    box = secret_box(session)
+    return json.dumps({k: None if v is None else seal_value(box, v) for k, v in values.items()})

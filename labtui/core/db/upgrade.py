@@ -4,14 +4,22 @@ are added (``create_all`` only creates whole tables), with their indexes.
 Additive only, which is all labtui's schema changes have needed so far: a column is never
 dropped or retyped here (an old column the code no longer reads is harmless). A new column
 that is NOT NULL must come with a scalar default, which fills the existing rows.
+
+Values older versions stored plain in a column that now holds sealed ones are sealed here
+once (:func:`seal_plain_values`, docs/secrets.md).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, MetaData, inspect, literal, text
+import json
+
+from sqlalchemy import Column, Connection, MetaData, bindparam, inspect, literal, select, text, update
 from sqlalchemy.schema import CreateColumn
 
+from labtui.core.db.inventory import InventoryObject, seal_value
+from labtui.core.db.models import AppMetadata
 from labtui.core.errors import StartupError
+from labtui.core.secretbox import SecretBox
 
 
 class UpgradeError(StartupError):
@@ -62,3 +70,60 @@ def column_ddl(conn: Connection, column: Column[object]) -> str:
     value = literal(default.arg, column.type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     name = dialect.identifier_preparer.format_column(column)
     return f"{name} {column.type.compile(dialect=dialect)} NOT NULL DEFAULT {value}"
+
+
+#: app_metadata keys: the id of the key the database's values are sealed with, and the
+#: version of the sealing pass done (bumped when another column gets sealed values).
+KEY_ID, SEALED = "secrets_key_id", "secrets_sealed"
+SEALED_VERSION = 1
+
+
+def _metadata(conn: Connection, key: str) -> object:
+    raw = conn.scalar(select(AppMetadata.value).where(AppMetadata.key == key))
+    return None if raw is None else json.loads(raw)
+
+
+def _set_metadata(conn: Connection, key: str, value: object) -> None:
+    table = AppMetadata.__table__
+    if conn.execute(update(table).where(table.c.key == key).values(value=json.dumps(value))).rowcount == 0:
+        conn.execute(table.insert().values(key=key, value=json.dumps(value)))
+
+
+def check_secrets_key(conn: Connection, box: SecretBox) -> None:
+    """Refuse to start with a key other than the one the database's values were sealed with
+    (every secret would be unreadable); a database that never had one takes this key."""
+    had = _metadata(conn, KEY_ID)
+    if had is None:
+        _set_metadata(conn, KEY_ID, box.key_id)
+    elif had != box.key_id:
+        raise StartupError(
+            f"the secrets key (id {box.key_id}) is not the key this database's secrets are sealed "
+            f"with (id {had}): point secrets.key at that key file (docs/secrets.md)"
+        )
+
+
+def seal_plain_values(conn: Connection, box: SecretBox) -> int:
+    """Seal the plain secret values of older versions (``inventory_objects.secrets``), once
+    per database; returns how many were sealed."""
+    if _metadata(conn, SEALED) == SEALED_VERSION:
+        return 0
+    table = InventoryObject.__table__
+    sealed = 0
+    changed: list[dict[str, object]] = []
+    rows = conn.execute(select(table.c.id, table.c.secrets).where(table.c.secrets.is_not(None), table.c.secrets != "{}")).all()
+    for object_id, stored in rows:
+        try:
+            values = json.loads(stored)
+        except ValueError:
+            continue  # not JSON: nothing the code reads either
+        if not isinstance(values, dict):
+            continue
+        plain = [k for k, v in values.items() if v is not None and not box.is_sealed(v)]
+        if plain:
+            values.update({k: seal_value(box, values[k]) for k in plain})
+            changed.append({"object_id": object_id, "sealed": json.dumps(values)})
+            sealed += len(plain)
+    if changed:  # one executemany (20,000 rows: 0.4 s; one UPDATE each: 4 s)
+        conn.execute(update(table).where(table.c.id == bindparam("object_id")).values(secrets=bindparam("sealed")), changed)
+    _set_metadata(conn, SEALED, SEALED_VERSION)
+    return sealed

@@ -21,6 +21,8 @@ from labtui.core.db.inventory import (
     ObjectAcl,
     ObjectTag,
     TagPermission,
+    open_secrets,
+    seal_secrets,
 )
 from labtui.core.db.models import InventoryType
 from labtui.core.errors import ValidationError
@@ -134,7 +136,7 @@ def apply_objects(ctx: Context) -> None:
         row = _match(ctx, type_id, type_def, {**data, **secrets}, o)
         if row is None:
             row = InventoryObject(
-                type_id=type_id, data=json.dumps(data), secrets=json.dumps(secrets), search_text=text,
+                type_id=type_id, data=json.dumps(data), secrets=seal_secrets(s, secrets), search_text=text,
                 created_by=o.created_by or "cloudlab", created_at=o.created_at or ctx.now,
                 updated_at=o.updated_at or o.created_at or ctx.now,
             )
@@ -143,12 +145,12 @@ def apply_objects(ctx: Context) -> None:
             ctx.report.created("inventory_objects")
         else:
             # CloudLab's values win; fields only labtui has (a sync adapter's) are kept.
-            old_data, old_secrets = json.loads(row.data or "{}"), json.loads(row.secrets or "{}")
+            old_data, old_secrets = json.loads(row.data or "{}"), open_secrets(s, row.secrets)
             new_data, new_secrets = {**old_data, **data}, {**old_secrets, **secrets}
             if (new_data, new_secrets) == (old_data, old_secrets):
                 ctx.report.skipped("inventory_objects")
             else:
-                row.data, row.secrets = json.dumps(new_data), json.dumps(new_secrets)
+                row.data, row.secrets = json.dumps(new_data), seal_secrets(s, new_secrets)
                 row.search_text = search_text(type_def, new_data) if type_def is not None else text
                 row.updated_at = ctx.now
                 ctx.report.updated("inventory_objects")

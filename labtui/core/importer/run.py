@@ -134,7 +134,7 @@ def _apply(
     core: Core, actor: Actor, snaps: list[Snapshot], request: ImportRequest, report: ImportReport, now: dt.datetime
 ) -> str | None:
     """Apply every snapshot in one transaction; returns the vault password to write, if any."""
-    with Session(core.db.engine, expire_on_commit=False) as s:
+    with core.db.open_session() as s:
         ctx = Context(s, report, request.overwrite, core.inventory_types, now)
         try:
             if not actor.is_system:

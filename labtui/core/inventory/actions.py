@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from labtui.core import audit
 from labtui.core.actor import Actor
-from labtui.core.db.inventory import InventoryObject
+from labtui.core.db.inventory import InventoryObject, open_secrets
 from labtui.core.db.jobs import Job
 from labtui.core.db.models import InventoryType
 from labtui.core.errors import LabtuiError, NotFound, ValidationError
@@ -380,7 +380,7 @@ class InventoryActions:
             obj = s.get(InventoryObject, target.object_id)
             if obj is None:
                 raise NotFound(f"{where}: object {target.object_id} no longer exists")
-            data = {**_values(obj), **json.loads(obj.secrets or "{}")}
+            data = {**_values(obj), **open_secrets(s, obj.secrets)}
         env, extravars, inventory = self.jobs.base_plan(job)
         env.update({"LABTUI_INVENTORY_TYPE": target.type, "LABTUI_INVENTORY_ACTION": a.name})
         if target.object_id is not None:

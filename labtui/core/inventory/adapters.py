@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from labtui.core import audit
 from labtui.core.actor import Actor
 from labtui.core.db.base import utcnow
-from labtui.core.db.inventory import InventoryObject, ObjectTag
+from labtui.core.db.inventory import InventoryObject, ObjectTag, open_secrets, seal_secrets
 from labtui.core.db.jobs import COMPLETED, FAILED, Job
 from labtui.core.db.models import InventoryType, User
 from labtui.core.errors import LabtuiError, ValidationError
@@ -185,7 +185,7 @@ def apply(
             data = _ordered(type_def, {**initial, **owned})
             secrets = _ordered(type_def, {**initial_secrets, **owned_secrets})
             obj = InventoryObject(
-                type_id=type_id, data=json.dumps(data), secrets=json.dumps(secrets),
+                type_id=type_id, data=json.dumps(data), secrets=seal_secrets(session, secrets),
                 search_text=search_text(type_def, data), created_by=f"sync:{source}", created_at=now,
                 updated_at=now, stale=False, source=source, source_key=item.key,
             )
@@ -197,7 +197,7 @@ def apply(
                     session.add(ObjectTag(object_id=obj.id, tag_id=tid))
             counts.added += 1
             continue
-        data, secrets = json.loads(obj.data or "{}"), json.loads(obj.secrets or "{}")
+        data, secrets = json.loads(obj.data or "{}"), open_secrets(session, obj.secrets)
         new_data = {k: v for k, v in {**data, **owned}.items() if k not in blank}
         new_secrets = {k: v for k, v in {**secrets, **owned_secrets}.items() if k not in blank}
         have_tags = set(session.scalars(select(ObjectTag.tag_id).where(ObjectTag.object_id == obj.id))) if item.tags else set()
@@ -210,7 +210,9 @@ def apply(
         if adopted:
             obj.source, obj.source_key = source, item.key
         if changed:
-            obj.data, obj.secrets = json.dumps(new_data), json.dumps(new_secrets)
+            obj.data = json.dumps(new_data)
+            if new_secrets != secrets:  # sealing again would only churn the column
+                obj.secrets = seal_secrets(session, new_secrets)
             obj.search_text = search_text(type_def, new_data)
             obj.updated_at = now
             for tid in missing_tags:

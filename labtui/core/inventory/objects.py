@@ -31,7 +31,7 @@ from labtui.core.actor import Actor
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.fts import INVENTORY_FTS, match_phrase, matches_at_most
-from labtui.core.db.inventory import InventoryObject, InventoryTag, ObjectTag
+from labtui.core.db.inventory import InventoryObject, InventoryTag, ObjectTag, open_secrets, seal_secrets
 from labtui.core.db.models import InventoryType
 from labtui.core.errors import Conflict, NotFound, ValidationError
 from labtui.core.inventory import access
@@ -206,6 +206,19 @@ def search_text(type_def: InventoryTypeDef | None, data: Mapping[str, Any]) -> s
     return " ".join(parts).lower()
 
 
+def _secret_duplicate(session: Session, type_id: int, name: str, value: Any, exclude_id: int | None) -> int | None:
+    """:func:`find_duplicate` for a secret field: sealed values differ even when equal, so
+    the type's objects that have the field are opened and compared (secret unique fields
+    are rare, and the scan reads only that type's objects with the field set)."""
+    stmt = select(InventoryObject.id, InventoryObject.secrets).where(
+        InventoryObject.type_id == type_id, InventoryObject.secrets.contains(json.dumps(name) + ":", autoescape=True)
+    )
+    for object_id, stored in session.execute(stmt):
+        if object_id != exclude_id and open_secrets(session, stored).get(name) == value:
+            return int(object_id)
+    return None
+
+
 def _json_path(name: str) -> str:
     return f'$."{name}"'
 
@@ -214,7 +227,9 @@ def find_duplicate(
     session: Session, type_id: int, f: FieldDef, value: Any, exclude_id: int | None = None
 ) -> int | None:
     """The id of another object of the type with ``value`` in unique field ``f``."""
-    column = InventoryObject.secrets if f.type == "secret" else InventoryObject.data
+    if f.type == "secret":
+        return _secret_duplicate(session, type_id, f.name, value, exclude_id)
+    column = InventoryObject.data
     if session.get_bind().dialect.name == "sqlite":
         extracted: ColumnElement[Any] = func.json_extract(column, _json_path(f.name))
         probe: Any = value
@@ -575,7 +590,7 @@ class Inventory:
                 tag_rows.append(tag)
             now = utcnow()
             obj = InventoryObject(
-                type_id=type_id, data=json.dumps(data), secrets=json.dumps(secrets),
+                type_id=type_id, data=json.dumps(data), secrets=seal_secrets(s, secrets),
                 search_text=search_text(type_def, data), created_by=actor.username, created_at=now, updated_at=now,
             )
             s.add(obj)
@@ -596,7 +611,7 @@ class Inventory:
             p = access.principal(s, self.rbac, actor)
             obj, slug = access.require(s, self.db, actor, p, object_id, "edit")
             type_def = self._loaded(slug, s)
-            result = prepare_update(type_def, json.loads(obj.data or "{}"), json.loads(obj.secrets or "{}"), changes)
+            result = prepare_update(type_def, json.loads(obj.data or "{}"), open_secrets(s, obj.secrets), changes)
             if not result.changed and not result.secrets_changed:
                 return self._one(s, obj, slug)
             check_unique(
@@ -604,7 +619,9 @@ class Inventory:
                 {k: v for k, v in {**result.changed, **{n: result.secrets.get(n) for n in result.secrets_changed}}.items() if v is not None},
                 exclude_id=obj.id,
             )
-            obj.data, obj.secrets = json.dumps(result.data), json.dumps(result.secrets)
+            obj.data = json.dumps(result.data)
+            if result.secrets_changed:  # sealing again would only churn the column
+                obj.secrets = seal_secrets(s, result.secrets)
             obj.search_text = search_text(type_def, result.data)
             obj.updated_at = utcnow()
             audit.record(s, actor, "inventory.object.update", f"inventory/{slug}/{object_id}",
@@ -637,11 +654,11 @@ class Inventory:
             obj, slug = access.require(s, self.db, actor, p, object_id, "edit")
             type_def = self.type_def(slug)
             f = type_def.field(field) if type_def is not None else None
-            secrets = json.loads(obj.secrets or "{}")
+            secrets = json.loads(obj.secrets or "{}")  # names only until the check and audit pass
             if (f is not None and f.type != "secret") or (f is None and field not in secrets):
                 raise ValidationError(f"Field '{field}' is not a secret field of type '{slug}'", field)
             audit.record(s, actor, "inventory.secret.reveal", f"inventory/{slug}/{object_id}", {"field": field})
-            value = secrets.get(field)
+            value = open_secrets(s, obj.secrets).get(field)
             return None if value is None else str(value)
 
         return await self.db.run(q)
