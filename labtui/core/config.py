@@ -186,6 +186,17 @@ class SshConfig:
 
 
 @dataclass
+class TuiConfig:
+    """The terminal interface."""
+
+    keymap: dict[str, str] = _doc(
+        "Keys rebound: a screen action's id (<screen>.<action>, e.g. jobs.cancel_job; ? help "
+        "lists a screen's keys) -> the key or keys (comma-separated) it is on instead.",
+        factory=dict,
+    )
+
+
+@dataclass
 class CloudlabConfig:
     """Importing a CloudLab installation."""
 
@@ -212,6 +223,7 @@ class Config:
     cloudflare: CloudflareConfig = _doc("Cloudflare DNS.", factory=CloudflareConfig)
     ssh: SshConfig = _doc("Serving labtui over SSH.", factory=SshConfig)
     cloudlab: CloudlabConfig = _doc("Import from CloudLab.", factory=CloudlabConfig)
+    tui: TuiConfig = _doc("The terminal interface.", factory=TuiConfig)
 
     #: The file this config came from (None for built-in defaults); not a config key.
     source: Path | None = field(default=None, repr=False, compare=False, metadata={"internal": True})

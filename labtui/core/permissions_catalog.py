@@ -1,7 +1,9 @@
-"""CloudLab's 37 static permissions (same codenames, categories and labels) plus ``*``."""
+"""CloudLab's 37 static permissions (same codenames, categories and labels) plus ``*``,
+and :class:`Perm`, the names code uses for them."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import NamedTuple
 
 
@@ -12,46 +14,90 @@ class PermissionDef(NamedTuple):
     description: str
 
 
+class Perm(StrEnum):
+    """Every static permission codename: code names them through this, never as bare
+    strings (a typo is then an AttributeError, and grep finds every use). Members are
+    ``str``, so they go wherever a codename does."""
+
+    INSTANCES_VIEW = "instances.view"
+    INSTANCES_STOP = "instances.stop"
+    INSTANCES_SSH = "instances.ssh"
+    INSTANCES_REFRESH = "instances.refresh"
+    SERVICES_VIEW = "services.view"
+    SERVICES_DEPLOY = "services.deploy"
+    SERVICES_STOP = "services.stop"
+    SERVICES_CONFIG_VIEW = "services.config.view"
+    SERVICES_CONFIG_EDIT = "services.config.edit"
+    SERVICES_FILES_VIEW = "services.files.view"
+    SERVICES_FILES_EDIT = "services.files.edit"
+    JOBS_VIEW_OWN = "jobs.view_own"
+    JOBS_VIEW_ALL = "jobs.view_all"
+    JOBS_CANCEL = "jobs.cancel"
+    USERS_VIEW = "users.view"
+    USERS_CREATE = "users.create"
+    USERS_EDIT = "users.edit"
+    USERS_DELETE = "users.delete"
+    USERS_ASSIGN_ROLES = "users.assign_roles"
+    ROLES_VIEW = "roles.view"
+    ROLES_CREATE = "roles.create"
+    ROLES_EDIT = "roles.edit"
+    ROLES_DELETE = "roles.delete"
+    SYSTEM_SETTINGS_VIEW = "system.settings.view"
+    SYSTEM_SETTINGS_EDIT = "system.settings.edit"
+    SYSTEM_STOP_ALL = "system.stop_all"
+    SYSTEM_AUDIT_LOG = "system.audit_log"
+    COSTS_VIEW = "costs.view"
+    COSTS_REFRESH = "costs.refresh"
+    SCHEDULES_VIEW = "schedules.view"
+    SCHEDULES_CREATE = "schedules.create"
+    SCHEDULES_EDIT = "schedules.edit"
+    SCHEDULES_DELETE = "schedules.delete"
+    INVENTORY_TAGS_MANAGE = "inventory.tags.manage"
+    INVENTORY_ACL_MANAGE = "inventory.acl.manage"
+    HEALTH_VIEW = "health.view"
+    HEALTH_MANAGE = "health.manage"
+
+
 STATIC_PERMISSIONS: tuple[PermissionDef, ...] = tuple(
-    PermissionDef(*row)
+    PermissionDef(str(row[0]), *row[1:])
     for row in (
-        ("instances.view", "instances", "View Instances", "View cloud instance list and details"),
-        ("instances.stop", "instances", "Stop Instances", "Destroy individual cloud instances"),
-        ("instances.ssh", "instances", "SSH Access", "Connect to instances via SSH terminal"),
-        ("instances.refresh", "instances", "Refresh Instances", "Refresh instance inventory from Vultr"),
-        ("services.view", "services", "View Services", "View available services and scripts"),
-        ("services.deploy", "services", "Deploy Services", "Deploy or run service scripts"),
-        ("services.stop", "services", "Stop Services", "Stop service instances"),
-        ("services.config.view", "services", "View Configs", "View service configuration files"),
-        ("services.config.edit", "services", "Edit Configs", "Edit service configuration files"),
-        ("services.files.view", "services", "View Files", "View service input/output files"),
-        ("services.files.edit", "services", "Edit Files", "Upload, edit, and delete service files"),
-        ("jobs.view_own", "jobs", "View Own Jobs", "View jobs started by this user"),
-        ("jobs.view_all", "jobs", "View All Jobs", "View jobs started by any user"),
-        ("jobs.cancel", "jobs", "Cancel Jobs", "Cancel running jobs"),
-        ("users.view", "users", "View Users", "View user accounts"),
-        ("users.create", "users", "Create Users", "Invite new users"),
-        ("users.edit", "users", "Edit Users", "Edit user profiles"),
-        ("users.delete", "users", "Delete Users", "Deactivate user accounts"),
-        ("users.assign_roles", "users", "Assign Roles", "Assign roles to users"),
-        ("roles.view", "roles", "View Roles", "View roles and permissions"),
-        ("roles.create", "roles", "Create Roles", "Create custom roles"),
-        ("roles.edit", "roles", "Edit Roles", "Edit roles and their permissions"),
-        ("roles.delete", "roles", "Delete Roles", "Delete non-system roles"),
-        ("system.settings.view", "system", "View Settings", "View system settings"),
-        ("system.settings.edit", "system", "Edit Settings", "Edit system settings"),
-        ("system.stop_all", "system", "Stop All", "Stop all running instances"),
-        ("system.audit_log", "system", "Audit Log", "View audit log"),
-        ("costs.view", "costs", "View Costs", "View cost breakdown and billing data"),
-        ("costs.refresh", "costs", "Refresh Costs", "Trigger cost data refresh from Vultr"),
-        ("schedules.view", "schedules", "View Schedules", "View scheduled job definitions"),
-        ("schedules.create", "schedules", "Create Schedules", "Create new scheduled jobs"),
-        ("schedules.edit", "schedules", "Edit Schedules", "Edit existing scheduled jobs"),
-        ("schedules.delete", "schedules", "Delete Schedules", "Delete scheduled jobs"),
-        ("inventory.tags.manage", "inventory", "Manage Tags", "Create, edit, and delete inventory tags"),
-        ("inventory.acl.manage", "inventory", "Manage ACLs", "Set per-object and tag-level permissions"),
-        ("health.view", "health", "View Health Checks", "View health check status and history"),
-        ("health.manage", "health", "Manage Health Checks", "Reload health configs and manage health check settings"),
+        (Perm.INSTANCES_VIEW, "instances", "View Instances", "View cloud instance list and details"),
+        (Perm.INSTANCES_STOP, "instances", "Stop Instances", "Destroy individual cloud instances"),
+        (Perm.INSTANCES_SSH, "instances", "SSH Access", "Connect to instances via SSH terminal"),
+        (Perm.INSTANCES_REFRESH, "instances", "Refresh Instances", "Refresh instance inventory from Vultr"),
+        (Perm.SERVICES_VIEW, "services", "View Services", "View available services and scripts"),
+        (Perm.SERVICES_DEPLOY, "services", "Deploy Services", "Deploy or run service scripts"),
+        (Perm.SERVICES_STOP, "services", "Stop Services", "Stop service instances"),
+        (Perm.SERVICES_CONFIG_VIEW, "services", "View Configs", "View service configuration files"),
+        (Perm.SERVICES_CONFIG_EDIT, "services", "Edit Configs", "Edit service configuration files"),
+        (Perm.SERVICES_FILES_VIEW, "services", "View Files", "View service input/output files"),
+        (Perm.SERVICES_FILES_EDIT, "services", "Edit Files", "Upload, edit, and delete service files"),
+        (Perm.JOBS_VIEW_OWN, "jobs", "View Own Jobs", "View jobs started by this user"),
+        (Perm.JOBS_VIEW_ALL, "jobs", "View All Jobs", "View jobs started by any user"),
+        (Perm.JOBS_CANCEL, "jobs", "Cancel Jobs", "Cancel running jobs"),
+        (Perm.USERS_VIEW, "users", "View Users", "View user accounts"),
+        (Perm.USERS_CREATE, "users", "Create Users", "Invite new users"),
+        (Perm.USERS_EDIT, "users", "Edit Users", "Edit user profiles"),
+        (Perm.USERS_DELETE, "users", "Delete Users", "Deactivate user accounts"),
+        (Perm.USERS_ASSIGN_ROLES, "users", "Assign Roles", "Assign roles to users"),
+        (Perm.ROLES_VIEW, "roles", "View Roles", "View roles and permissions"),
+        (Perm.ROLES_CREATE, "roles", "Create Roles", "Create custom roles"),
+        (Perm.ROLES_EDIT, "roles", "Edit Roles", "Edit roles and their permissions"),
+        (Perm.ROLES_DELETE, "roles", "Delete Roles", "Delete non-system roles"),
+        (Perm.SYSTEM_SETTINGS_VIEW, "system", "View Settings", "View system settings"),
+        (Perm.SYSTEM_SETTINGS_EDIT, "system", "Edit Settings", "Edit system settings"),
+        (Perm.SYSTEM_STOP_ALL, "system", "Stop All", "Stop all running instances"),
+        (Perm.SYSTEM_AUDIT_LOG, "system", "Audit Log", "View audit log"),
+        (Perm.COSTS_VIEW, "costs", "View Costs", "View cost breakdown and billing data"),
+        (Perm.COSTS_REFRESH, "costs", "Refresh Costs", "Trigger cost data refresh from Vultr"),
+        (Perm.SCHEDULES_VIEW, "schedules", "View Schedules", "View scheduled job definitions"),
+        (Perm.SCHEDULES_CREATE, "schedules", "Create Schedules", "Create new scheduled jobs"),
+        (Perm.SCHEDULES_EDIT, "schedules", "Edit Schedules", "Edit existing scheduled jobs"),
+        (Perm.SCHEDULES_DELETE, "schedules", "Delete Schedules", "Delete scheduled jobs"),
+        (Perm.INVENTORY_TAGS_MANAGE, "inventory", "Manage Tags", "Create, edit, and delete inventory tags"),
+        (Perm.INVENTORY_ACL_MANAGE, "inventory", "Manage ACLs", "Set per-object and tag-level permissions"),
+        (Perm.HEALTH_VIEW, "health", "View Health Checks", "View health check status and history"),
+        (Perm.HEALTH_MANAGE, "health", "Manage Health Checks", "Reload health configs and manage health check settings"),
     )
 )
 
@@ -62,11 +108,11 @@ OPERATOR_PERMISSIONS: frozenset[str] = frozenset(
     p.codename
     for p in STATIC_PERMISSIONS
     if p.category in ("services", "schedules", "instances", "health")
-) | {"jobs.view_own", "jobs.view_all", "jobs.cancel", "costs.view"}
+) | {str(p) for p in (Perm.JOBS_VIEW_OWN, Perm.JOBS_VIEW_ALL, Perm.JOBS_CANCEL, Perm.COSTS_VIEW)}
 
 VIEWER_PERMISSIONS: frozenset[str] = frozenset(
     p.codename for p in STATIC_PERMISSIONS if p.codename.endswith(".view")
-) | {"jobs.view_own"}
+) | {str(Perm.JOBS_VIEW_OWN)}
 
 #: Per inventory type, which verbs each seeded role gets.
 OPERATOR_INVENTORY_VERBS = ("view", "edit")

@@ -8,6 +8,7 @@ the palette, ``?`` help and the dashboard menu. Core checks every permission aga
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -71,6 +72,9 @@ class LabApp(App[None]):
         self.permissions: frozenset[str] = frozenset()
         self._initial_actor = actor
         self._session_timer: Timer | None = None
+        #: ``tui.keymap``: binding id -> keys (Textual applies it; ``?`` help shows it).
+        self.keymap: dict[str, str] = dict(core.config.tui.keymap)
+        self.set_keymap(self.keymap)
 
     def on_mount(self) -> None:
         if self._initial_actor is not None:
@@ -276,7 +280,7 @@ class LabApp(App[None]):
         global_keys.insert(3, ("enter", "Open the selected row"))
         global_keys.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette: every screen and action you may use"))
         screen_keys = [
-            (self.get_key_display(b), b.tooltip or b.description) for b in self._own_bindings(screen)
+            (self.get_key_display(b), b.tooltip or b.description) for b in self._own_bindings(screen, self.keymap)
         ]
         self.push_screen(
             HelpScreen(
@@ -289,15 +293,19 @@ class LabApp(App[None]):
         )
 
     @staticmethod
-    def _own_bindings(screen: Screen[object]) -> list[Binding]:
-        """The bindings a screen class declares (not Textual's focus/copy keys), in order."""
+    def _own_bindings(screen: Screen[object], keymap: dict[str, str]) -> list[Binding]:
+        """The bindings a screen class declares (not Textual's focus/copy keys), in order,
+        on the keys ``keymap`` moved them to."""
         found: dict[str, Binding] = {}
         for cls in reversed(type(screen).__mro__):
             if not issubclass(cls, Screen) or cls.__module__.startswith("textual."):
                 continue
-            for b in Binding.make_bindings(cls.__dict__.get("BINDINGS", [])):
-                if b.description and screen.check_action(b.action, ()) is not False:
-                    found[b.key] = b
+            for declared in Binding.make_bindings(cls.__dict__.get("BINDINGS", [])):
+                moved = declared.id in keymap
+                keys = Binding.make_bindings([dataclasses.replace(declared, key=keymap[declared.id])]) if moved else [declared]
+                for b in keys:
+                    if b.description and screen.check_action(b.action, ()) is not False:
+                        found[b.key] = b
         return list(found.values())
 
     @staticmethod

@@ -15,6 +15,8 @@ class ScreenHost(App[None]):
         frames.install()
         super().__init__()
         self.core, self.actor, self.permissions = core, actor, permissions
+        self.keymap = dict(core.config.tui.keymap)
+        self.set_keymap(self.keymap)
         self._first = screen
 
     def can(self, permission: str) -> bool:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
+from textual.binding import Binding
 from textual.screen import Screen
 
 from labtui.core.errors import LabtuiError
+from labtui.tui.actions import ScreenAction
 
 if TYPE_CHECKING:
     from labtui.core.actor import Actor
@@ -22,15 +25,58 @@ T = TypeVar("T")
 log = logging.getLogger("labtui.tui")
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 class LabScreen(Screen[Any]):
     """Base of the main screens. Subclasses set ``SCREEN_HELP`` (shown by ``?``; not
-    Textual's own ``HELP``, which its help panel renders as markdown) and ``BINDINGS``.
+    Textual's own ``HELP``, which its help panel renders as markdown) and declare what they
+    let you do in ``ACTIONS`` (:mod:`labtui.tui.actions`): the bindings, the permission
+    check, the palette entries and the ``?`` lines all come from there.
 
     Global keys (``:`` ``/`` ``?`` ``ctrl+p`` ``q`` Esc) are bound on the app; a screen that
     supports filtering implements :meth:`action_filter`.
     """
 
     SCREEN_HELP: ClassVar[str] = ""
+    ACTIONS: ClassVar[tuple[ScreenAction, ...]] = ()
+    SCREEN_ID: ClassVar[str] = ""
+    """The prefix of this screen's binding ids in ``tui.keymap``; by default the class name
+    without ``Screen``, in snake case (``ServiceDetailScreen`` -> ``service_detail``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Before Textual's own __init_subclass__, which merges the classes' BINDINGS.
+        if "ACTIONS" in cls.__dict__:
+            if not cls.__dict__.get("SCREEN_ID"):
+                cls.SCREEN_ID = _snake(cls.__name__.removesuffix("Screen"))
+            cls.BINDINGS = [*(a.binding(cls.SCREEN_ID) for a in cls.ACTIONS), *cls.__dict__.get("BINDINGS", [])]
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def declared_actions(cls) -> list[ScreenAction]:
+        """Every ``ACTIONS`` entry of this class and its bases, base classes first."""
+        return [a for klass in reversed(cls.__mro__) for a in klass.__dict__.get("ACTIONS", ())]
+
+    def declared(self, action: str) -> ScreenAction | None:
+        return next((a for a in self.declared_actions() if a.action == action), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A declared action needs its permission; then :meth:`action_state` decides."""
+        declared = self.declared(action)
+        if declared is not None and declared.permission and not self.can(declared.permission):
+            return False
+        return self.action_state(action)
+
+    def action_state(self, action: str) -> bool | None:
+        """Whether ``action`` fits what is selected now: True offers it, None shows it
+        disabled, False hides it. Screens whose keys follow the selection override this."""
+        return True
+
+    def key_of(self, action: ScreenAction) -> str:
+        """The key ``action`` is on for this user (``tui.keymap`` applied), for display."""
+        keys = self.lab.keymap.get(action.binding_id(self.SCREEN_ID), action.key)
+        return ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
 
     @property
     def lab(self) -> LabApp:
@@ -70,8 +116,13 @@ class LabScreen(Screen[Any]):
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         """``(name, help, callback)`` of this screen's actions for the ``ctrl+p`` palette
-        (shown beside the screens and log out / quit). Include only what the actor may do."""
-        return []
+        (shown beside the screens and log out / quit): the declared actions with a palette
+        name that the actor may do now."""
+        return [
+            (a.palette, f"{a.help} ({self.key_of(a)})", getattr(self, f"action_{a.action}"))
+            for a in self.declared_actions()
+            if a.palette and self.check_action(a.action, ()) is not False
+        ]
 
     def action_filter(self) -> None:
         """``/``: screens with a table override this to focus their filter input."""

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, Static
 from labtui.core.configs import ConfigFileInfo, VersionInfo, check_yaml, unified_diff
 from labtui.core.errors import LabtuiError
 from labtui.core.files import human_size
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.editor_base import (
     LoadedText,
@@ -33,7 +34,7 @@ from labtui.tui.screens.editor_base import (
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
-VIEW, EDIT = "services.config.view", "services.config.edit"
+VIEW, EDIT = Perm.SERVICES_CONFIG_VIEW, Perm.SERVICES_CONFIG_EDIT
 #: Re-exported: the editor helpers lived here before editor_base.
 __all__ = ["ConfigEditorScreen", "ConfigHistoryScreen", "ConfigsScreen", "PromptScreen", "code_editor", "yaml_language"]
 

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from labtui.core.audit import AuditRow
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
 from labtui.tui.widgets.footer import LabFooter
@@ -65,7 +66,7 @@ class DashboardScreen(LabScreen):
                 menu.add_option(Option(Content.from_markup("$title [dim]:$name[/]", title=entry.title.ljust(12), name=entry.name), id=entry.name))
         menu.highlighted = 0 if menu.option_count else None
         menu.focus()
-        if not self.can("system.audit_log"):
+        if not self.can(Perm.SYSTEM_AUDIT_LOG):
             self.query_one("#recent-title", Static).update("Recent activity: needs the 'system.audit_log' permission")
             self.query_one("#dash-recent").display = False
         self.show_problems()
@@ -95,7 +96,7 @@ class DashboardScreen(LabScreen):
                     origin=actor.origin,
                 )
         parts: list[Content] = []
-        if self.can("users.view"):
+        if self.can(Perm.USERS_VIEW):
             users = await self.call(lambda: self.core.users.list(actor))
             if users is not None:
                 by = Counter(u.status for u in users)
@@ -105,12 +106,12 @@ class DashboardScreen(LabScreen):
                         total=len(users), active=by["active"], invited=by["invited"], inactive=by["inactive"],
                     )
                 )
-        if self.can("roles.view"):
+        if self.can(Perm.ROLES_VIEW):
             roles = await self.call(lambda: self.core.rbac.list_roles(actor))
             if roles is not None:
                 custom = sum(1 for r in roles if not r.is_system)
                 parts.append(Content.from_markup("[b]Roles[/] $n ($custom editable)", n=len(roles), custom=custom))
-        if self.can("health.view"):
+        if self.can(Perm.HEALTH_VIEW):
             from labtui.tui.screens.health import read_statuses
 
             services = await read_statuses(self)
@@ -127,7 +128,7 @@ class DashboardScreen(LabScreen):
         if not parts:
             parts.append(Content.from_markup("[dim]Nothing here for your roles yet: the menu shows what you may open.[/]"))
         recent = None
-        if self.can("system.audit_log"):
+        if self.can(Perm.SYSTEM_AUDIT_LOG):
             recent = await self.call(lambda: self.core.audit.page(actor, limit=RECENT))
         try:
             self.query_one("#whoami", Static).update(whoami)

@@ -18,13 +18,14 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
 from labtui.core.files import FileEntry, human_size
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.configs import PromptScreen
 from labtui.tui.screens.editor_base import LoadedText, TextEditorScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
-VIEW, EDIT = "services.files.view", "services.files.edit"
+VIEW, EDIT = Perm.SERVICES_FILES_VIEW, Perm.SERVICES_FILES_EDIT
 
 
 class UploadForm(ModalScreen[tuple[str, str] | None]):

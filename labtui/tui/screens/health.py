@@ -41,6 +41,7 @@ from labtui.core.health import (
     StatusPage,
     problems_first,
 )
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
@@ -58,7 +59,7 @@ STATUS_ALIASES = {"down": "unhealthy", "up": "healthy", "ok": "healthy", "bad": 
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 12
 TYPE_SHORT = {"ssh_command": "ssh"}
-MANAGE = "health.manage"
+MANAGE = Perm.HEALTH_MANAGE
 
 # (key, label, width or None for automatic)
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (

@@ -18,6 +18,7 @@ from textual.widgets import Button, DataTable, Input, Static
 from labtui.core.db.base import utcnow
 from labtui.core.instances import CostGroup, CostReport, InstanceInfo, InstanceList
 from labtui.core.inventory.vultr_sync import SOURCE as VULTR_SOURCE
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
@@ -202,7 +203,7 @@ class InstancesScreen(FilteredTableScreen):
 
     @work(group="instances-refresh")
     async def action_refresh(self) -> None:
-        if not self.can("instances.refresh"):
+        if not self.can(Perm.INSTANCES_REFRESH):
             self.notify("You may not refresh instances: it needs 'instances.refresh'", severity="warning")
             return
         if self.refreshing:  # a second r waits for the first rather than cancelling it
@@ -225,7 +226,7 @@ class InstancesScreen(FilteredTableScreen):
         row = self.selected()
         if row is None:
             return None
-        if not self.can("instances.stop"):
+        if not self.can(Perm.INSTANCES_STOP):
             self.notify("You may not change instances: it needs 'instances.stop'", severity="warning")
             return None
         return row
@@ -292,7 +293,7 @@ class InstancesScreen(FilteredTableScreen):
         if instance is None or not instance.ip:
             self.notify("Choose an instance with an IP address first", severity="warning")
             return
-        if not self.can("system.settings.edit"):
+        if not self.can(Perm.SYSTEM_SETTINGS_EDIT):
             self.notify("You may not change DNS: it needs 'system.settings.edit'", severity="warning")
             return
         if not self.core.dns.configured:
@@ -310,7 +311,7 @@ class InstancesScreen(FilteredTableScreen):
         if panel.has_class("-shown"):
             panel.remove_class("-shown")
             return
-        if not self.can("costs.view"):
+        if not self.can(Perm.COSTS_VIEW):
             self.notify("You may not see costs: it needs 'costs.view'", severity="warning")
             return
         panel.add_class("-shown")
@@ -350,8 +351,8 @@ class InstancesScreen(FilteredTableScreen):
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         out: list[tuple[str, str, Callable[[], Any]]] = []
-        if self.can("instances.refresh"):
+        if self.can(Perm.INSTANCES_REFRESH):
             out.append(("Refresh instances", "Ask Vultr for the current instances", self.action_refresh))
-        if self.can("costs.view"):
+        if self.can(Perm.COSTS_VIEW):
             out.append(("Instance costs", "Monthly cost by tag and by region", self.action_costs))
         return out

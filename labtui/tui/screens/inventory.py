@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from labtui.core.inventory.objects import ObjectInfo, ObjectPage
 from labtui.core.inventory.types import InventoryTypeDef
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.inventory_view import column_labels, host_of, row_cells
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
@@ -298,11 +299,11 @@ class InventoryScreen(FilteredTableScreen):
         if action == "delete":
             return obj is not None and obj.id in self.deletable
         if action == "tags":
-            return obj is not None and (obj.id in self.editable or self.can("inventory.tags.manage"))
+            return obj is not None and (obj.id in self.editable or self.can(Perm.INVENTORY_TAGS_MANAGE))
         if action == "manage_tags":
-            return self.can("inventory.tags.manage")
+            return self.can(Perm.INVENTORY_TAGS_MANAGE)
         if action == "acl":
-            return obj is not None and self.can("inventory.acl.manage")
+            return obj is not None and self.can(Perm.INVENTORY_ACL_MANAGE)
         if action == "run_action":
             owner = self.core.inventory.type_def(obj.type) if obj else type_def
             return owner is not None and bool(owner.actions)
@@ -315,7 +316,7 @@ class InventoryScreen(FilteredTableScreen):
         type_def = self.type_def
         if type_def is not None and self.can(type_def.permission("create")):
             out.append((f"New {type_def.label}", "Create an object of this type (n)", self.action_new))
-        if self.can("inventory.tags.manage"):
+        if self.can(Perm.INVENTORY_TAGS_MANAGE):
             out.append(("Manage inventory tags", "Create, recolour and delete tags (T)", self.action_manage_tags))
         out.append(("Sync inventory", "Run the chosen type's sync now (r)", self.action_sync))
         return out

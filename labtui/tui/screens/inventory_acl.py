@@ -32,13 +32,14 @@ from textual.widgets import (
 from labtui.core.errors import LabtuiError
 from labtui.core.inventory.acl import AclEntry, TagGrant
 from labtui.core.inventory.objects import ObjectInfo
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
-MANAGE = "inventory.acl.manage"
+MANAGE = Perm.INVENTORY_ACL_MANAGE
 VERBS = ("view", "edit", "delete")
 
 
@@ -206,7 +207,7 @@ class AclScreen(LabScreen):
         return True
 
     async def _roles(self) -> list[str] | None:
-        if not self.can("roles.view"):
+        if not self.can(Perm.ROLES_VIEW):
             return None
         try:
             return [r.name for r in await self.core.rbac.list_roles(self.actor)]

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Static
 from labtui.core.actor import Actor
 from labtui.core.inventory.objects import ObjectInfo
 from labtui.core.jobs.queue import INVENTORY_ACTION, JobInfo
+from labtui.core.permissions_catalog import Perm
 from labtui.core.runtime import Core
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.inventory_view import (
@@ -202,7 +203,7 @@ class ObjectDetailScreen(LabScreen):
         table.clear()
         table.add_class("-empty")
         note = self.query_one("#jobs-note", Static)
-        if not (self.can("jobs.view_own") or self.can("jobs.view_all")):
+        if not (self.can(Perm.JOBS_VIEW_OWN) or self.can(Perm.JOBS_VIEW_ALL)):
             note.update("You may not see jobs.")
             return
         jobs = await self.call(lambda: jobs_of(self.core, self.actor, obj))
@@ -239,9 +240,9 @@ class ObjectDetailScreen(LabScreen):
         if action == "reveal":
             return self.may_edit and any(obj.secrets.values())
         if action == "tags":
-            return self.may_edit or self.can("inventory.tags.manage")
+            return self.may_edit or self.can(Perm.INVENTORY_TAGS_MANAGE)
         if action == "acl":
-            return self.can("inventory.acl.manage")
+            return self.can(Perm.INVENTORY_ACL_MANAGE)
         if action == "run_action":
             type_def = self.core.inventory.type_def(obj.type)
             return type_def is not None and bool(type_def.actions)

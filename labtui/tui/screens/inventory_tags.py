@@ -27,13 +27,14 @@ from textual.widgets import (
 from labtui.core.errors import LabtuiError
 from labtui.core.inventory.objects import ObjectInfo
 from labtui.core.inventory.tags import TagInfo
+from labtui.core.permissions_catalog import Perm
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
 
-MANAGE = "inventory.tags.manage"
+MANAGE = Perm.INVENTORY_TAGS_MANAGE
 
 
 def swatch(name: str, colour: str | None) -> Text:

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.errors import LabtuiError
+from labtui.core.permissions_catalog import Perm
 from labtui.core.rbac import RoleInfo
 from labtui.tui.screens.role_forms import PermissionTree, RoleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
@@ -60,7 +61,7 @@ class RolesScreen(FilteredTableScreen):
         ),
     ]
 
-    NEEDS: ClassVar[dict[str, str]] = {"new": "roles.create", "edit": "roles.edit", "save": "roles.edit", "delete": "roles.delete"}
+    NEEDS: ClassVar[dict[str, str]] = {"new": Perm.ROLES_CREATE, "edit": Perm.ROLES_EDIT, "save": Perm.ROLES_EDIT, "delete": Perm.ROLES_DELETE}
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,9 +100,9 @@ class RolesScreen(FilteredTableScreen):
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         out: list[tuple[str, str, Callable[[], Any]]] = []
-        if self.can("roles.create"):
+        if self.can(Perm.ROLES_CREATE):
             out.append(("New role", "Create a role (n)", self.action_new))
-        if self.can("roles.edit"):
+        if self.can(Perm.ROLES_EDIT):
             out.append(("Save role permissions", "Save the ticked permissions (s)", self.action_save))
         return out
 
@@ -158,7 +159,7 @@ class RolesScreen(FilteredTableScreen):
             reason = f"'{role.name}' is a system role and cannot be changed"
             lines.append("System role: holds every permission; read-only.")
             note.set_class(True, "-system")
-        elif not self.can("roles.edit"):
+        elif not self.can(Perm.ROLES_EDIT):
             reason = "You may not edit roles: that needs 'roles.edit'"
             lines.append("Read-only: you may not edit roles.")
         elif role.id in self.pending:

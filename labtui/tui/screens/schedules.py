@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core import cron
+from labtui.core.permissions_catalog import Perm
 from labtui.core.schedules import ScheduleInfo, ScheduleSpec, known_system_tasks
 from labtui.tui.screens.schedule_form import ScheduleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
@@ -94,7 +95,7 @@ class SchedulesScreen(FilteredTableScreen):
         self.load()
 
     def _open_form(self, existing: ScheduleInfo | None) -> None:
-        if not self.can("schedules.edit" if existing else "schedules.create"):
+        if not self.can(Perm.SCHEDULES_EDIT if existing else Perm.SCHEDULES_CREATE):
             self.notify("You may not change schedules", severity="warning")
             return
 

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
+from labtui.core.permissions_catalog import Perm
 from labtui.core.services import ServiceInfo
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.job_log import JobLogScreen
@@ -66,7 +67,7 @@ class ServicesScreen(FilteredTableScreen):
         self.services = services
         names = [svc.name for svc in services]
         self.last = await self.call(lambda: self.core.jobs.latest_by_service(self.actor, names)) or {}
-        if self.can("health.view"):
+        if self.can(Perm.HEALTH_VIEW):
             from labtui.tui.screens.health import read_statuses
 
             statuses = await read_statuses(self)

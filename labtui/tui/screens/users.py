@@ -8,18 +8,18 @@ Tokens the email provider could not deliver are shown once in a modal, never not
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.errors import LabtuiError
+from labtui.core.permissions_catalog import Perm
 from labtui.core.users import TokenDelivery, UserInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.user_forms import (
     AssignRolesForm,
@@ -49,22 +49,13 @@ class UsersScreen(FilteredTableScreen):
     UsersScreen #status { height: 1; padding: 0 1; color: $text-muted; background: $boost; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "invite", "Invite", tooltip="Invite a user by email, with roles"),
-        Binding("r", "assign_roles", "Roles", tooltip="Set the selected user's roles"),
-        Binding("d", "deactivate", "Deactivate", tooltip="Deactivate the selected user (asks first)"),
-        Binding("d", "activate", "Activate", tooltip="Activate the selected user again (asks first)"),
-        Binding("p", "reset_password", "Password", tooltip="Issue a password-reset token for the selected user"),
-    ]
-
-    #: The permission each action needs (core checks it again).
-    NEEDS: ClassVar[dict[str, str]] = {
-        "invite": "users.create",
-        "assign_roles": "users.assign_roles",
-        "deactivate": "users.delete",
-        "activate": "users.edit",
-        "reset_password": "users.edit",
-    }
+    ACTIONS = (
+        ScreenAction("i", "invite", "Invite", "Invite a user by email, with roles", Perm.USERS_CREATE, palette="Invite a user"),
+        ScreenAction("r", "assign_roles", "Roles", "Set the selected user's roles", Perm.USERS_ASSIGN_ROLES, palette="Set the selected user's roles"),
+        ScreenAction("d", "deactivate", "Deactivate", "Deactivate the selected user (asks first)", Perm.USERS_DELETE),
+        ScreenAction("d", "activate", "Activate", "Activate the selected user again (asks first)", Perm.USERS_EDIT),
+        ScreenAction("p", "reset_password", "Password", "Issue a password-reset token for the selected user", Perm.USERS_EDIT, palette="Reset the selected user's password"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,12 +78,7 @@ class UsersScreen(FilteredTableScreen):
 
     # -- permissions and the footer ------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        need = self.NEEDS.get(action)
-        if need is None:
-            return True
-        if not self.can(need):
-            return False
+    def action_state(self, action: str) -> bool | None:
         if action in ("activate", "deactivate"):
             # Both on ``d``: the footer offers whichever fits the selected user.
             user = self.selected()
@@ -100,16 +86,6 @@ class UsersScreen(FilteredTableScreen):
                 return None if action == "deactivate" else False
             return (user.status == "active") == (action == "deactivate")
         return True
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        out: list[tuple[str, str, Callable[[], Any]]] = []
-        if self.can("users.create"):
-            out.append(("Invite a user", "Invite someone by email, with roles (i)", self.action_invite))
-        if self.can("users.assign_roles"):
-            out.append(("Set the selected user's roles", "r", self.action_assign_roles))
-        if self.can("users.edit"):
-            out.append(("Reset the selected user's password", "Issue a reset token (p)", self.action_reset_password))
-        return out
 
     # -- loading -------------------------------------------------------------------------
 
@@ -178,7 +154,7 @@ class UsersScreen(FilteredTableScreen):
 
     @work(group="users-change")
     async def action_invite(self) -> None:
-        names = await self._role_names() if self.can("users.assign_roles") else None
+        names = await self._role_names() if self.can(Perm.USERS_ASSIGN_ROLES) else None
 
         async def invite(username: str, email: str, display_name: str, roles: list[str]) -> TokenDelivery:
             return await self.core.users.invite(self.actor, username, email, roles=roles, display_name=display_name)
@@ -244,6 +220,6 @@ class UsersScreen(FilteredTableScreen):
         user = next((u for u in self.users if str(u.id) == event.row_key.value), None)
         if user is None:
             return
-        offered = (("r roles", "users.assign_roles"), ("d deactivate", "users.delete"), ("d activate", "users.edit"), ("p reset password", "users.edit"))
+        offered = (("r roles", Perm.USERS_ASSIGN_ROLES), ("d deactivate", Perm.USERS_DELETE), ("d activate", Perm.USERS_EDIT), ("p reset password", Perm.USERS_EDIT))
         keys = [key for key, permission in offered if self.can(permission)]
         self.app.push_screen(UserDetail(user, "On the list: " + " · ".join(keys) if keys else ""))
