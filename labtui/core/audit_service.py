@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from labtui.core.actor import Actor
 from labtui.core.audit import AuditFilter, AuditRow, query_page
 from labtui.core.db.engine import Database
@@ -15,7 +17,7 @@ class AuditLog:
     async def page(
         self, actor: Actor, flt: AuditFilter = AuditFilter(), *, before_id: int | None = None, limit: int = 50
     ) -> list[AuditRow]:
-        def q(s):  # type: ignore[no-untyped-def]
+        def q(s: Session) -> list[AuditRow]:
             self.rbac.require(s, actor, "system.audit_log")
             return query_page(s, flt, before_id=before_id, limit=limit)
 

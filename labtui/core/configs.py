@@ -16,6 +16,7 @@ before the next save, so the history never skips a content that was live.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import difflib
 import logging
@@ -301,7 +302,7 @@ class Configs:
 
         return await self.db.run(q)
 
-    async def versions(self, actor: Actor, service: str, filename: str) -> list[VersionInfo]:
+    async def versions(self, actor: Actor, service: str, filename: str) -> builtins.list[VersionInfo]:
         """The file's versions, newest first."""
 
         def q(s: Session) -> list[VersionInfo]:

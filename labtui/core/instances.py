@@ -22,6 +22,7 @@ Registers the system tasks ``refresh_instances`` and ``refresh_costs``.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import json
 import logging
@@ -189,7 +190,7 @@ def plan_costs(raw: Any) -> dict[str, float]:
         entries = []
     for plan, cost in entries:
         try:
-            out[str(plan)] = float(cost)
+            out[str(plan)] = float(cost)  # type: ignore[arg-type]  # None and junk: the except
         except (TypeError, ValueError):
             continue
     return out
@@ -441,7 +442,7 @@ class Instances:
             # the file and the objects never disagree.
             return await asyncio.shield(self._store(actor, raw, plans))
 
-    async def _store(self, actor: Actor, raw: list[dict[str, Any]], plans: list[dict[str, Any]] | None) -> RefreshResult:
+    async def _store(self, actor: Actor, raw: builtins.list[dict[str, Any]], plans: builtins.list[dict[str, Any]] | None) -> RefreshResult:
         cache = build_cache(raw)
         now = utcnow()
 
@@ -466,7 +467,7 @@ class Instances:
         synced, sync_warnings = await self._run_sync(actor)
         return RefreshResult(len(hosts_of(cache)), added, removed, changed, now, synced, warnings + sync_warnings)
 
-    async def _plans_if_missing(self, vultr: VultrApi) -> list[dict[str, Any]] | None:
+    async def _plans_if_missing(self, vultr: VultrApi) -> builtins.list[dict[str, Any]] | None:
         """Vultr's plans when none are cached yet, so costs show without a costs refresh
         (best effort: a failure here does not fail the instances refresh)."""
         have = await self.db.run(lambda s: get_metadata(s, PLANS_KEY))
@@ -489,7 +490,7 @@ class Instances:
 
         return await self.db.run(q)
 
-    async def _after_change(self, actor: Actor, cache: Mapping[str, Any], *, rewrite: bool = True) -> list[str]:
+    async def _after_change(self, actor: Actor, cache: Mapping[str, Any], *, rewrite: bool = True) -> builtins.list[str]:
         """Write the inventory file; a failure is reported, not raised (the cache is stored)."""
         if not rewrite:
             return []
@@ -500,7 +501,7 @@ class Instances:
             return [f"could not write {self.inventory_file}: {exc.strerror or exc}"]
         return []
 
-    async def _run_sync(self, actor: Actor) -> tuple[list[tuple[str, dict[str, int]]], list[str]]:
+    async def _run_sync(self, actor: Actor) -> tuple[builtins.list[tuple[str, dict[str, int]]], builtins.list[str]]:
         try:
             return await self._sync(actor), []
         except LabtuiError as exc:
@@ -552,7 +553,7 @@ class Instances:
             raise
         await self._audit(actor, f"instances.{action}", f"instances/{name}", {**detail, "ok": True})
 
-    async def _update_cache(self, actor: Actor, change: Callable[[Mapping[str, Any]], dict[str, Any]]) -> list[str]:
+    async def _update_cache(self, actor: Actor, change: Callable[[Mapping[str, Any]], dict[str, Any]]) -> builtins.list[str]:
         def q(s: Session) -> dict[str, Any]:
             cache = change(get_metadata(s, CACHE_KEY) or {"all": {"hosts": {}, "children": {}}})
             set_metadata(s, CACHE_KEY, cache)
@@ -563,23 +564,23 @@ class Instances:
         _, sync_warnings = await self._run_sync(actor)
         return warnings + sync_warnings
 
-    async def _power(self, actor: Actor, ref: str, verb: str, power: str) -> list[str]:
+    async def _power(self, actor: Actor, ref: str, verb: str, power: str) -> builtins.list[str]:
         name, host = await self._target(actor, ref)
         vultr_id = str(host["vultr_id"])
         await self._call(actor, verb, name, host, lambda v: getattr(v, verb)(vultr_id))
         return await asyncio.shield(self._update_cache(actor, lambda c: _with_power(c, name, power)))
 
-    async def halt(self, actor: Actor, ref: str) -> list[str]:
+    async def halt(self, actor: Actor, ref: str) -> builtins.list[str]:
         """Power the instance off (``instances.stop``). Returns warnings (file, sync), if any."""
         return await self._power(actor, ref, "halt", "stopped")
 
-    async def start(self, actor: Actor, ref: str) -> list[str]:
+    async def start(self, actor: Actor, ref: str) -> builtins.list[str]:
         return await self._power(actor, ref, "start", "running")
 
-    async def reboot(self, actor: Actor, ref: str) -> list[str]:
+    async def reboot(self, actor: Actor, ref: str) -> builtins.list[str]:
         return await self._power(actor, ref, "reboot", "running")
 
-    async def destroy(self, actor: Actor, ref: str, typed_label: str) -> list[str]:
+    async def destroy(self, actor: Actor, ref: str, typed_label: str) -> builtins.list[str]:
         """Delete the instance at Vultr (``instances.stop``); ``typed_label`` must be its
         label (or hostname if it has none). The host leaves the cache and its server object
         is marked stale by the sync."""

@@ -16,10 +16,10 @@ import os
 import secrets
 import socket
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Executable, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import rowcount, utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.models import Lease as LeaseRow
 
@@ -34,6 +34,7 @@ def holder_id() -> str:
 def _insert_if_absent(session: Session, name: str, holder: str, expires: dt.datetime) -> bool:
     bind = session.get_bind()
     values = {"name": name, "holder": holder, "expires_at": expires}
+    stmt: Executable
     if bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -42,7 +43,7 @@ def _insert_if_absent(session: Session, name: str, holder: str, expires: dt.date
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(LeaseRow).values(**values).on_conflict_do_nothing(index_elements=["name"])
-    return bool(session.execute(stmt).rowcount)
+    return bool(rowcount(session.execute(stmt)))
 
 
 def try_hold(session: Session, name: str, holder: str, seconds: float, now: dt.datetime | None = None) -> bool:
@@ -51,11 +52,13 @@ def try_hold(session: Session, name: str, holder: str, seconds: float, now: dt.d
         raise ValueError(f"lease name longer than {NAME_MAX}: {name!r}")
     now = now or utcnow()
     expires = now + dt.timedelta(seconds=seconds)
-    renewed = session.execute(
-        update(LeaseRow)
-        .where(LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at < now))
-        .values(holder=holder, expires_at=expires)
-    ).rowcount
+    renewed = rowcount(
+        session.execute(
+            update(LeaseRow)
+            .where(LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at < now))
+            .values(holder=holder, expires_at=expires)
+        )
+    )
     if renewed:
         return True
     return _insert_if_absent(session, name, holder, expires)
@@ -79,11 +82,13 @@ def live(session: Session, prefix: str, now: dt.datetime | None = None) -> list[
 def prune(session: Session, prefix: str, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
     """Delete leases under ``prefix`` expired for longer than ``older_than`` (dead processes)."""
     now = now or utcnow()
-    return session.execute(
-        delete(LeaseRow).where(
-            LeaseRow.name.startswith(prefix, autoescape=True), LeaseRow.expires_at < now - older_than
+    return rowcount(
+        session.execute(
+            delete(LeaseRow).where(
+                LeaseRow.name.startswith(prefix, autoescape=True), LeaseRow.expires_at < now - older_than
+            )
         )
-    ).rowcount
+    )
 
 
 class Lease:

@@ -157,7 +157,7 @@ class Rbac:
     async def list_roles(self, actor: Actor) -> list[RoleInfo]:
         def q(s: Session) -> list[RoleInfo]:
             self.require(s, actor, "roles.view")
-            counts = dict(
+            counts: dict[int, int] = dict(
                 s.execute(select(user_roles.c.role_id, func.count()).group_by(user_roles.c.role_id)).all()
             )
             return [

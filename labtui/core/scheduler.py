@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from labtui.core import audit, cron
 from labtui.core.actor import Actor
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import table_of, utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.schedules import ScheduledJob
 from labtui.core.errors import LabtuiError
@@ -168,7 +168,7 @@ class Scheduler:
         results = await self._launch(to_launch)
         errors: list[tuple[ScheduleInfo, str]] = list(missed)
         queued: list[tuple[ScheduleInfo, str]] = []
-        for row, (job_id, error) in zip(to_launch, results):
+        for row, (job_id, error) in zip(to_launch, results, strict=True):
             if job_id is None:
                 errors.append((row, error or "not launched"))
                 firings[row.id] = Firing(row.name, "error", detail=error or "")
@@ -244,7 +244,7 @@ class Scheduler:
             log.warning("schedule %s: %s (%s)", row.name, status, detail)
             values.append({"sid": row.id, "at": now, "status": status, "job": row.last_job_id})
             audit.record(s, Actor.system("scheduler"), f"schedule.{status}", f"schedules/{row.id}", {"name": row.name, "reason": detail})
-        table = ScheduledJob.__table__
+        table = table_of(ScheduledJob)
         s.execute(
             update(table).where(table.c.id == bindparam("sid"))
             .values(last_run_at=bindparam("at"), last_status=bindparam("status"), last_job_id=bindparam("job")),

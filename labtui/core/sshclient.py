@@ -386,14 +386,14 @@ class SshTerminals:
             conn = await asyncssh.connect(target.host, target.port, client_factory=lambda: client, **options)
         except asyncssh.HostKeyNotVerifiable as exc:
             if stored is not None and client.presented is not None:
-                presented = fingerprint(client.presented)
+                offered = fingerprint(client.presented)
                 await self._audit(
                     actor,
                     "ssh.hostkey_refused",
                     target.audit_target,
-                    {**_where(target), "stored": stored.fingerprint, "presented": presented},
+                    {**_where(target), "stored": stored.fingerprint, "presented": offered},
                 )
-                raise HostKeyChanged(target.host, target.port, stored.fingerprint, presented) from None
+                raise HostKeyChanged(target.host, target.port, stored.fingerprint, offered) from None
             raise await self._failed(actor, target, f"host key not accepted: {exc.reason}") from None
         except asyncssh.KeyExchangeFailed as exc:
             if stored is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ class Users:
         return await self.db.run(q)
 
     async def create(
-        self, actor: Actor, username: str, password: str, *, roles: list[str], email: str | None = None
+        self, actor: Actor, username: str, password: str, *, roles: builtins.list[str], email: str | None = None
     ) -> int:
         """An active account with a password (``labtui users create``)."""
         from labtui.core.passwords import hash_in_thread
@@ -130,7 +131,7 @@ class Users:
             raise ValidationError("Email already in use", "email")
 
     async def invite(
-        self, actor: Actor, username: str, email: str, *, roles: list[str], display_name: str = ""
+        self, actor: Actor, username: str, email: str, *, roles: builtins.list[str], display_name: str = ""
     ) -> TokenDelivery:
         name = validation.username(username)
         mail = validation.email(email)
@@ -218,7 +219,7 @@ class Users:
 
         await self.db.run(q)
 
-    async def set_roles(self, actor: Actor, user_id: int, roles: list[str]) -> None:
+    async def set_roles(self, actor: Actor, user_id: int, roles: builtins.list[str]) -> None:
         def q(s: Session) -> None:
             self.rbac.require(s, actor, "users.assign_roles")
             user = s.get(User, user_id)
@@ -288,7 +289,7 @@ class Users:
     async def my_ssh_key(self, actor: Actor) -> str | None:
         return await self.db.run(lambda s: s.get(User, actor.user_id).ssh_public_key)  # type: ignore[union-attr]
 
-    async def my_sessions(self, actor: Actor) -> list[SessionInfo]:
+    async def my_sessions(self, actor: Actor) -> builtins.list[SessionInfo]:
         def q(s: Session) -> list[SessionInfo]:
             rows = s.scalars(
                 select(AuthSession)

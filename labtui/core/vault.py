@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from labtui.core import audit
 from labtui.core.actor import Actor
 from labtui.core.db.engine import Database
@@ -40,7 +42,7 @@ class Vault:
                 "The vault password must be one line without leading or trailing spaces", "password"
             )
 
-        def q(s):  # type: ignore[no-untyped-def]
+        def q(s: Session) -> None:
             self.rbac.require(s, actor, "system.settings.edit", "vault")
             _write_private(self.path, password + "\n")
             audit.record(s, actor, "vault.set", "vault", {"replaced": True})
@@ -48,7 +50,7 @@ class Vault:
         await self.db.run(q)
 
     async def clear(self, actor: Actor) -> None:
-        def q(s):  # type: ignore[no-untyped-def]
+        def q(s: Session) -> None:
             self.rbac.require(s, actor, "system.settings.edit", "vault")
             self.path.unlink(missing_ok=True)
             audit.record(s, actor, "vault.clear", "vault")

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import CursorResult, DateTime, Result, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware UTC (the only kind of time core handles)."""
     return dt.datetime.now(dt.UTC)
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's Table, for Core statements (bulk inserts, upserts). SQLAlchemy
+    types ``Model.__table__`` as any FromClause; a declarative model's is a Table."""
+    return cast(Table, model.__table__)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (its Result is a CursorResult; the type says Result)."""
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

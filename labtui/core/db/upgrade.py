@@ -15,7 +15,9 @@ import json
 
 from sqlalchemy import Column, Connection, MetaData, bindparam, inspect, literal, select, text, update
 from sqlalchemy.schema import CreateColumn
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from labtui.core.db.base import table_of
 from labtui.core.db.inventory import InventoryObject, seal_value
 from labtui.core.db.models import AppMetadata
 from labtui.core.errors import StartupError
@@ -65,7 +67,7 @@ def column_ddl(conn: Connection, column: Column[object]) -> str:
     if column.nullable or column.server_default is not None or column.primary_key:
         return str(CreateColumn(column).compile(dialect=dialect))
     default = column.default
-    if default is None or not default.is_scalar:
+    if not isinstance(default, ScalarElementColumnDefault):
         raise UpgradeError(f"column {column.table.name}.{column.name} is NOT NULL with no scalar default: it cannot be added to existing rows")
     value = literal(default.arg, column.type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     name = dialect.identifier_preparer.format_column(column)
@@ -84,7 +86,7 @@ def _metadata(conn: Connection, key: str) -> object:
 
 
 def _set_metadata(conn: Connection, key: str, value: object) -> None:
-    table = AppMetadata.__table__
+    table = table_of(AppMetadata)
     if conn.execute(update(table).where(table.c.key == key).values(value=json.dumps(value))).rowcount == 0:
         conn.execute(table.insert().values(key=key, value=json.dumps(value)))
 
@@ -107,7 +109,7 @@ def seal_plain_values(conn: Connection, box: SecretBox) -> int:
     per database; returns how many were sealed."""
     if _metadata(conn, SEALED) == SEALED_VERSION:
         return 0
-    table = InventoryObject.__table__
+    table = table_of(InventoryObject)
     sealed = 0
     changed: list[dict[str, object]] = []
     rows = conn.execute(select(table.c.id, table.c.secrets).where(table.c.secrets.is_not(None), table.c.secrets != "{}")).all()

@@ -93,15 +93,15 @@ def endpoint(check: CheckDef, hosts: HostMap, lab_dir: Path | None = None) -> En
         if check.url:
             return Endpoint(host=httpx.URL(check.url).host, url=check.url)
         name = check.host or (info.fqdn if info else "")
-        port = f":{check.port}" if check.port else ""
-        return Endpoint(host=name, port=check.port, url=f"https://{name}{port}{check.path}")
+        in_url = f":{check.port}" if check.port else ""
+        return Endpoint(host=name, port=check.port, url=f"https://{name}{in_url}{check.path}")
     host = check.host or (info.ip if info else "")
     if check.type == "tcp":
         return Endpoint(host=host, port=check.port or 443)
     if check.type == "ssh_command":
         if info is None:
             info = hosts.find(check.host)  # an explicit host may still be a known instance
-        key_file = check.key_file
+        key_file: str = check.key_file
         if key_file and lab_dir is not None and not Path(key_file).expanduser().is_absolute():
             key_file = str(lab_dir / key_file)
         key_file = str(Path(key_file).expanduser()) if key_file else (info.key_file if info else "")

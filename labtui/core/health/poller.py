@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from labtui.core import audit
 from labtui.core.actor import Actor
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import rowcount, utcnow
 from labtui.core.db.health import HealthCheckResult, HealthCheckState, HealthSilence
 from labtui.core.health.checks import CheckResult
 from labtui.core.health.definitions import CheckDef
@@ -231,7 +231,8 @@ class HealthPoller:
         lost = False
         try:
             done_workers = asyncio.gather(*workers)
-            await asyncio.wait([done_workers, keep_task], return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [done_workers, keep_task]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if keep_task.done() and not done_workers.done():
                 # The lease is gone: another process may be checking already; stop here.
                 lost = True
@@ -366,11 +367,15 @@ def _upsert_states(s: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = s.get_bind().dialect.name
+    # The two dialects' INSERT share on_conflict_do_update and .excluded, not a type.
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(HealthCheckState)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(HealthCheckState)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(HealthCheckState)
     keys = ("service_name", "check_name")
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys),
@@ -415,4 +420,4 @@ def _silences(s: Session) -> tuple[set[str], int]:
 
 def _delete_batch(s: Session, cutoff: dt.datetime, batch: int) -> int:
     ids = select(HealthCheckResult.id).where(HealthCheckResult.checked_at < cutoff).limit(batch).scalar_subquery()
-    return s.execute(delete(HealthCheckResult).where(HealthCheckResult.id.in_(ids))).rowcount or 0
+    return rowcount(s.execute(delete(HealthCheckResult).where(HealthCheckResult.id.in_(ids))))

@@ -644,7 +644,7 @@ _STATE_COLUMNS = (
 )
 
 
-def _plain_rows(s: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+def _plain_rows(s: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The rows as the database driver gives them: plain tuples, which (holding only strings
     and numbers) the garbage collector stops tracking at once, where SQLAlchemy's ``Row``
     objects stay tracked and cost a Python call each. Executed on the session's connection:
@@ -652,7 +652,7 @@ def _plain_rows(s: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
     columns need no result processing."""
     result = s.connection().execute(stmt)
     try:
-        return result.cursor.fetchall()  # type: ignore[no-any-return]
+        return list(result.cursor.fetchall())
     finally:
         result.close()
 

@@ -166,7 +166,7 @@ def _email(ctx: Context, rec: UserRec) -> str | None:
 
 
 def _email_taken(s: Session, email: str, user_id: int | None) -> bool:
-    return s.scalar(select(func.count(User.id)).where(User.email == email, User.id != (user_id or -1))) > 0
+    return bool(s.scalar(select(func.count(User.id)).where(User.email == email, User.id != (user_id or -1))))
 
 
 def _is_bcrypt(hashed: str | None) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from labtui.core.audit import redact
+from labtui.core.db.base import table_of
 from labtui.core.db.configs import ConfigVersion
 from labtui.core.db.engine import get_metadata, set_metadata
 from labtui.core.db.health import HealthCheckResult, HealthCheckState
@@ -169,10 +170,10 @@ def apply_jobs(ctx: Context) -> None:
     def flush() -> None:
         if rows:
             ctx.at("jobs", f"id={rows[0]['id']} (a batch of {len(rows)})")
-            s.execute(insert(Job.__table__), rows)
+            s.execute(insert(table_of(Job)), rows)
             rows.clear()
         if lines:
-            s.execute(insert(JobOutput.__table__), lines)
+            s.execute(insert(table_of(JobOutput)), lines)
             lines.clear()
 
     for j in jobs:
@@ -196,7 +197,7 @@ def apply_jobs(ctx: Context) -> None:
             s.execute(update(Job).where(Job.id == j.id).values(**values))
             s.execute(delete(JobOutput).where(JobOutput.job_id == j.id))
             if j.output:
-                s.execute(insert(JobOutput.__table__), _lines(j))
+                s.execute(insert(table_of(JobOutput)), _lines(j))
             ctx.report.updated("jobs")
             ctx.report.updated("job_output", len(j.output))
             continue
@@ -254,11 +255,11 @@ def apply_audit(ctx: Context) -> None:
         ctx.report.created("audit_log")
         if len(batch) >= BATCH:
             ctx.at("audit_log", f"{batch[0]['action']} at {batch[0]['created_at']} (a batch of {len(batch)})")
-            s.execute(insert(AuditRecord.__table__), batch)
+            s.execute(insert(table_of(AuditRecord)), batch)
             batch.clear()
     if batch:
         ctx.at("audit_log", f"{batch[0]['action']} at {batch[0]['created_at']} (a batch of {len(batch)})")
-        s.execute(insert(AuditRecord.__table__), batch)
+        s.execute(insert(table_of(AuditRecord)), batch)
 
 
 # -- config versions ---------------------------------------------------------------------------
@@ -333,7 +334,7 @@ def apply_health(ctx: Context) -> None:
         })
         ctx.report.created("health_check_results")
     if batch:
-        s.execute(insert(HealthCheckResult.__table__), batch)
+        s.execute(insert(table_of(HealthCheckResult)), batch)
     _health_state(ctx, results)
 
 
@@ -349,8 +350,9 @@ def _health_state(ctx: Context, results: list[HealthRec]) -> None:
     for (service, check), rows in by_check.items():
         ctx.at("health_check_state", f"{service}/{check}")
         last = rows[-1]
-        seen = current.get((service, check), False)
-        if seen is not False and seen is not None and seen >= last.checked_at:
+        known = (service, check) in current
+        seen = current.get((service, check))
+        if seen is not None and seen >= last.checked_at:
             ctx.report.skipped("health_check_state")
             continue
         run = 0
@@ -367,14 +369,14 @@ def _health_state(ctx: Context, results: list[HealthRec]) -> None:
             "last_error": last.error_message, "target": last.target[:500],
         }
         if s.get_bind().dialect.name == "sqlite":
-            stmt = sqlite_insert(HealthCheckState).values(service_name=service, check_name=check, **values)
-            s.execute(stmt.on_conflict_do_update(index_elements=["service_name", "check_name"], set_=values))
+            lite = sqlite_insert(HealthCheckState).values(service_name=service, check_name=check, **values)
+            s.execute(lite.on_conflict_do_update(index_elements=["service_name", "check_name"], set_=values))
         else:  # pragma: no cover - PostgreSQL
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            stmt = pg_insert(HealthCheckState).values(service_name=service, check_name=check, **values)
-            s.execute(stmt.on_conflict_do_update(index_elements=["service_name", "check_name"], set_=values))
-        (ctx.report.created if seen is False else ctx.report.updated)("health_check_state")
+            pg = pg_insert(HealthCheckState).values(service_name=service, check_name=check, **values)
+            s.execute(pg.on_conflict_do_update(index_elements=["service_name", "check_name"], set_=values))
+        (ctx.report.updated if known else ctx.report.created)("health_check_state")
 
 
 # -- app_metadata ------------------------------------------------------------------------------

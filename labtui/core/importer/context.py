@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from labtui.core.db.base import table_of
 from labtui.core.db.importmap import ImportMap
 from labtui.core.importer.records import Snapshot
 from labtui.core.importer.report import ImportReport
@@ -93,5 +94,5 @@ class Context:
 
     def flush_map(self) -> None:
         if self._pending:
-            self.session.execute(insert(ImportMap.__table__), self._pending)
+            self.session.execute(insert(table_of(ImportMap)), self._pending)
             self._pending = []

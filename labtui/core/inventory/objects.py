@@ -15,6 +15,7 @@ and :meth:`Inventory.count` counts what the user may see, never the unfiltered t
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import math
@@ -74,10 +75,10 @@ def check_value(f: FieldDef, value: Any) -> Any:
             raise bad("must be a single line")
         return text
     if kind == "enum":
-        text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
-        if text is None or text not in f.options:
+        choice = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+        if choice is None or choice not in f.options:
             raise bad(f"must be one of {', '.join(f.options)} (got {value!r})")
-        return text
+        return choice
     if kind == "integer":
         if isinstance(value, bool):
             raise bad("must be a whole number")
@@ -110,7 +111,7 @@ def check_value(f: FieldDef, value: Any) -> Any:
         if isinstance(value, str):
             try:
                 return json.loads(value)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise bad(f"must be valid JSON ({exc.msg} at column {exc.colno})") from None
         try:
             json.dumps(value, allow_nan=False)
@@ -451,9 +452,9 @@ class Inventory:
                 key = walked.object_id  # type: ignore[assignment]
             else:
                 stmt = stmt.where(InventoryObject.id.in_(select(ObjectTag.object_id).where(ObjectTag.tag_id == tag_id)))
-        clause = access.visible_clause(s, p, "view", {t.slug: t.id for t in rows.values()})
-        if clause is not None:
-            stmt = stmt.where(clause)
+        visible = access.visible_clause(s, p, "view", {t.slug: t.id for t in rows.values()})
+        if visible is not None:
+            stmt = stmt.where(visible)
         return _Listing(stmt, key, rows)
 
     def _text_clause(self, s: Session, terms: tuple[str, ...]) -> tuple[ColumnElement[bool], bool]:
@@ -683,7 +684,7 @@ class Inventory:
 
         return await self.db.run(q)
 
-    async def sync(self, actor: Actor, source: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
+    async def sync(self, actor: Actor, source: str | None = None) -> builtins.list[tuple[str, str, dict[str, int]]]:
         """Run one sync source (or every source the loaded types name) now, as ``actor``;
         each needs ``inventory.<type>.edit``. Returns (source, type, counts) per run."""
         from labtui.core.inventory import adapters

@@ -8,6 +8,7 @@ the object access order with ``edit``. The tag list counts only objects the aske
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from labtui.core import audit
 from labtui.core.actor import Actor
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import table_of, utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.inventory import InventoryObject, InventoryTag, ObjectTag
 from labtui.core.errors import Conflict, NotFound, ValidationError
@@ -179,15 +180,15 @@ class Tags:
 
         return await self.db.run(q)
 
-    async def tag(self, actor: Actor, object_id: int, names: Sequence[str]) -> list[TagRef]:
+    async def tag(self, actor: Actor, object_id: int, names: Sequence[str]) -> builtins.list[TagRef]:
         """Put existing tags on an object (needs ``edit`` on it); returns its tags."""
         return await self._retag(actor, object_id, names, add=True)
 
-    async def untag(self, actor: Actor, object_id: int, names: Sequence[str]) -> list[TagRef]:
+    async def untag(self, actor: Actor, object_id: int, names: Sequence[str]) -> builtins.list[TagRef]:
         """Take tags off an object (needs ``edit`` on it); returns its tags."""
         return await self._retag(actor, object_id, names, add=False)
 
-    async def _retag(self, actor: Actor, object_id: int, names: Sequence[str], *, add: bool) -> list[TagRef]:
+    async def _retag(self, actor: Actor, object_id: int, names: Sequence[str], *, add: bool) -> builtins.list[TagRef]:
         wanted = [tag_name(n) for n in names]
 
         def q(s: Session) -> list[TagRef]:
@@ -207,7 +208,7 @@ class Tags:
                     changed.append(tag.name)
             if changed:
                 s.execute(
-                    InventoryObject.__table__.update().where(InventoryObject.id == object_id)
+                    table_of(InventoryObject).update().where(InventoryObject.id == object_id)
                     .values(updated_at=utcnow())
                 )
                 action = "inventory.object.tag" if add else "inventory.object.untag"
