@@ -1,15 +1,18 @@
 """No job process outlives its node: ``labtui serve`` killed by SIGKILL while a job's script
-has detached children (``setsid``, a double fork with ``nohup``) leaves none of them alive."""
+has detached children (``setsid``, a double fork with ``nohup``) leaves none of them alive,
+nor does a node killed with its guard once the next one starts, nor a cancel (docs/jobs.md)."""
 
 from __future__ import annotations
 
-import signal
+import asyncio
 import os
+import signal
 from pathlib import Path
 
 import psutil
 
 from labtui.core.actor import Actor
+from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
 from tests.conftest import ADMIN_PASSWORD, MakeCore
 from tests.core.test_jobs_cli import start_serve, wait_for
@@ -45,13 +48,17 @@ def kill_all(procs: list[psutil.Process]) -> None:
             pass
 
 
+def add_detacher(core: Core) -> None:
+    service = core.lab_dir / "services" / "detacher"
+    service.mkdir(parents=True)
+    (service / "deploy.sh").write_text(DETACHING)
+
+
 async def queue_detaching_job(make_core: MakeCore) -> tuple[Core, str]:
     core = await make_core()
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     admin: Actor = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
-    service = core.lab_dir / "services" / "detacher"
-    service.mkdir(parents=True)
-    (service / "deploy.sh").write_text(DETACHING)
+    add_detacher(core)
     return core, (await core.jobs.run_script(admin, "detacher")).id
 
 
@@ -72,7 +79,7 @@ def outside_tree(pid: int, procs: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in procs if p.pid not in tree]
 
 
-async def running_detached(job_id: str, serve_pid: int) -> list[psutil.Process]:
+def running_detached(job_id: str, serve_pid: int) -> list[psutil.Process]:
     """Wait for all five sleeps; check the script really detached some of them."""
     wait_for(lambda: sleeps(job_processes(job_id)) == {"600", "601", "602", "603", "604"}, timeout=60)
     procs = job_processes(job_id)
@@ -85,7 +92,7 @@ async def test_kill_9_of_serve_leaves_no_job_process(make_core: MakeCore, tmp_pa
     core, job_id = await queue_detaching_job(make_core)
     serve = start_serve(tmp_path / "home")
     try:
-        await running_detached(job_id, serve.pid)
+        running_detached(job_id, serve.pid)
         serve.send_signal(signal.SIGKILL)
         serve.wait(timeout=10)
         wait_for(lambda: not job_processes(job_id), timeout=10)
@@ -102,7 +109,7 @@ async def test_a_node_killed_with_its_guard_is_swept_by_the_next(make_core: Make
     serve = start_serve(tmp_path / "home")
     later = None
     try:
-        await running_detached(job_id, serve.pid)
+        running_detached(job_id, serve.pid)
         [guard] = [p for p in psutil.Process(serve.pid).children() if "guard.py" in " ".join(p.cmdline())]
         guard.kill()  # nothing is left to notice the node's death
         wait_for(lambda: not guard.is_running() or guard.status() == psutil.STATUS_ZOMBIE, timeout=10)
@@ -121,3 +128,20 @@ async def test_a_node_killed_with_its_guard_is_swept_by_the_next(make_core: Make
         leftovers = job_processes(job_id)
         kill_all(leftovers)
     assert not leftovers
+
+
+async def test_cancel_kills_the_children_that_left_the_tree(core: Core, admin: Actor) -> None:
+    add_detacher(core)
+    worker = JobWorker(core.jobs)
+    await worker.start()
+    try:
+        job = await core.jobs.run_script(admin, "detacher")
+        await asyncio.to_thread(running_detached, job.id, os.getpid())
+        await core.jobs.cancel(admin, job.id)
+        assert (await core.jobs.wait(admin, job.id, timeout=30)).status == "cancelled"
+        # Gone with the job, not only once the worker stops.
+        left = [p.cmdline() for p in job_processes(job.id)]
+    finally:
+        kill_all(job_processes(job.id))
+        await worker.stop(requeue=False)
+    assert left == []

@@ -47,7 +47,7 @@ from labtui.core.db.jobs import (
 )
 from labtui.core.errors import LabtuiError
 from labtui.core.jobs.cancel import ProcessTracker
-from labtui.core.jobs.guard import NodeGuard, sweep_dead_nodes
+from labtui.core.jobs.guard import NodeGuard, sweep_dead_nodes, token_needle
 from labtui.core.jobs.output import DEPLOYMENT_RE, OutputWriter, append_line
 from labtui.core.jobs.queue import WORKER_LEASE_PREFIX, Jobs, Plan
 from labtui.core.jobs.runner import RunContext, base_env, run_steps
@@ -394,10 +394,13 @@ class JobWorker:
                 job_dir = self.jobs.jobs_dir / job_id
                 job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                 self.guard.ensure_started()  # before the job's first process
+                env = base_env({**plan.env, **self.guard.env})
+                # The job's own processes, detached ones included: a cancel kills them all.
+                r.tracker.marks = (token_needle(self.guard.token), f"LABTUI_JOB_ID={job_id}")
                 ctx = RunContext(
                     job_id=job_id,
                     job_dir=job_dir,
-                    env=base_env({**plan.env, **self.guard.env}),
+                    env=env,
                     emit=sink.emit,
                     emit_many=sink.emit_many,
                     nice=self.jobs.config.nice,
