@@ -79,6 +79,24 @@ def outside_tree(pid: int, procs: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in procs if p.pid not in tree]
 
 
+def guard_of(pid: int) -> psutil.Process:
+    """The live guard process of worker process ``pid``."""
+    guards = []
+    for p in psutil.Process(pid).children():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "guard.py" in " ".join(p.cmdline()):
+                guards.append(p)
+        except psutil.Error:
+            continue
+    [guard] = guards
+    return guard
+
+
+def wait_gone(p: psutil.Process) -> None:
+    """Until ``p`` has exited (a zombie of a parent that is not this test counts)."""
+    wait_for(lambda: not p.is_running() or p.status() == psutil.STATUS_ZOMBIE, timeout=10)
+
+
 def running_detached(job_id: str, serve_pid: int) -> list[psutil.Process]:
     """Wait for all five sleeps; check the script really detached some of them."""
     wait_for(lambda: sleeps(job_processes(job_id)) == {"600", "601", "602", "603", "604"}, timeout=60)
@@ -110,9 +128,9 @@ async def test_a_node_killed_with_its_guard_is_swept_by_the_next(make_core: Make
     later = None
     try:
         running_detached(job_id, serve.pid)
-        [guard] = [p for p in psutil.Process(serve.pid).children() if "guard.py" in " ".join(p.cmdline())]
+        guard = guard_of(serve.pid)
         guard.kill()  # nothing is left to notice the node's death
-        wait_for(lambda: not guard.is_running() or guard.status() == psutil.STATUS_ZOMBIE, timeout=10)
+        wait_gone(guard)
         serve.send_signal(signal.SIGKILL)
         serve.wait(timeout=10)
         assert sleeps(job_processes(job_id)) == {"600", "601", "602", "603", "604"}
@@ -126,6 +144,36 @@ async def test_a_node_killed_with_its_guard_is_swept_by_the_next(make_core: Make
             if p is not None and p.poll() is None:
                 p.kill()
         leftovers = job_processes(job_id)
+        kill_all(leftovers)
+    assert not leftovers
+
+
+async def test_a_killed_guard_is_started_again_for_the_next_job(make_core: MakeCore, tmp_path: Path) -> None:
+    core = await make_core()
+    await core.auth.create_admin("admin", ADMIN_PASSWORD)
+    admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+    add_detacher(core)
+    quick = core.lab_dir / "services" / "quick"
+    quick.mkdir()
+    (quick / "deploy.sh").write_text("echo quick\n")
+    serve = start_serve(tmp_path / "home")
+    job_id = ""
+    try:
+        first = await core.jobs.run_script(admin, "quick")
+        assert (await core.jobs.wait(admin, first.id, timeout=60)).status == "completed"
+        old = guard_of(serve.pid)
+        old.kill()
+        wait_gone(old)
+        job_id = (await core.jobs.run_script(admin, "detacher")).id
+        running_detached(job_id, serve.pid)
+        assert guard_of(serve.pid).pid != old.pid
+        serve.send_signal(signal.SIGKILL)
+        serve.wait(timeout=10)
+        wait_for(lambda: not job_processes(job_id), timeout=10)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        leftovers = job_processes(job_id) if job_id else []
         kill_all(leftovers)
     assert not leftovers
 

@@ -3,7 +3,7 @@
 Every job's environment carries ``LABTUI_JOB_TOKEN=<random per worker>``; whatever a job
 forks inherits it, ``setsid``, double forks and ``nohup`` included, and ``/proc/PID/environ``
 shows it without privileges for processes of our own user. A guard process (this file, run
-by the worker's interpreter with the standard library only) holds the read end of a pipe
+by the worker's interpreter, standard library only) holds the read end of a pipe
 whose write end only the worker holds: when the worker dies, even by SIGKILL, the kernel
 closes it, the guard reads EOF, kills every process carrying the token (pass after pass,
 until a few find nothing, for the forks made meanwhile) and exits. A clean stop closes the
@@ -94,8 +94,8 @@ class NodeGuard:
         return self.nodes_dir / self.token
 
     def ensure_started(self) -> None:
-        """Start the guard (once) before the first job process exists."""
-        if self._proc is not None:
+        """Start the guard before the first job process exists (again if it was killed)."""
+        if self._proc is not None and self._proc.poll() is None:
             return
         self.nodes_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self._record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -104,7 +104,7 @@ class NodeGuard:
         # Its own session: a signal to the worker's process group (Ctrl-C) must not reach it.
         # The pipe's write end is close-on-exec: no job process inherits it.
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", str(Path(__file__).resolve())],
+            [sys.executable, "-I", "-S", str(Path(__file__).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True, cwd="/",
         )
         assert self._proc.stdin is not None
