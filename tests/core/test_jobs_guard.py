@@ -107,7 +107,7 @@ def running_detached(job_id: str, serve_pid: int) -> list[psutil.Process]:
 
 
 async def test_kill_9_of_serve_leaves_no_job_process(make_core: MakeCore, tmp_path: Path) -> None:
-    core, job_id = await queue_detaching_job(make_core)
+    _, job_id = await queue_detaching_job(make_core)
     serve = start_serve(tmp_path / "home")
     try:
         running_detached(job_id, serve.pid)

@@ -7,7 +7,7 @@ by the worker's interpreter, standard library only) holds the read end of a pipe
 whose write end only the worker holds: when the worker dies, even by SIGKILL, the kernel
 closes it, the guard reads EOF, kills every process carrying the token (pass after pass,
 until a few find nothing, for the forks made meanwhile) and exits. A clean stop closes the
-pipe the same way. Each worker also records its token under ``jobs_dir/nodes/``; a worker
+pipe the same way. Each worker also records its token under ``<home>/job-nodes/``; a worker
 starting later sweeps the tokens of this host's dead workers, for a guard killed with its
 node. Why this and not cgroups or a subreaper: docs/jobs.md.
 """
@@ -151,8 +151,9 @@ def sweep_dead_nodes(nodes_dir: Path) -> list[int]:
         if not isinstance(info, dict) or info.get("host") != host:
             continue
         pid = info.get("pid")
-        if isinstance(pid, int) and _started(pid) is not None and _started(pid) == info.get("started"):
-            continue  # that worker is alive
+        started = _started(pid) if isinstance(pid, int) else None
+        if started is not None and started == info.get("started"):
+            continue  # that worker is alive (the same pid, started at the same time)
         killed += sweep([token_needle(record.name)])
         record.unlink(missing_ok=True)
     return killed

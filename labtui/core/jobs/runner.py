@@ -7,9 +7,9 @@ one labtui ships), HOME, the locale, the ``INPUT_*`` variables and labtui's own
 ``LABTUI_*`` variables; never the parent's secrets. ansible-runner copies the parent
 environment into its artifacts, so its environment is rebuilt before the run.
 
-Extra vars reach ansible-playbook as a YAML file with every string tagged ``!unsafe``: they
-hold what users typed (inputs, inventory fields, outputs read back), and Ansible would
-otherwise template them, so ``{{ lookup('pipe', ...) }}`` in a name ran on the controller
+Extra vars reach ansible-playbook as one YAML mapping tagged ``!unsafe``: they hold what
+users typed (inputs, inventory fields, outputs read back), and Ansible would otherwise
+template them, so ``{{ lookup('pipe', ...) }}`` in a name ran on the controller
 (docs/jobs.md).
 
 Everything here is blocking and runs on the job's own thread.
