@@ -144,3 +144,44 @@ def test_extra_vars_keep_their_types_and_stay_text(tmp_path: Path) -> None:
     assert not touched.exists()
     [shown] = [ANSI.sub("", line).strip() for line in lines if '"msg": "VARS=' in line]
     assert json.loads(json.loads("{" + shown + "}")["msg"].removeprefix("VARS=")) == extravars
+
+
+INVENTORY_PLAYBOOK = """\
+- hosts: all
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug:
+        msg: "LABEL=[{{ vultr_label }}] TAGS=[{{ vultr_tags | join(',') }}]"
+"""
+
+
+def test_a_vultr_label_in_the_inventory_file_is_printed_as_set(tmp_path: Path) -> None:
+    """A label or tag set at Vultr reaches playbooks through ``inventory/vultr.yml``, whose
+    host vars Ansible templates like extra vars; the health checks still read the file."""
+    from labtui.core.health.targets import TargetSource
+    from labtui.core.instances import build_cache, write_inventory_file
+    from tests.fakes.vultr import instance
+
+    touched = tmp_path / "pwned-label"
+    raw = instance(0, tags=["web", payload(touched), "{% raw %}x"])
+    raw["label"] = payload(touched)
+    lab = tmp_path / "lab"
+    inventory = write_inventory_file(lab, build_cache([raw]))
+    playbook = tmp_path / "hosts.yml"
+    playbook.write_text(INVENTORY_PLAYBOOK)
+    lines: list[str] = []
+    ctx = RunContext(
+        job_id="t", job_dir=tmp_path / "job", env=base_env(), emit=lines.append, emit_many=lines.extend,
+        tracker=ProcessTracker(),
+    )
+    ctx.job_dir.mkdir()
+
+    rc = run_steps([Step("playbook", playbook, tmp_path, inventory=inventory)], ctx)
+
+    text = "\n".join(ANSI.sub("", line) for line in lines)
+    assert rc == 0, text
+    assert f"LABEL=[{payload(touched)}] TAGS=[web,{payload(touched)},{{% raw %}}x]" in text, text
+    assert not touched.exists()
+    host = TargetSource(lab).current_sync().get("web")
+    assert host is not None and host.hostname == "host-00000" and host.ip == "10.0.0.0"
