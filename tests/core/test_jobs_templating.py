@@ -11,13 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from labtui.core.actor import Actor
+from labtui.core.db.jobs import Job
+from labtui.core.errors import ValidationError
 from labtui.core.jobs.cancel import ProcessTracker
 from labtui.core.jobs.runner import RunContext, Step, base_env, run_steps
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
 from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.core.test_inventory_actions import service_object
 from tests.core.test_jobs_cli import cli
 
 ECHO_SCRIPTS = """\
@@ -185,3 +190,48 @@ def test_a_vultr_label_in_the_inventory_file_is_printed_as_set(tmp_path: Path) -
     assert not touched.exists()
     host = TargetSource(lab).current_sync().get("web")
     assert host is not None and host.hostname == "host-00000" and host.ip == "10.0.0.0"
+
+
+PROXY = "-o ProxyCommand='touch {}'"
+STEERING = ("ansible_ssh_common_args", "ANSIBLE_connection", "ansible_python_interpreter", "hostvars", "labtui_job_dir")
+
+
+async def test_free_inputs_may_not_name_ansible_variables(core: Core, admin: Actor, tmp_path: Path) -> None:
+    """An action's free inputs become extra vars, which outrank every other variable: an
+    ``ansible_ssh_common_args`` input ran a ProxyCommand on this machine."""
+    net = await core.inventory.create(admin, "network", {"name": "lan", "cidr": "10.0.0.0/24"})
+    hello = await service_object(core, admin, "hello")
+    for name in STEERING:
+        for slug, action, object_id in (("network", "describe", net.id), ("service", "deploy", hello)):
+            with pytest.raises(ValidationError, match="is Ansible's or labtui's own"):
+                await core.inventory_actions.run(
+                    admin, slug, action, object_id=object_id, inputs={name: PROXY.format(tmp_path / "x")}
+                )
+    fine = await core.inventory_actions.run(admin, "network", "describe", object_id=net.id, inputs={"ansible": "x"})
+    assert fine.inputs == {"ansible": "x"}
+
+
+async def test_a_queued_job_with_a_steering_input_fails_without_running(
+    core: Core, admin: Actor, tmp_path: Path
+) -> None:
+    """A job queued before the names were refused (its stored inputs) is refused by the worker."""
+    touched = tmp_path / "pwned-proxy"
+    hello = await service_object(core, admin, "hello")
+    job = await core.inventory_actions.run(admin, "service", "deploy", object_id=hello)
+
+    def steer(s: Session) -> None:
+        row = s.get(Job, job.id)
+        target = json.loads(row.inputs)
+        target["inputs"] = {"ansible_connection": "ssh", "ansible_ssh_common_args": PROXY.format(touched)}
+        s.execute(update(Job).where(Job.id == job.id).values(inputs=json.dumps(target)))
+
+    await core.db.run(steer)
+    worker = JobWorker(core.jobs)
+    await worker.start()
+    try:
+        done = await core.jobs.wait(admin, job.id, timeout=60)
+    finally:
+        await worker.stop(requeue=False)
+    text = await output(core, admin, job.id)
+    assert done.status == "failed" and "is Ansible's or labtui's own" in text, text
+    assert not touched.exists()
