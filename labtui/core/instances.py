@@ -261,10 +261,20 @@ _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
 _NOT_PLAIN = re.compile(r"(?i)y|n|yes|no|true|false|on|off|null|[-+]?(\.inf|\.nan)")
 
 
+#: Text Ansible would template (Jinja's expression, statement and comment openers).
+_JINJA = re.compile(r"\{[{%#]")
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
         if _PLAIN.fullmatch(value) and not _NOT_PLAIN.fullmatch(value):
             return value
+        if _JINJA.search(value):
+            # A label or tag set at Vultr is data: Ansible templates inventory vars, so
+            # "{{ lookup('pipe', ...) }}" would run on the controller (docs/jobs.md). Text
+            # with a "{" never reads back as another type under the tag (ansible-core 2.19
+            # resolves a tagged scalar as if unquoted).
+            return "!unsafe " + json.dumps(value, ensure_ascii=False)
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"

@@ -25,6 +25,23 @@ CACHE_FILE = Path("inventory") / "vultr.yml"
 LAB_CONFIG = "config.yml"
 
 
+class _CacheLoader(yaml.SafeLoader):
+    """The instance cache as labtui writes it: ``!unsafe`` marks text (a label, a tag) that
+    Ansible must not template; here it is just that text."""
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    assert isinstance(node, yaml.ScalarNode)
+    return loader.construct_scalar(node)
+
+
+_CacheLoader.add_constructor("!unsafe", _unsafe)
+
+
 @dataclass(frozen=True)
 class HostInfo:
     """One instance as the checks see it."""
@@ -145,7 +162,7 @@ class TargetSource:
         path = self.lab_dir / CACHE_FILE
         if path.is_file():
             try:
-                inventory = yaml.safe_load(path.read_text())
+                inventory = yaml.load(path.read_text(), Loader=_CacheLoader)
             except (OSError, yaml.YAMLError) as exc:
                 log.warning("instance cache %s unreadable: %s", path, exc)
         if inventory is None:

@@ -69,6 +69,13 @@ CLOUDLAB_ROOTS = (
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+#: Free inputs become extra vars, the strongest of Ansible's variables: ``ansible_*`` ones
+#: steer the connection and the interpreter (``ansible_ssh_common_args: -o ProxyCommand=...``
+#: runs a command on this machine), and Ansible's magic names are its own (docs/jobs.md).
+_RESERVED_INPUT = re.compile(
+    r"(?i)(ansible|labtui)_.*|hostvars|groups|group_names|inventory_(hostname(_short)?|dir|file)"
+    r"|omit|play_hosts|playbook_dir|role_names?|role_path|vars|environment"
+)
 #: Longest ``Job.service`` value.
 SERVICE_MAX = 100
 
@@ -139,6 +146,8 @@ def check_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     for name, value in (inputs or {}).items():
         if not isinstance(name, str) or not _INPUT_NAME.fullmatch(name):
             raise ValidationError(f"Input name {name!r} must be letters, digits, '-' or '_'", "inputs")
+        if _RESERVED_INPUT.fullmatch(name):
+            raise ValidationError(f"Input name {name!r} is Ansible's or labtui's own: choose another", "inputs")
         if isinstance(value, (list, tuple)):
             values[name] = [str(v) for v in value if v is not None]
         elif isinstance(value, dict):
@@ -390,9 +399,10 @@ class InventoryActions:
             steps, inputs_env, input_vars = self.jobs.script_steps(s, info, target.script or a.script_name, target.inputs, inventory)
             env.update(inputs_env)
             return Plan(steps, env, {**input_vars, **extravars})
-        env.update(env_of(target.inputs))
+        inputs = check_inputs(target.inputs)  # again: a job queued before a name was refused
+        env.update(env_of(inputs))
         if a.type == "script":
-            return Plan([self._script_step(self._service(data, where), a, inventory)], env, {**target.inputs, **extravars})
+            return Plan([self._script_step(self._service(data, where), a, inventory)], env, {**inputs, **extravars})
         if a.type == "script_stop":
             return Plan(self.jobs.stop_steps(self._service(data, where), inventory), env, extravars)
         if a.type == "playbook":
@@ -402,7 +412,7 @@ class InventoryActions:
                 "playbook", path, lab, header=f"--- Running {a.label} on {job.service} ---",
                 inventory=inventory, extravars=render_vars(a.vars, data, where=where),
             )
-            return Plan([step], env, {**target.inputs, **extravars})
+            return Plan([step], env, {**inputs, **extravars})
         raise LabtuiError(f"Unknown action type: {a.type}")
 
 

@@ -4,7 +4,9 @@ ansible-runner's own cancel kills the main process group only; ansible-core's ta
 call ``setsid()``, so they (and a ``sleep`` under them) survive, reparented to PID 1
 (NOTES-CORE.md). The recipe here leaves nothing behind: keep snapshotting the descendants
 while SIGINT gives the main process a chance to stop cleanly, then SIGKILL every process
-ever seen in the tree that is still alive.
+ever seen in the tree that is still alive. A process that left the tree before it was seen
+(a double fork re-parented to PID 1) is found by the job's marks in its environment
+(:func:`labtui.core.jobs.guard.sweep`) and killed too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from collections.abc import Callable
 
 import psutil
+
+from labtui.core.jobs.guard import sweep
 
 #: How long SIGINT may take before everything is killed.
 GRACE_SECONDS = 2.0
@@ -83,6 +87,9 @@ class ProcessTracker:
         self.find_pid: Callable[[], int | None] | None = None
         self.cancelled = threading.Event()
         self.terminated = threading.Event()
+        #: ``NAME=value`` pairs only this job's processes have in their environment (none: no
+        #: sweep); what outlived the tree kill is found by them.
+        self.marks: tuple[str, ...] = ()
 
     def started(self, pid: int | None, find_pid: Callable[[], int | None] | None = None) -> None:
         with self._lock:
@@ -107,4 +114,6 @@ class ProcessTracker:
             pid = finder()
         if pid is not None:
             kill_tree(pid)
+        if self.marks:
+            sweep(self.marks)
         self.terminated.set()

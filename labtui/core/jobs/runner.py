@@ -7,12 +7,16 @@ one labtui ships), HOME, the locale, the ``INPUT_*`` variables and labtui's own
 ``LABTUI_*`` variables; never the parent's secrets. ansible-runner copies the parent
 environment into its artifacts, so its environment is rebuilt before the run.
 
+Extra vars reach ansible-playbook as one YAML mapping tagged ``!unsafe``: they hold what
+users typed (inputs, inventory fields, outputs read back), and Ansible would otherwise
+template them, so ``{{ lookup('pipe', ...) }}`` in a name ran on the controller
+(docs/jobs.md).
+
 Everything here is blocking and runs on the job's own thread.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import yaml
 
 from labtui.core.jobs.cancel import ProcessTracker
 
@@ -86,6 +91,34 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+class _Untrusted(dict[str, Any]):
+    """The extra vars as a whole, dumped as one mapping tagged ``!unsafe``."""
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    """Extra vars for ansible-core's YAML loader, untrusted as a whole.
+
+    The tag is on the top mapping, not on each string: ansible-core 2.19 resolves a tagged
+    scalar again as if it were unquoted (``!unsafe 'yes'`` loads as ``True``, ``!unsafe ''``
+    as ``None``), whereas everything inside a tagged collection is loaded as usual (quoted
+    text stays text) and is never trusted as a template.
+    """
+
+
+def _untrusted(dumper: yaml.SafeDumper, values: _Untrusted) -> yaml.MappingNode:
+    return dumper.represent_mapping("!unsafe", values.items())
+
+
+_UnsafeDumper.add_representer(_Untrusted, _untrusted)
+_UnsafeDumper.add_representer(tuple, yaml.SafeDumper.represent_list)
+
+
+def dump_extravars(values: Mapping[str, Any]) -> str:
+    """``values`` as an extra-vars file Ansible never templates: a string that looks like a
+    Jinja template stays that text (AWX marks user-supplied extra vars the same way)."""
+    return yaml.dump(_Untrusted(values), Dumper=_UnsafeDumper, allow_unicode=True, sort_keys=False)
 
 
 def _decode(raw: bytes) -> str:
@@ -217,8 +250,8 @@ def run_playbook(step: Step, ctx: RunContext) -> int:
     env_dir.mkdir(parents=True, mode=0o700)
     extravars_file = env_dir / "extravars"
     fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({**ctx.extravars, **step.extravars}, f)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(dump_extravars({**ctx.extravars, **step.extravars}))
     tmp = ctx.job_dir / "tmp"
     tmp.mkdir(exist_ok=True, mode=0o700)
     # Colours as in a terminal: the log pane renders ANSI, the CLI strips it when piped.

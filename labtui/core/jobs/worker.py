@@ -11,7 +11,9 @@ Any number of workers in any number of processes share one queue (the ``jobs`` t
   in this process wakes the worker at once); a cancel ends the job's whole process tree
   (:mod:`labtui.core.jobs.cancel`) well within 5 s;
 - stopping the worker (SIGTERM on ``labtui serve``) ends running jobs and puts them back to
-  ``queued`` with a note in their output, so another worker runs them: never lost silently.
+  ``queued`` with a note in their output, so another worker runs them: never lost silently;
+- no job process outlives the worker, even one killed by SIGKILL (its guard process,
+  :mod:`labtui.core.jobs.guard`; docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from labtui.core.db.jobs import (
 )
 from labtui.core.errors import LabtuiError
 from labtui.core.jobs.cancel import ProcessTracker
+from labtui.core.jobs.guard import NodeGuard, sweep_dead_nodes, token_needle
 from labtui.core.jobs.output import DEPLOYMENT_RE, OutputWriter, append_line
 from labtui.core.jobs.queue import WORKER_LEASE_PREFIX, Jobs, Plan
 from labtui.core.jobs.runner import RunContext, base_env, run_steps
@@ -186,6 +189,8 @@ class JobWorker:
         self._last_activity = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._lease_name = f"{WORKER_LEASE_PREFIX}{self.name}"[: leases.NAME_MAX]
+        #: Kills what this worker's jobs leave running once the worker is gone.
+        self.guard = NodeGuard(jobs.home / "job-nodes")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -203,6 +208,9 @@ class JobWorker:
         if self._task is not None:
             return
         self._stop.clear()
+        killed = await asyncio.to_thread(sweep_dead_nodes, self.guard.nodes_dir)
+        if killed:
+            log.warning("jobs: killed %d process(es) left by dead workers of this host", len(killed))
         self.writer.start()
         if self.advertised:
             await self.db.run(lambda s: leases.try_hold(s, self._lease_name, self.name, self.lease_seconds))
@@ -295,6 +303,7 @@ class JobWorker:
         tasks = [r.task for r in running if r.task is not None]
         if kills or tasks:
             await asyncio.wait([*kills, *tasks], timeout=10)
+        await asyncio.to_thread(self.guard.stop)  # and whatever the jobs left detached
         await asyncio.to_thread(self.writer.close)
         if self.advertised:
             try:
@@ -384,10 +393,14 @@ class JobWorker:
             elif plan is not None:
                 job_dir = self.jobs.jobs_dir / job_id
                 job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self.guard.ensure_started()  # before the job's first process
+                env = base_env({**plan.env, **self.guard.env})
+                # The job's own processes, detached ones included: a cancel kills them all.
+                r.tracker.marks = (token_needle(self.guard.token), f"LABTUI_JOB_ID={job_id}")
                 ctx = RunContext(
                     job_id=job_id,
                     job_dir=job_dir,
-                    env=base_env(plan.env),
+                    env=env,
                     emit=sink.emit,
                     emit_many=sink.emit_many,
                     nice=self.jobs.config.nice,
