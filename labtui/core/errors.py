@@ -59,3 +59,8 @@ class AccountLocked(AuthError):
 
 class StartupError(LabtuiError):
     """A startup step failed in a way that stops labtui (names the file and line)."""
+
+
+class StorageError(LabtuiError):
+    """The data dir or the database cannot be used as it is (read-only, not a folder, not a
+    database, corrupt): the message names the path and the reason (docs/errors.md)."""
