@@ -40,7 +40,7 @@ class CliContext:
                 setup_logging(self.paths, config.log.level)
             except OSError as exc:
                 raise StorageError(f"data dir {self.paths.home}: cannot write {exc.filename}: {exc.strerror}") from None
-            self._core = Core(self.config, self.paths)
+            self._core = Core(config, self.paths)
             if start:
                 await self._core.start()
                 for problem in self._core.startup_report:

@@ -33,7 +33,7 @@ def _doc(
     between: tuple[float, float] | None = None,
 ) -> Any:
     """A documented field; a number's field also gives ``between=(lowest, highest)``, both
-    allowed, which loading enforces (every int or float field must have one)."""
+    allowed, which loading enforces; every int or float field must have one (docs/errors.md)."""
     metadata: dict[str, Any] = {"doc": text}
     if between is not None:
         metadata["between"] = between
@@ -130,7 +130,7 @@ class JobsConfig:
         "Heartbeat lease of a running job: a job whose worker has not heartbeated for twice "
         "this long is marked lost.",
         15,
-        between=(3, 3600),
+        between=(1, 3600),
     )
     retention_days: int = _doc("Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30, between=(1, 3650))
     nice: int = _doc(
@@ -152,7 +152,7 @@ class HealthConfig:
         "The poller's lease: another process takes polling over within this long after the "
         "polling one stops.",
         30,
-        between=(3, 3600),
+        between=(1, 3600),
     )
 
 

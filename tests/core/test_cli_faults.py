@@ -20,6 +20,7 @@ import pytest
 
 from labtui.core.config import DEMO_LAB
 from tests.cloudlab_fixtures import build_sqlite
+from tests.core.test_cli import on_terminal
 
 PASSWORD = "pw-Admin-123"
 
@@ -156,7 +157,7 @@ def test_config_content_that_is_not_utf8_is_refused(admin_home: Path) -> None:
     ("text", "says"),
     [
         ("ssh:\n  max_sessions: -5\n", "ssh.max_sessions: must be between 0 and 10000, got -5"),
-        ("jobs:\n  lease_seconds: 0\n", "jobs.lease_seconds: must be between 3 and 3600, got 0"),
+        ("jobs:\n  lease_seconds: 0\n", "jobs.lease_seconds: must be between 1 and 3600, got 0"),
         ("auth:\n  lockout_attempts: 0\n", "auth.lockout_attempts: must be between 1 and 1000, got 0"),
         ("vultr:\n  timeout_seconds: .nan\n", "vultr.timeout_seconds: must be between 0.1 and 600, got nan"),
     ],
@@ -276,3 +277,9 @@ def test_the_logged_traceback_of_a_failed_statement_keeps_its_parameters_out(adm
     text = (admin_home / "labtui.log").read_text()
     assert "OperationalError: no such table: no_such_table" in text
     assert secret not in text and secret not in result.stderr
+
+
+def test_a_typed_password_that_is_not_utf8_is_refused(admin_home: Path) -> None:
+    status, shown = on_terminal(admin_home, ["users", "reset-password", "admin"], [b"\xff\xfe-typed-1", b"\xff\xfe-typed-1"])
+    assert status == 2 and "Traceback" not in shown, shown
+    assert "labtui: The password typed is not UTF-8 text" in shown
