@@ -32,7 +32,8 @@ def validate(expr: str, tz: str = "UTC") -> str:
     """The expression, normalised, or a :class:`ValidationError` saying what is wrong.
 
     Exactly five fields (minute hour day month weekday), as CloudLab; an expression that
-    parses but never fires (``0 0 31 2 *``) is refused too.
+    parses but never fires (``0 0 31 2 *``) or has a range written backwards (``5-1``) is
+    refused too.
     """
     expr = " ".join(expr.split())
     fields = expr.split(" ") if expr else []
@@ -43,7 +44,7 @@ def validate(expr: str, tz: str = "UTC") -> str:
         )
     if len(expr) > 100:
         raise ValidationError("A cron expression is at most 100 characters", "cron")
-    for spec, text in zip(FIELDS, fields):
+    for spec, text in zip(_FIELDS, fields):
         _check_ranges(spec, text, expr)
     try:
         itr = croniter(expr, dt.datetime.now(zone(tz)))
@@ -57,6 +58,9 @@ def validate(expr: str, tz: str = "UTC") -> str:
 
 @dataclass(frozen=True)
 class _Field:
+    """One of the five fields, for reading a range in it: its values run ``first``..``last``
+    and its names (``jan``, ``sun``) stand for ``first``, ``first + 1``, ..."""
+
     name: str
     last: int
     names: tuple[str, ...] = ()
@@ -71,7 +75,7 @@ class _Field:
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-FIELDS = (
+_FIELDS = (
     _Field("minute", 59),
     _Field("hour", 23),
     _Field("day", 31, first=1),
