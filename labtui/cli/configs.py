@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from labtui.cli.context import CliContext
+from labtui.cli.context import CliContext, read_stdin_text
 from labtui.cli.output import print_table
 from labtui.core.actor import Actor
 from labtui.core.configs import CONFIG_FILES
@@ -108,7 +108,7 @@ async def show_file(ctx: CliContext, args: argparse.Namespace) -> int:
 
 async def save_file(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.source == "-":
-        content = sys.stdin.read()
+        content = read_stdin_text("configs save -", line=False, field="content")
     else:
         try:
             content = Path(args.source).expanduser().read_text(encoding="utf-8")

@@ -26,10 +26,21 @@ from labtui.core.errors import ConfigError
 DEMO_LAB = Path(__file__).resolve().parent.parent / "demo"
 
 
-def _doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+def _doc(
+    text: str,
+    default: Any = dataclasses.MISSING,
+    factory: Any = dataclasses.MISSING,
+    *,
+    between: tuple[float, float] | None = None,
+) -> Any:
+    """A documented field; a number's field also gives ``between=(lowest, highest)``, both
+    allowed, which loading enforces; every int or float field must have one (docs/errors.md)."""
+    metadata: dict[str, Any] = {"doc": text}
+    if between is not None:
+        metadata["between"] = between
     if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -75,7 +86,7 @@ class SmtpConfig:
     """A plain SMTP relay."""
 
     host: str = _doc("SMTP host.", "127.0.0.1")
-    port: int = _doc("SMTP port.", 25)
+    port: int = _doc("SMTP port.", 25, between=(1, 65535))
     username: str = _doc("Login name; empty for none.", "")
     password: str = _doc("Password, e.g. ${SMTP_PASSWORD}.", "")
     starttls: bool = _doc("Upgrade the connection with STARTTLS.", False)
@@ -97,11 +108,11 @@ class EmailConfig:
 class AuthConfig:
     """Logins, sessions and tokens."""
 
-    lockout_attempts: int = _doc("Failed logins (per user and per origin) before a lockout.", 5)
-    lockout_minutes: int = _doc("How long a lockout lasts.", 5)
-    session_hours: int = _doc("How long a login session lasts.", 12)
-    invite_hours: int = _doc("How long an invitation token is valid.", 72)
-    reset_minutes: int = _doc("How long a password-reset token is valid.", 60)
+    lockout_attempts: int = _doc("Failed logins (per user and per origin) before a lockout.", 5, between=(1, 1000))
+    lockout_minutes: int = _doc("How long a lockout lasts.", 5, between=(1, 10080))
+    session_hours: int = _doc("How long a login session lasts.", 12, between=(1, 720))
+    invite_hours: int = _doc("How long an invitation token is valid.", 72, between=(1, 720))
+    reset_minutes: int = _doc("How long a password-reset token is valid.", 60, between=(1, 1440))
 
 
 @dataclass
@@ -128,17 +139,19 @@ class SecretsConfig:
 class JobsConfig:
     """Running services' scripts and playbooks (the job workers of every labtui process)."""
 
-    max_parallel: int = _doc("Jobs one labtui process runs at the same time.", 4)
+    max_parallel: int = _doc("Jobs one labtui process runs at the same time.", 4, between=(1, 256))
     lease_seconds: int = _doc(
         "Heartbeat lease of a running job: a job whose worker has not heartbeated for twice "
         "this long is marked lost.",
         15,
+        between=(1, 3600),
     )
-    retention_days: int = _doc("Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30)
+    retention_days: int = _doc("Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30, between=(1, 3650))
     nice: int = _doc(
         "Niceness of job processes (0-19; 0: as labtui's own): a job flooding output or "
         "burning CPU then leaves the screens and log panes of everyone on the bastion quick.",
         5,
+        between=(0, 19),
     )
 
 
@@ -146,13 +159,14 @@ class JobsConfig:
 class HealthConfig:
     """The health poller (one process in the lab runs it, under a lease)."""
 
-    tick_seconds: int = _doc("How often the poller looks for due checks.", 15)
-    max_concurrency: int = _doc("Checks run at the same time, at most.", 50)
-    retention_days: int = _doc("Check results older than this are deleted.", 7)
+    tick_seconds: int = _doc("How often the poller looks for due checks.", 15, between=(1, 3600))
+    max_concurrency: int = _doc("Checks run at the same time, at most.", 50, between=(1, 1000))
+    retention_days: int = _doc("Check results older than this are deleted.", 7, between=(1, 3650))
     lease_seconds: int = _doc(
         "The poller's lease: another process takes polling over within this long after the "
         "polling one stops.",
         30,
+        between=(1, 3600),
     )
 
 
@@ -162,7 +176,7 @@ class VultrConfig:
 
     base_url: str = _doc("API base URL.", "https://api.vultr.com")
     api_key: str = _doc("API key, e.g. ${VULTR_API_KEY}; empty turns the Vultr features off.", "")
-    timeout_seconds: float = _doc("Per-request timeout.", 15.0)
+    timeout_seconds: float = _doc("Per-request timeout.", 15.0, between=(0.1, 600))
 
 
 @dataclass
@@ -173,16 +187,16 @@ class CloudflareConfig:
     api_token: str = _doc("API token, e.g. ${CLOUDFLARE_API_TOKEN}; empty turns DNS off.", "")
     zone_id: str = _doc("The zone's id; empty means look it up by zone_name.", "")
     zone_name: str = _doc("The zone's name (e.g. lab.example.com), used when zone_id is empty.", "")
-    timeout_seconds: float = _doc("Per-request timeout.", 15.0)
+    timeout_seconds: float = _doc("Per-request timeout.", 15.0, between=(0.1, 600))
 
 
 @dataclass
 class SshConfig:
     """`labtui serve --ssh`: labtui served to many people over SSH."""
 
-    idle_timeout: int = _doc("Minutes without a keystroke after which a session is closed (0: never).", 30)
-    max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100)
-    max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10)
+    idle_timeout: int = _doc("Minutes without a keystroke after which a session is closed (0: never).", 30, between=(0, 10080))
+    max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100, between=(0, 10000))
+    max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10, between=(0, 1000))
 
 
 @dataclass
@@ -310,6 +324,16 @@ def _convert(node: yaml.Node, hint: Any, file: str, key: str) -> Any:
     raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - schema bug
 
 
+def _check_between(f: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """A number outside its field's ``between`` range (NaN never is inside one)."""
+    bounds = f.metadata.get("between")
+    if bounds is None:
+        return
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: must be between {low:g} and {high:g}, got {value:g}")
+
+
 def _build(node: yaml.Node, cls: type, file: str, key: str) -> Any:
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         return cls()
@@ -332,6 +356,7 @@ def _build(node: yaml.Node, cls: type, file: str, key: str) -> Any:
             raise ConfigError(
                 f"{_where(file, value_node, path)}: must be one of {', '.join(choices)}, got {value!r}"
             )
+        _check_between(f, value, _where(file, value_node, path))
         values[f.name] = value
     return cls(**values)
 

@@ -67,3 +67,8 @@ class KeyInUse(Conflict):
 
     def __init__(self) -> None:
         super().__init__("That public key belongs to another account: each key logs in one user only, so use a key of your own")
+
+
+class StorageError(LabtuiError):
+    """The data dir or the database cannot be used as it is (read-only, not a folder, not a
+    database, corrupt): the message names the path and the reason (docs/errors.md)."""

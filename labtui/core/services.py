@@ -109,7 +109,9 @@ class ServiceInfo:
         for s in self.scripts:
             if s.name == name:
                 return s
-        raise ValidationError(f"Script '{name}' not found for service '{self.name}'", "script")
+        # The script may be missing because scripts.yaml is broken: say where, on the same line.
+        why = f" ({self.warnings[0]})" if self.warnings else ""
+        raise ValidationError(f"Script '{name}' not found for service '{self.name}'{why}", "script")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -168,22 +170,54 @@ def _parse_input(raw: Any, where: str) -> InputDef:
     )
 
 
+def _line(root: yaml.Node | None, *steps: str | int) -> str:
+    """``:LINE`` of the node at ``steps`` (mapping keys and list indexes) below ``root``, or
+    of the nearest node on the way there (a missing key is reported where its parent is)."""
+    node = root
+    found = root
+    for step in steps:
+        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            node = next((v for k, v in node.value if k.value == step), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            node = node.value[step]
+        else:
+            node = None
+        if node is None:
+            break
+        found = node
+    return f":{found.start_mark.line + 1}" if found is not None else ""
+
+
 def load_scripts(service_dir: Path) -> tuple[list[ScriptDef], list[str]]:
-    """Parse ``scripts.yaml``: (scripts, warnings). CloudLab's default when unusable."""
+    """Parse ``scripts.yaml``: (scripts, warnings). CloudLab's default when unusable.
+
+    A warning starts with ``FILE:LINE:`` like a config error, so whoever fixes the lab can
+    go straight to it.
+    """
     path = service_dir / "scripts.yaml"
     if not path.is_file():
         return _default_scripts(service_dir), []
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        return _default_scripts(service_dir), [f"{path.name}: not readable YAML ({exc.__class__.__name__})"]
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except OSError as exc:
+        return _default_scripts(service_dir), [f"{path}: not readable: {exc.strerror}"]
+    except UnicodeDecodeError:
+        return _default_scripts(service_dir), [f"{path}: not UTF-8 text, using the default deploy script"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        return _default_scripts(service_dir), [f"{path}{line}: not readable YAML: {problem}"]
     if not isinstance(data, Mapping) or not isinstance(data.get("scripts"), list):
-        return _default_scripts(service_dir), [f"{path.name}: no 'scripts' list, using the default deploy script"]
+        where = f"{path}{_line(root, 'scripts')}"
+        return _default_scripts(service_dir), [f"{where}: no 'scripts' list, using the default deploy script"]
     scripts: list[ScriptDef] = []
     warnings: list[str] = []
     seen: set[str] = set()
     for i, raw in enumerate(data["scripts"]):
-        where = f"{path.name}: scripts[{i}]"
+        where = f"{path}{_line(root, 'scripts', i)}: scripts[{i}]"
         try:
             if not isinstance(raw, Mapping) or not raw.get("name") or not raw.get("file"):
                 raise ValueError(f"{where}: a script needs a name and a file")
@@ -192,15 +226,18 @@ def load_scripts(service_dir: Path) -> tuple[list[ScriptDef], list[str]]:
                 raise ValueError(f"{where}: script '{name}' is listed twice")
             raw_inputs = raw.get("inputs") or []
             if not isinstance(raw_inputs, list):
-                raise ValueError(f"{where}: inputs must be a list")
-            inputs = tuple(_parse_input(r, f"{where}.inputs[{j}]") for j, r in enumerate(raw_inputs))
+                raise ValueError(f"{path}{_line(root, 'scripts', i, 'inputs')}: scripts[{i}]: inputs must be a list")
+            inputs = tuple(
+                _parse_input(r, f"{path}{_line(root, 'scripts', i, 'inputs', j)}: scripts[{i}].inputs[{j}]")
+                for j, r in enumerate(raw_inputs)
+            )
         except ValueError as exc:
             warnings.append(str(exc))
             continue
         seen.add(name)
         scripts.append(ScriptDef(name, str(raw.get("label") or name), str(raw["file"]).strip(), inputs))
     if not scripts:
-        return _default_scripts(service_dir), [*warnings, f"{path.name}: no usable script, using the default"]
+        return _default_scripts(service_dir), [*warnings, f"{path}: no usable script, using the default"]
     return scripts, warnings
 
 
@@ -327,9 +364,21 @@ def input_env(session: Session, script: ScriptDef, values: Mapping[str, Any]) ->
 # -- the service ----------------------------------------------------------------------------
 
 
+#: A service is a folder, so its name is one path component: at most NAME_MAX bytes.
+NAME_MAX_BYTES = 255
+
+
 def _check_name(name: str) -> None:
+    """Refuse a name that cannot be a service folder before it becomes a path (a name longer
+    than a folder name can be made the OS answer ENAMETOOLONG from deep inside a call)."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise NotFound(f"Service '{name}' not found")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > NAME_MAX_BYTES:
+        raise ValidationError(
+            f"Service '{name[:40]}...' not found: a service name is at most {NAME_MAX_BYTES} bytes, this one has {size}",
+            "service",
+        )
 
 
 class Services:

@@ -281,7 +281,7 @@ TAKE_TERMINAL = (
 )
 
 
-def on_terminal(home: Path, args: list[str], answers: list[str], timeout: float = 60) -> tuple[int, str]:
+def on_terminal(home: Path, args: list[str], answers: list[str | bytes], timeout: float = 60) -> tuple[int, str]:
     """Run the CLI with a pseudo-terminal as its controlling terminal; answer each password
     prompt in turn. Returns the exit status and everything the terminal showed."""
     import pty
@@ -310,7 +310,8 @@ def on_terminal(home: Path, args: list[str], answers: list[str], timeout: float 
                     break
                 shown += chunk
                 if pending and shown[answered_at:].rstrip().endswith(b":"):
-                    os.write(master, pending.pop(0).encode() + b"\n")
+                    answer = pending.pop(0)
+                    os.write(master, (answer if isinstance(answer, bytes) else answer.encode()) + b"\n")
                     answered_at = len(shown)
             elif proc.poll() is not None:
                 break

@@ -3,7 +3,11 @@ line and key; the example config never drifts from the model."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +70,57 @@ def test_missing_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     path = write(tmp_path, "email:\n  sendamatic:\n    api_key: ${LABTUI_NOT_SET}\n")
     with pytest.raises(ConfigError, match=r":3: email.sendamatic.api_key: environment variable LABTUI_NOT_SET is not set"):
         load_config(path)
+
+
+# -- ranges of the numbers ----------------------------------------------------------------------
+
+
+def numeric_fields(cls: Any = Config, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], type, dataclasses.Field[Any]]]:
+    """Every int or float key of the config: (YAML path, type, field)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        hint = hints[f.name]
+        path = (*prefix, f.name.rstrip("_"))
+        if dataclasses.is_dataclass(hint):
+            yield from numeric_fields(hint, path)
+        elif hint in (int, float):
+            yield path, hint, f
+
+
+NUMERIC = list(numeric_fields())
+
+
+def as_yaml(path: tuple[str, ...], value: object) -> str:
+    lines = [f"{'  ' * depth}{key}:" for depth, key in enumerate(path[:-1])]
+    return "\n".join([*lines, f"{'  ' * (len(path) - 1)}{path[-1]}: {value}"]) + "\n"
+
+
+def test_every_number_has_a_range_holding_its_default() -> None:
+    """A new numeric key needs ``between=(low, high)`` in its ``_doc`` (docs/errors.md)."""
+    assert len(NUMERIC) >= 18
+    for path, _hint, f in NUMERIC:
+        assert "between" in f.metadata, f"{'.'.join(path)} has no between=(low, high)"
+        low, high = f.metadata["between"]
+        assert low <= f.default <= high, f"{'.'.join(path)}: the default {f.default} is out of its range"
+
+
+@pytest.mark.parametrize(("path", "hint", "f"), NUMERIC, ids=[".".join(p) for p, _, _ in NUMERIC])
+def test_a_number_is_checked_at_both_ends_of_its_range(
+    tmp_path: Path, path: tuple[str, ...], hint: type, f: dataclasses.Field[Any]
+) -> None:
+    low, high = f.metadata["between"]
+    step = 1 if hint is int else low / 2
+    key = ".".join(path)
+    for inside in (low, high):
+        config = load_config(write(tmp_path, as_yaml(path, inside)))
+        value: Any = config
+        for name in path:
+            value = getattr(value, name if hasattr(value, name) else f"{name}_")
+        assert value == inside
+    for outside in (low - step, high + step):
+        with pytest.raises(ConfigError) as exc:
+            load_config(write(tmp_path, as_yaml(path, outside)))
+        line = len(path)
+        assert str(exc.value) == f"{tmp_path / 'config.yaml'}:{line}: {key}: must be between {low:g} and {high:g}, got {outside:g}"

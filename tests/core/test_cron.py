@@ -59,3 +59,28 @@ def test_spring_forward_fires_at_the_next_valid_time() -> None:
     before = dt.datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
     first = preview("30 2 * * *", "Europe/Berlin", 1, after=before)[0]
     assert first.date().day == 29 and first.hour == 3
+
+
+@pytest.mark.parametrize(
+    ("expr", "says"),
+    [
+        ("5-1 * * * *", "the minute range 5-1 runs backwards (write the smaller number first, or 5-59,0-1 to wrap round)"),
+        ("0,40-20/5 * * * *", "the minute range 40-20/5 runs backwards (write the smaller number first)"),
+        ("0 23-2 * * *", "the hour range 23-2 runs backwards (write the smaller number first, or 23,0-2 to wrap round)"),
+        ("0 0 28-3 * *", "the day range 28-3 runs backwards (write the smaller number first, or 28-31,1-3 to wrap round)"),
+        ("0 0 1 nov-feb *", "the month range nov-feb runs backwards (write the smaller number first, or 11-12,1-2 to wrap round)"),
+        ("0 0 1 12-1 *", "the month range 12-1 runs backwards (write the smaller number first, or 12,1 to wrap round)"),
+        ("0 9 * * fri-mon", "the weekday range fri-mon runs backwards (write the smaller number first, or 5-6,0-1 to wrap round)"),
+        ("0 9 * * 7-1", "the weekday range 7-1 runs backwards (write the smaller number first)"),
+    ],
+)
+def test_a_backwards_range_is_refused_in_every_field(expr: str, says: str) -> None:
+    """croniter would wrap them round the field's end; validate refuses them instead."""
+    with pytest.raises(ValidationError) as exc:
+        validate(expr)
+    assert str(exc.value) == f"Invalid cron expression '{expr}': {says}" and exc.value.field == "cron"
+
+
+@pytest.mark.parametrize("expr", ["0-0 * * * *", "*/5 9-17 * * mon-fri", "0 0 1 jan-dec 1-7", "0 0 * * sun-sat"])
+def test_forward_and_single_ranges_are_kept(expr: str) -> None:
+    assert validate(expr) == expr

@@ -76,6 +76,31 @@ def test_scripts_yaml_defaults_and_parsing(tmp_path: Path) -> None:
     assert len(warnings) == 1 and "needs a name and a file" in warnings[0]
 
 
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("scripts:\n  - {name: a, file: a.sh}\n  - [unclosed\n", ":4: not readable YAML: expected ',' or ']', but got '<stream end>'"),
+        ("# the lab's scripts\nscripts: {name: a}\n", ":2: no 'scripts' list, using the default deploy script"),
+        ("other: 1\n", ":1: no 'scripts' list, using the default deploy script"),
+        ("scripts:\n  - {name: a, file: a.sh}\n\n  - {label: nameless, file: b.sh}\n", ":4: scripts[1]: a script needs a name and a file"),
+        ("scripts:\n  - name: a\n    file: a.sh\n    inputs: text\n", ":4: scripts[0]: inputs must be a list"),
+        ("scripts:\n  - name: a\n    file: a.sh\n    inputs:\n      - {name: x}\n      - label: y\n", ":6: scripts[0].inputs[1]: an input needs a name"),
+    ],
+)
+def test_scripts_yaml_warnings_name_file_and_line(tmp_path: Path, text: str, warning: str) -> None:
+    service = _service(tmp_path, "svc", {"deploy.sh": "", "scripts.yaml": text})
+    _, warnings = load_scripts(service)
+    assert warnings[0] == f"{service / 'scripts.yaml'}{warning}"
+
+
+def test_scripts_yaml_that_is_not_utf8_is_a_warning(tmp_path: Path) -> None:
+    service = _service(tmp_path, "svc", {"deploy.sh": ""})
+    (service / "scripts.yaml").write_bytes(b"scripts:\n  - {name: caf\xe9, file: a.sh}\n")
+    scripts, warnings = load_scripts(service)
+    assert [s.name for s in scripts] == ["deploy"]
+    assert warnings == [f"{service / 'scripts.yaml'}: not UTF-8 text, using the default deploy script"]
+
 GREET = ScriptDef(
     "greet",
     "Greet",
