@@ -2,8 +2,9 @@
 
 The server authenticates (labtui password with the same lockout, or the user's registered
 public key), opens a labtui session for the user, and hands the child process a single-use,
-short-lived token over an inherited pipe — never argv (world-readable) or environment
-(spoofable, inherited). Nothing the client sends can choose the identity.
+short-lived token and the server's resolved configuration over an inherited pipe — never
+argv (world-readable) or environment (spoofable, inherited). Nothing the client sends can
+choose the identity. docs/ssh.md.
 
 - A session with a PTY and no command runs the TUI on a pseudo-terminal that is its
   controlling terminal, with the client's TERM and size.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import pty
@@ -45,6 +45,7 @@ from labtui.core.errors import AuthError, ValidationError
 from labtui.core.runtime import Core
 from labtui.ssh.commands import split_command, summary
 from labtui.ssh.forkserver import ForkedProcess, ForkServer
+from labtui.ssh.handoff import config_to_data, write_handoff
 
 log = logging.getLogger("labtui.ssh")
 
@@ -231,12 +232,14 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
 
     def _handoff(self, words: list[str], token: str) -> dict[str, Any]:
         peer = self.server.peer
+        config = config_to_data(self.hub.core.config)
         if self.server.joining:
             host, port = self.server.local_address
-            return {"mode": "join", "origin": peer, "connect_hint": f"ssh -t -p {port} {{user}}@{host}"}
+            hint = f"ssh -t -p {port} {{user}}@{host}"
+            return {"mode": "join", "origin": peer, "connect_hint": hint, "config": config}
         if words:
-            return {"mode": "exec", "origin": peer, "token": token, "argv": words, "username": self.username}
-        return {"mode": "tui", "origin": peer, "token": token}
+            return {"mode": "exec", "origin": peer, "token": token, "argv": words, "username": self.username, "config": config}
+        return {"mode": "tui", "origin": peer, "token": token, "config": config}
 
     async def _start(self, words: list[str]) -> None:
         assert self.chan is not None
@@ -258,9 +261,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             self._idle_task = asyncio.ensure_future(self._watch_idle(self.hub.limits.idle_seconds))
 
     async def _spawn(self, handoff: dict[str, Any], *, use_pty: bool) -> None:
-        read_fd, write_fd = os.pipe()
-        os.write(write_fd, json.dumps(handoff).encode() + b"\n")
-        os.close(write_fd)
+        read_fd = write_handoff(handoff)
         argv = [*self.hub.child_command, "shell", "--handoff-fd", str(read_fd)]
         env = _child_env(self.term)
         if use_pty:
