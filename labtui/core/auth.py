@@ -225,14 +225,30 @@ class Auth:
 
     # -- SSH: public keys and the hand-over to a session's TUI process -----------------------
 
-    async def login_with_key(self, username: str, public_key: str, *, origin: str) -> LoginResult:
-        """An SSH public-key login: the key must be the one registered to the active user."""
+    def _key_user(self, s: Session, username: str, public_key: str, origin: str) -> User | None:
+        """The active, not locked-out user ``public_key`` is registered to, if it is ``username``."""
         from labtui.core.login_keys import keys_of
         from labtui.core.sshkeys import same_key
 
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active or self._locked_minutes(s, username, origin):
+            return None
+        return user if any(same_key(k, public_key) for k in keys_of(s, user)) else None
+
+    async def key_may_log_in(self, username: str, public_key: str, *, origin: str) -> bool:
+        """Whether this exact key belongs to this active user: the SSH server's question for
+        every key offered, probe or signed. It writes nothing (a probe proves nothing: public
+        keys are public); :meth:`login_with_key` opens the session once a signature was
+        verified."""
+        return await self.db.run(lambda s: self._key_user(s, username, public_key, origin) is not None)
+
+    async def login_with_key(self, username: str, public_key: str, *, origin: str) -> LoginResult:
+        """An SSH public-key login, called only after the SSH server verified ``public_key``'s
+        signature: the key must (still) be registered to the active user."""
+
         def q(s: Session) -> LoginResult:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None or not user.is_active or not any(same_key(k, public_key) for k in keys_of(s, user)):
+            user = self._key_user(s, username, public_key, origin)
+            if user is None:
                 audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
                 raise AuthError(BAD_LOGIN)
             user.last_login_at = utcnow()
@@ -241,6 +257,12 @@ class Auth:
             return result
 
         return await self.db.run(q)
+
+    async def key_login_refused(self, username: str, *, origin: str) -> None:
+        """Audit an SSH connection that offered only keys not registered to ``username``."""
+        await self.db.run(
+            lambda s: audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
+        )
 
     async def issue_handoff(self, actor: Actor, seconds: int = 30) -> str:
         """A single-use token that lets a session's TUI process take over ``actor``'s session.

@@ -169,6 +169,17 @@ class SshConfig:
     idle_timeout: int = _doc("Minutes without a keystroke after which a session is closed (0: never).", 30)
     max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100)
     max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10)
+    max_startups: int = _doc(
+        "Connections that have not logged in yet, at most (OpenSSH's MaxStartups); more are dropped at once.", 30
+    )
+    max_startups_per_source: int = _doc("Of those, at most this many from one address.", 10)
+    login_grace_seconds: int = _doc(
+        "Seconds a connection has to log in before it is closed (OpenSSH's LoginGraceTime).", 30
+    )
+    max_join_sessions: int = _doc(
+        "Password-less `join` sessions open at once, at most; they never take a signed-in user's place.", 5
+    )
+    join_timeout_seconds: int = _doc("Seconds a `join` connection may stay, typing or not.", 300)
 
 
 @dataclass
@@ -205,6 +216,14 @@ class Config:
 _CHOICES = {
     ("email", "provider"): ("none", "smtp", "sendamatic"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+#: Whole numbers that must be at least this (no "0: no limit": unbounded is the hole they close).
+_MINIMUMS = {
+    ("ssh", "max_startups"): 1,
+    ("ssh", "max_startups_per_source"): 1,
+    ("ssh", "login_grace_seconds"): 1,
+    ("ssh", "max_join_sessions"): 1,
+    ("ssh", "join_timeout_seconds"): 1,
 }
 
 
@@ -305,6 +324,9 @@ def _build(node: yaml.Node, cls: type, file: str, key: str) -> Any:
             raise ConfigError(
                 f"{_where(file, value_node, path)}: must be one of {', '.join(choices)}, got {value!r}"
             )
+        minimum = _MINIMUMS.get((key, name))
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{_where(file, value_node, path)}: must be at least {minimum}, got {value!r}")
         values[f.name] = value
     return cls(**values)
 
