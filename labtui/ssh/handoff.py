@@ -42,7 +42,8 @@ def _build(cls: type, data: Any, key: str) -> Any:
             continue
         hint = hints[f.name]
         path = f"{key}.{f.name}" if key else f.name
-        values[f.name] = _build(hint, data[f.name], path) if dataclasses.is_dataclass(hint) else data[f.name]
+        nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
+        values[f.name] = _build(hint, data[f.name], path) if nested else data[f.name]
     return cls(**values)
 
 

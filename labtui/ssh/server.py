@@ -185,6 +185,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         self._pending_eof = False
         self._pumps: list[asyncio.Future[None]] = []
         self._idle_task: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Future[None] | None = None
 
     @property
     def username(self) -> str:
@@ -220,7 +221,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         if self.server.authenticated.is_set():
             self._begin()
         else:
-            asyncio.ensure_future(self._begin_when_authenticated())
+            self._waiting = asyncio.ensure_future(self._begin_when_authenticated())
 
     async def _begin_when_authenticated(self) -> None:
         await self.server.authenticated.wait()
@@ -480,6 +481,7 @@ class LabServer(asyncssh.SSHServer):
         self._key: tuple[str, str] | None = None
         self._refused_key_for: str | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._time_up: asyncio.Future[None] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -544,9 +546,7 @@ class LabServer(asyncssh.SSHServer):
                 if refusal is not None:
                     self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal)
                     return
-                self._deadline = asyncio.get_running_loop().call_later(
-                    self.hub.limits.join_timeout_seconds, lambda: asyncio.ensure_future(self._join_time_up())
-                )
+                self._deadline = asyncio.get_running_loop().call_later(self.hub.limits.join_timeout_seconds, self._join_ends)
             elif self.login is None:
                 await self._key_login()
         finally:
@@ -564,6 +564,9 @@ class LabServer(asyncssh.SSHServer):
         except AuthError:  # removed, or the user disabled, since it was checked
             log.info("ssh key login refused for %r from %s at completion", username, self.peer)
             self.conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, "Permission denied")
+
+    def _join_ends(self) -> None:
+        self._time_up = asyncio.ensure_future(self._join_time_up())
 
     async def _join_time_up(self) -> None:
         seconds = self.hub.limits.join_timeout_seconds

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -66,7 +65,7 @@ async def until(check: Callable[[], Any], timeout: float = 20.0) -> None:
 
 
 async def _sessions_of(core: Core, user_id: int) -> int:
-    return await core.db.run(lambda s: s.scalar(select(func.count(AuthSession.id)).where(AuthSession.user_id == user_id)))
+    return await core.db.run(lambda s: int(s.scalar(select(func.count(AuthSession.id)).where(AuthSession.user_id == user_id)) or 0))
 
 
 async def _logins(core: Core, admin: Actor) -> list[tuple[str, str]]:
@@ -145,12 +144,12 @@ async def test_openssh_offering_the_victims_public_key_file_and_its_own_key_is_r
         "jobs", "list",
     ]
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    proc: asyncio.subprocess.Process = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 255, (out, err)
-    assert b"Permission denied" in err
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 255, (stdout, stderr)
+    assert b"Permission denied" in stderr
     assert await _sessions_of(core, admin.user_id) == sessions_before
 
 
