@@ -5,10 +5,15 @@ from scratch) lacks them, and the secret is in no child's environment or command
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import pty
 import re
+import shutil
 import signal
+import struct
 import sys
+import termios
 from pathlib import Path
 
 import asyncssh
@@ -69,10 +74,56 @@ async def test_env_secrets_reach_a_tui_session_and_a_command(
         await hub.stop()
 
 
-async def test_env_secrets_over_labtui_serve_with_its_fork_server(core: Core, admin: Actor) -> None:
-    """``labtui serve --ssh`` with the secret exported to it: ``ssh -t`` (forked TUI) and
-    ``ssh HOST CMD`` (a spawned command)."""
+def _openssh(key_file: Path, port: int, *extra: str) -> list[str]:
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        pytest.skip("no OpenSSH client")
+    return [
+        ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", str(key_file), "-p", str(port), *extra,
+        "admin@127.0.0.1",
+    ]
+
+
+async def _screen_of_ssh_t(argv: list[str], text: str, timeout: float = 60.0) -> asyncio.subprocess.Process:
+    """Run ``ssh -tt`` on a pseudo-terminal of its own until ``text`` is on its screen."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm-256color"},
+            start_new_session=True,
+        )
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    screen = TerminalScreen(*SIZE)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    try:
+        while text not in screen.text():
+            assert loop.time() < end, f"{text!r} never appeared: {screen.text()!r}"
+            try:
+                screen.feed(os.read(master, 65536))
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+            except OSError:  # EIO: ssh ended
+                break
+    finally:
+        os.close(master)
+    assert text in screen.text(), f"ssh ended before {text!r} appeared: {screen.text()!r}"
+    return proc
+
+
+async def test_env_secrets_over_labtui_serve_with_its_fork_server(core: Core, admin: Actor, tmp_path: Path) -> None:
+    """``labtui serve --ssh`` with the secret exported to it, and OpenSSH's client: ``ssh -t``
+    (a TUI forked from the fork server) and ``ssh HOST CMD`` (a spawned command)."""
     _write_config(core.paths.home)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    await core.users.set_ssh_key(admin, key.export_public_key().decode())
+    key_file = tmp_path / "admin_key"
+    key_file.write_bytes(key.export_private_key())
+    key_file.chmod(0o600)
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "labtui", "--home", str(core.paths.home),
         "serve", "--no-scheduler", "--ssh", "127.0.0.1:0",
@@ -87,16 +138,24 @@ async def test_env_secrets_over_labtui_serve_with_its_fork_server(core: Core, ad
             if found := re.search(r"SSH on 127\.0\.0\.1:(\d+)", line):
                 port = int(found.group(1))
                 break
-        async with asyncssh.connect("127.0.0.1", port, username="admin", password=ADMIN_PASSWORD, known_hosts=None) as conn:
-            listing = await conn.run("jobs list", timeout=30)
-            assert listing.exit_status == 0, listing.stderr
-            proc = await conn.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None)
-            await read_until(proc, TerminalScreen(*SIZE), "admin · roles")
+        ssh_t = await _screen_of_ssh_t(_openssh(key_file, port, "-tt"), "admin · roles")
+        try:
             (forks,) = psutil.Process(server.pid).children()
             (tui,) = forks.children()
             assert "labtui.ssh.forkserver" in forks.cmdline()
             for child in (forks, tui):
                 _no_secret_in(child)
+        finally:
+            ssh_t.kill()
+            await ssh_t.wait()
+
+        command = await asyncio.create_subprocess_exec(
+            *_openssh(key_file, port), "jobs", "list",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(command.communicate(), 60)
+        assert command.returncode == 0, stderr
+        assert b"STATUS" in stdout
     finally:
         server.send_signal(signal.SIGTERM)
         try:
