@@ -211,7 +211,7 @@ async def test_a_join_session_ends_at_its_deadline(core: Core, admin: Actor, mak
         proc = await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
         await screen_until(proc, "join sessions last 3 seconds: this one is closed", timeout=40)
         await asyncio.wait_for(conn.wait_closed(), 10)
-    assert not hub.joined and not hub.sessions
+    await until(lambda: not hub.joined and not hub.sessions)
 
 
 # -- 8. connections that never log in -------------------------------------------------------
