@@ -3,10 +3,11 @@
 The command runs as the SSH user: the server appends ``--as USER`` and the child refuses a
 parse that ends up acting as anyone else. The few subcommands that act as no one (they
 take no ``--as``: :data:`NO_ACTOR_COMMANDS`) run as they are; any other one without
-``--as`` is refused, so a new command cannot run over SSH unchecked by mistake. Only subcommands whose every action goes through
-core's permission checks with that actor are offered; the ones that read or write files on
-the server (``configs save FILE``), manage the installation (``users``, ``vault``, ``init``,
-``serve``, imports) or start the TUI are not.
+``--as`` is refused, so a new command cannot run over SSH unchecked by mistake. Only
+subcommands whose every action goes through core's permission checks with that actor are
+offered; the ones that read or write files on the server (``configs save FILE``), manage
+the installation (``users``, ``vault``, ``init``, ``serve``, imports) or start the TUI are
+not.
 """
 
 from __future__ import annotations
