@@ -231,7 +231,7 @@ class Auth:
         from labtui.core.sshkeys import same_key
 
         user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.is_active or self._locked_minutes(s, username, origin):
+        if user is None or not user.is_active or _key_login_locked(s, username, origin):
             return None
         return user if any(same_key(k, public_key) for k in keys_of(s, user)) else None
 
@@ -412,6 +412,19 @@ class Auth:
             audit.record(s, Actor(None, "cli"), "user.password_reset", f"users/{username}", {"via": "cli"})
 
         await self.db.run(q)
+
+
+def _key_login_locked(s: Session, username: str, origin: str) -> bool:
+    """Whether the user or the origin is locked out now (by password failures): a key logs
+    no one in meanwhile either. Reads the lockout rows only, whatever counts them."""
+    subjects = [("user", username.lower()[:100])]
+    if origin != "local":
+        subjects.append(("origin", origin[:100]))
+    now = utcnow()
+    return any(
+        s.scalar(select(func.count(Lockout.id)).where(Lockout.scope == scope, Lockout.subject == subject, Lockout.until > now))
+        for scope, subject in subjects
+    )
 
 
 def _revoke_sessions(s: Session, user_id: int, keep: int | None = None) -> None:
