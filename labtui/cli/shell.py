@@ -3,8 +3,10 @@
 - ``--handoff-fd N``: started by ``labtui serve --ssh``. The server writes one JSON line
   to the inherited pipe N — what this session is (``tui``, ``exec`` of a CLI command, or the
   restricted ``join``), the SSH peer address and, except for ``join``, a single-use token
-  that takes over the session the server opened. Nothing of it is in argv (world-readable)
-  or the environment (spoofable).
+  that takes over the session the server opened, and the server's configuration as it
+  resolved it (this process's environment is built from scratch, so ``${ENV}`` secrets
+  could not be resolved again). Nothing of it is in argv (world-readable) or the
+  environment (spoofable). docs/ssh.md.
 - ``--user NAME``: the login-shell mode. OpenSSH authenticated the key and the forced
   command in ``authorized_keys`` names the user; the origin comes from ``SSH_CONNECTION``.
 
@@ -26,9 +28,11 @@ from sqlalchemy import select
 from labtui.cli.context import CliContext
 from labtui.core import audit
 from labtui.core.actor import Actor
+from labtui.core.config import Config
 from labtui.core.db.models import User
 from labtui.core.errors import AuthError
 from labtui.core.runtime import Core
+from labtui.ssh.handoff import config_from_data
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,25 +67,38 @@ def prepare(core: Core) -> None:
     core.inventory_types = report.by_slug
 
 
+class HandoffContext(CliContext):
+    """A session's context: the configuration is the one the SSH server handed over."""
+
+    def __init__(self, home: str | None, config_path: str | None, config: Config) -> None:
+        super().__init__(home, config_path)
+        self._config = config
+
+
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.handoff_fd is None:
         return await _login_shell(ctx, args.user)
     handoff = read_handoff(args.handoff_fd)
     origin = str(handoff.get("origin") or "unknown")
     mode = handoff.get("mode", "tui")
+    config = config_from_data(handoff["config"]) if "config" in handoff else ctx.config
     if mode == "exec":
-        return await _exec(ctx, args, handoff, origin)
-    core = await ctx.core(start=False)
-    prepare(core)
-    if mode == "join":
-        from labtui.tui.join import JoinApp
+        return await _exec(args, handoff, origin, config)
+    session = HandoffContext(args.home, args.config, config)
+    try:
+        core = await session.core(start=False)
+        prepare(core)
+        if mode == "join":
+            from labtui.tui.join import JoinApp
 
-        join = JoinApp(core, origin=origin, connect_hint=str(handoff.get("connect_hint", "")))
-        _quit_on_sigterm(join.exit)
-        await join.run_async()
-        return 0
-    login = await core.auth.redeem_handoff(str(handoff.get("token", "")), origin=origin)
-    return await _tui(core, login.actor)
+            join = JoinApp(core, origin=origin, connect_hint=str(handoff.get("connect_hint", "")))
+            _quit_on_sigterm(join.exit)
+            await join.run_async()
+            return 0
+        login = await core.auth.redeem_handoff(str(handoff.get("token", "")), origin=origin)
+        return await _tui(core, login.actor)
+    finally:
+        await session.aclose()
 
 
 async def _login_shell(ctx: CliContext, username: str) -> int:
@@ -109,13 +126,13 @@ def _quit_on_sigterm(quit_app: Any) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, quit_app)
 
 
-class SshCommandContext(CliContext):
+class SshCommandContext(HandoffContext):
     """The CLI context of a command run over SSH: the acting user is the one whose
     hand-over token this process redeems (with the SSH peer as origin), and the database
     is opened without re-running the startup the server already ran."""
 
-    def __init__(self, home: str | None, config_path: str | None, token: str, origin: str) -> None:
-        super().__init__(home, config_path)
+    def __init__(self, home: str | None, config_path: str | None, config: Config, token: str, origin: str) -> None:
+        super().__init__(home, config_path, config)
         self._token, self._origin = token, origin
         self._actor: Actor | None = None
 
@@ -135,13 +152,13 @@ class SshCommandContext(CliContext):
         return self._actor
 
 
-async def _exec(ctx: CliContext, args: argparse.Namespace, handoff: dict[str, Any], origin: str) -> int:
+async def _exec(args: argparse.Namespace, handoff: dict[str, Any], origin: str, config: Config) -> int:
     from labtui.cli import build_parser
     from labtui.ssh.commands import parse_as
 
     words = [str(w) for w in handoff.get("argv", [])]
     command_args = parse_as(build_parser(), words, str(handoff.get("username", "")))
-    sub = SshCommandContext(args.home, args.config, str(handoff.get("token", "")), origin)
+    sub = SshCommandContext(args.home, args.config, config, str(handoff.get("token", "")), origin)
     try:  # a LabtuiError goes up to labtui.cli.main, which prints it and sets the status
         return int(await command_args.handler(sub, command_args))
     finally:

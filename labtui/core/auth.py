@@ -267,14 +267,30 @@ class Auth:
 
     # -- SSH: public keys and the hand-over to a session's TUI process -----------------------
 
-    async def login_with_key(self, username: str, public_key: str, *, origin: str) -> LoginResult:
-        """An SSH public-key login: the key must be the one registered to the active user."""
+    def _key_user(self, s: Session, username: str, public_key: str, origin: str) -> User | None:
+        """The active, not locked-out user ``public_key`` is registered to, if it is ``username``."""
         from labtui.core.login_keys import keys_of
         from labtui.core.sshkeys import same_key
 
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active or _key_login_locked(s, username, origin):
+            return None
+        return user if any(same_key(k, public_key) for k in keys_of(s, user)) else None
+
+    async def key_may_log_in(self, username: str, public_key: str, *, origin: str) -> bool:
+        """Whether this exact key belongs to this active user: the SSH server's question for
+        every key offered, probe or signed. It writes nothing (a probe proves nothing: public
+        keys are public); :meth:`login_with_key` opens the session once a signature was
+        verified."""
+        return await self.db.run(lambda s: self._key_user(s, username, public_key, origin) is not None)
+
+    async def login_with_key(self, username: str, public_key: str, *, origin: str) -> LoginResult:
+        """An SSH public-key login, called only after the SSH server verified ``public_key``'s
+        signature: the key must (still) be registered to the active user."""
+
         def q(s: Session) -> LoginResult:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None or not user.is_active or not any(same_key(k, public_key) for k in keys_of(s, user)):
+            user = self._key_user(s, username, public_key, origin)
+            if user is None:
                 audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
                 raise AuthError(BAD_LOGIN)
             user.last_login_at = utcnow()
@@ -283,6 +299,12 @@ class Auth:
             return result
 
         return await self.db.run(q)
+
+    async def key_login_refused(self, username: str, *, origin: str) -> None:
+        """Audit an SSH connection that offered only keys not registered to ``username``."""
+        await self.db.run(
+            lambda s: audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
+        )
 
     async def issue_handoff(self, actor: Actor, seconds: int = 30) -> str:
         """A single-use token that lets a session's TUI process take over ``actor``'s session.
@@ -441,6 +463,16 @@ def _lockout_subjects(username: str, origin: str) -> list[tuple[str, str]]:
     if origin != "local":
         subjects.append(("origin", origin[:100]))
     return subjects
+
+
+def _key_login_locked(s: Session, username: str, origin: str) -> bool:
+    """Whether the user or the origin is locked out now (by password failures): a key logs
+    no one in meanwhile either. Reads the lockout rows only, whatever counts them."""
+    now = utcnow()
+    return any(
+        s.scalar(select(func.count(Lockout.id)).where(Lockout.scope == scope, Lockout.subject == subject, Lockout.until > now))
+        for scope, subject in _lockout_subjects(username, origin)
+    )
 
 
 def _revoke_sessions(s: Session, user_id: int, keep: int | None = None) -> None:

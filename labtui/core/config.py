@@ -197,6 +197,21 @@ class SshConfig:
     idle_timeout: int = _doc("Minutes without a keystroke after which a session is closed (0: never).", 30, between=(0, 10080))
     max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100, between=(0, 10000))
     max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10, between=(0, 1000))
+    max_startups: int = _doc(
+        "Connections that have not logged in yet, at most (OpenSSH's MaxStartups); more are dropped at once.",
+        30,
+        between=(1, 100000),
+    )
+    max_startups_per_source: int = _doc("Of those, at most this many from one address.", 10, between=(1, 100000))
+    login_grace_seconds: int = _doc(
+        "Seconds a connection has to log in before it is closed (OpenSSH's LoginGraceTime).", 30, between=(1, 3600)
+    )
+    max_join_sessions: int = _doc(
+        "Password-less `join` sessions open at once, at most; they never take a signed-in user's place.",
+        5,
+        between=(1, 1000),
+    )
+    join_timeout_seconds: int = _doc("Seconds a `join` connection may stay, typing or not.", 300, between=(1, 86400))
 
 
 @dataclass

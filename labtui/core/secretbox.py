@@ -60,13 +60,18 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> Path:
     """``path`` exists and is 0600 before anyone writes to it. SQLite and logging create
     their files under the umask (0644 with the usual 022); made here first, they only open
-    them. SQLite gives its -wal/-shm/-journal files the main file's mode."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    them. SQLite gives its -wal/-shm/-journal files the main file's mode.
+
+    An existing file is never opened here: closing any descriptor of a database file drops
+    every POSIX lock this process holds on it, so a second Database in a process (or a tool
+    beside a running one) would silently release the first one's locks, and another process
+    could then miss its latest commits."""
     try:
-        if os.fstat(fd).st_mode & 0o777 != 0o600:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        tighten(path)
+        return path
+    os.close(fd)
     return path
 
 

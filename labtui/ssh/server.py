@@ -1,18 +1,22 @@
 """labtui over SSH: each session gets its own labtui process (NOTES-SSH.md).
 
 The server authenticates (labtui password with the same lockout, or the user's registered
-public key), opens a labtui session for the user, and hands the child process a single-use,
-short-lived token over an inherited pipe — never argv (world-readable) or environment
-(spoofable, inherited). Nothing the client sends can choose the identity.
+public key: only the key whose signature asyncssh verified logs in), opens a labtui session
+for the user, and hands the child process a single-use, short-lived token and the server's
+resolved configuration over an inherited pipe — never argv (world-readable) or environment
+(spoofable, inherited). Nothing the client sends can choose the identity. docs/ssh.md.
 
 - A session with a PTY and no command runs the TUI on a pseudo-terminal that is its
   controlling terminal, with the client's TERM and size.
 - A command (``ssh -p PORT host jobs list --json``) runs that labtui CLI subcommand as the
   user (see :mod:`labtui.ssh.commands`); its exit status is the session's.
 - The user ``join`` needs no password and gets only the token-redeeming screens
-  (:mod:`labtui.tui.join`), a few sessions per address per window.
-- ``config.ssh`` bounds the sessions (total and per user) and closes idle ones; a refused or
-  closed session is told why and the audit records it. :meth:`SshHub.shutdown` (SIGTERM)
+  (:mod:`labtui.tui.join`): a few sessions per address per window, a small pool of its own
+  (never a signed-in user's place) and a deadline.
+- ``config.ssh`` bounds the connections that have not logged in (total and per address,
+  with a grace time, as OpenSSH's MaxStartups and LoginGraceTime), the sessions (total and
+  per user) and closes idle ones; a refused or closed session is told why and the audit
+  records it. :meth:`SshHub.shutdown` (SIGTERM)
   tells every session, lets the children quit for a moment, then ends them.
 """
 
@@ -21,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import pty
@@ -30,7 +33,7 @@ import struct
 import sys
 import termios
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ from labtui.core.runtime import Core
 from labtui.core.secretbox import SecretBox, box_for_home, sealed_file
 from labtui.ssh.commands import split_command, summary
 from labtui.ssh.forkserver import ForkedProcess, ForkServer
+from labtui.ssh.handoff import config_to_data, write_handoff
 
 log = logging.getLogger("labtui.ssh")
 
@@ -74,6 +78,14 @@ class SshLimits:
     join_window_seconds: float = 600.0
     #: How long a child may take to quit when told to, before SIGKILL.
     grace_seconds: float = 3.0
+    #: Connections not logged in yet (``join`` ones until they are let in), at most, and
+    #: from one address; and how long they may take.
+    max_startups: int = 30
+    max_startups_per_source: int = 10
+    login_grace_seconds: float = 30.0
+    #: ``join`` connections (and their sessions) at once, and how long one may stay.
+    max_join_sessions: int = 5
+    join_timeout_seconds: float = 300.0
 
     @classmethod
     def from_config(cls, config: SshConfig) -> SshLimits:
@@ -81,6 +93,11 @@ class SshLimits:
             idle_seconds=config.idle_timeout * 60.0,
             max_sessions=config.max_sessions,
             max_sessions_per_user=config.max_sessions_per_user,
+            max_startups=config.max_startups,
+            max_startups_per_source=config.max_startups_per_source,
+            login_grace_seconds=float(config.login_grace_seconds),
+            max_join_sessions=config.max_join_sessions,
+            join_timeout_seconds=float(config.join_timeout_seconds),
         )
 
 
@@ -167,16 +184,17 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         self._pending_eof = False
         self._pumps: list[asyncio.Future[None]] = []
         self._idle_task: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Future[None] | None = None
 
     @property
     def username(self) -> str:
         login = self.server.login
-        return login.actor.username if login else JOIN_USER
+        return login.actor.username if login and not self.server.joining else JOIN_USER
 
     @property
     def actor(self) -> Actor:
         login = self.server.login
-        return login.actor if login else Actor(None, JOIN_USER, self.server.peer)
+        return login.actor if login and not self.server.joining else Actor(None, JOIN_USER, self.server.peer)
 
     # -- what the client asks for ----------------------------------------------------------
 
@@ -197,8 +215,23 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         return True
 
     def session_started(self) -> None:
-        chan = self.chan
-        assert chan is not None
+        # asyncssh lets channels open as soon as it sent the success, while auth_completed
+        # may still be opening the labtui session of a public-key login.
+        if self.server.authenticated.is_set():
+            self._begin()
+        else:
+            self._waiting = asyncio.ensure_future(self._begin_when_authenticated())
+
+    async def _begin_when_authenticated(self) -> None:
+        await self.server.authenticated.wait()
+        self._begin()
+
+    def _begin(self) -> None:
+        if self.closed:
+            return
+        if self.server.login is None and not self.server.joining:  # refused: the connection is closing
+            self._finish("labtui: not signed in\r\n", 1, stderr=True)
+            return
         words: list[str] = []
         if self.server.joining:
             if self.command is not None or not self.has_pty:
@@ -230,12 +263,14 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
 
     def _handoff(self, words: list[str], token: str) -> dict[str, Any]:
         peer = self.server.peer
+        config = config_to_data(self.hub.core.config)
         if self.server.joining:
             host, port = self.server.local_address
-            return {"mode": "join", "origin": peer, "connect_hint": f"ssh -t -p {port} {{user}}@{host}"}
+            hint = f"ssh -t -p {port} {{user}}@{host}"
+            return {"mode": "join", "origin": peer, "connect_hint": hint, "config": config}
         if words:
-            return {"mode": "exec", "origin": peer, "token": token, "argv": words, "username": self.username}
-        return {"mode": "tui", "origin": peer, "token": token}
+            return {"mode": "exec", "origin": peer, "token": token, "argv": words, "username": self.username, "config": config}
+        return {"mode": "tui", "origin": peer, "token": token, "config": config}
 
     async def _start(self, words: list[str]) -> None:
         assert self.chan is not None
@@ -257,9 +292,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             self._idle_task = asyncio.ensure_future(self._watch_idle(self.hub.limits.idle_seconds))
 
     async def _spawn(self, handoff: dict[str, Any], *, use_pty: bool) -> None:
-        read_fd, write_fd = os.pipe()
-        os.write(write_fd, json.dumps(handoff).encode() + b"\n")
-        os.close(write_fd)
+        read_fd = write_handoff(handoff)
         argv = [*self.hub.child_command, "shell", "--handoff-fd", str(read_fd)]
         env = _child_env(self.term)
         if use_pty:
@@ -440,29 +473,48 @@ class LabServer(asyncssh.SSHServer):
         self.login: LoginResult | None = None
         self.joining = False
         self.conn: asyncssh.SSHServerConnection | None = None
+        #: Set once authentication completed and its labtui session (if any) is open.
+        self.authenticated = asyncio.Event()
+        #: (user, key) that validate_public_key accepted last: asyncssh verifies that key's
+        #: signature next and, if it holds, calls auth_completed with no await in between.
+        self._key: tuple[str, str] | None = None
+        self._refused_key_for: str | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._time_up: asyncio.Future[None] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
-        self.hub.connections.add(conn)
         peer = conn.get_extra_info("peername")
         self.peer = peer[0] if peer else "unknown"
         local = conn.get_extra_info("sockname")
         if local:
             self.local_address = (str(local[0]), int(local[1]))
+        if not self.hub.start_up(self):
+            conn.abort()  # at once, before the version exchange: nothing of it is kept
+            return
+        self.hub.connections.add(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.hub.let_go(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self.conn is not None:
             self.hub.connections.discard(self.conn)
+        if self._refused_key_for is not None and self.login is None and not self.joining:
+            username = self._refused_key_for
+            self.hub.later(self.hub.core.auth.key_login_refused(username, origin=self.peer), "login.failed")
 
     def begin_auth(self, username: str) -> bool:
         # ``join`` needs no authentication: it can only redeem tokens.
         self.joining = username == JOIN_USER
+        self._key = None
         return not self.joining
 
     def password_auth_supported(self) -> bool:
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
+        self._key = None
         try:
             self.login = await self.hub.core.auth.login(username, password, origin=self.peer)
         except AuthError as exc:
@@ -474,15 +526,56 @@ class LabServer(asyncssh.SSHServer):
         return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        # Called once to ask and once with the signature: open the session only once.
-        if self.login is not None and self.login.actor.username == username:
-            return True
+        # Asked for a probe (no signature) and again for the signed request: this only says
+        # whether this exact key belongs to this active user. It opens nothing: a probe
+        # proves nothing, public keys are public (auth_completed logs in).
+        self._key = None
         offered = key.export_public_key().decode()
-        try:
-            self.login = await self.hub.core.auth.login_with_key(username, offered, origin=self.peer)
-        except AuthError:
+        if not await self.hub.core.auth.key_may_log_in(username, offered, origin=self.peer):
+            self._refused_key_for = username
             return False
+        self._key = (username, offered)
         return True
+
+    async def auth_completed(self) -> None:
+        assert self.conn is not None
+        try:
+            if self.joining:
+                refusal = self.hub.join(self)
+                if refusal is not None:
+                    self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal)
+                    return
+                self._deadline = asyncio.get_running_loop().call_later(self.hub.limits.join_timeout_seconds, self._join_ends)
+            elif self.login is None:
+                await self._key_login()
+        finally:
+            self.hub.let_go(self, keep_join=True)
+            self.authenticated.set()
+
+    async def _key_login(self) -> None:
+        """Log in with the key asyncssh just verified, as the user it was offered for."""
+        assert self.conn is not None
+        username, key = self._key or ("", "")
+        try:
+            if not key or username != self.conn.get_extra_info("username"):
+                raise AuthError("no verified key")
+            self.login = await self.hub.core.auth.login_with_key(username, key, origin=self.peer)
+        except AuthError:  # removed, or the user disabled, since it was checked
+            log.info("ssh key login refused for %r from %s at completion", username, self.peer)
+            self.conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, "Permission denied")
+
+    def _join_ends(self) -> None:
+        self._time_up = asyncio.ensure_future(self._join_time_up())
+
+    async def _join_time_up(self) -> None:
+        seconds = self.hub.limits.join_timeout_seconds
+        mine = [s for s in self.hub.sessions if s.server is self]
+        await asyncio.gather(
+            *(s.end(f"labtui: join sessions last {_duration(seconds)}: this one is closed.") for s in mine),
+            return_exceptions=True,
+        )
+        if self.conn is not None:
+            self.conn.close()
 
     def session_requested(self) -> LabSession:
         return LabSession(self)
@@ -506,6 +599,12 @@ class SshHub:
         self.server: asyncssh.SSHAcceptor | None = None
         self.sessions: set[LabSession] = set()
         self.connections: set[asyncssh.SSHServerConnection] = set()
+        #: Connections not logged in yet, with their address (``join`` ones until let in).
+        self.startups: dict[LabServer, str] = {}
+        #: ``join`` connections let in.
+        self.joined: set[LabServer] = set()
+        #: Connections dropped at once for the startup limits (since the start).
+        self.dropped = 0
         self.closing = False
         self._joins: dict[str, deque[float]] = {}
         self._audits: set[asyncio.Task[None]] = set()
@@ -518,6 +617,7 @@ class SshHub:
         self.server = await asyncssh.create_server(
             lambda: LabServer(self), host, port,
             server_host_keys=[key], encoding=None, line_editor=False,
+            login_timeout=self.limits.login_grace_seconds,
         )
         return key.get_fingerprint()
 
@@ -526,18 +626,48 @@ class SshHub:
         assert self.server is not None
         return int(self.server.sockets[0].getsockname()[1])
 
+    def start_up(self, server: LabServer) -> bool:
+        """Count a new connection among those not logged in yet, or say to drop it
+        (``max_startups``, and ``max_startups_per_source`` from its address)."""
+        limits = self.limits
+        from_there = sum(1 for peer in self.startups.values() if peer == server.peer)
+        if self.closing or len(self.startups) >= limits.max_startups or from_there >= limits.max_startups_per_source:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("ssh: %d connection(s) dropped: too many not logged in (now from %s)", self.dropped, server.peer)
+            return False
+        self.startups[server] = server.peer
+        return True
+
+    def join(self, server: LabServer) -> str | None:
+        """Let a ``join`` connection in, or say why not: they have a pool of their own."""
+        if len(self.joined) >= self.limits.max_join_sessions:
+            return f"labtui: the server has its maximum of {self.limits.max_join_sessions} join sessions: try again later."
+        self.joined.add(server)
+        return None
+
+    def let_go(self, server: LabServer, *, keep_join: bool = False) -> None:
+        """``server`` logged in (or is gone): it no longer counts as starting up."""
+        self.startups.pop(server, None)
+        if not keep_join:
+            self.joined.discard(server)
+
     def admit(self, session: LabSession) -> str | None:
-        """Count ``session`` in, or say why not (synchronous: no race between two checks)."""
+        """Count ``session`` in, or say why not (synchronous: no race between two checks).
+        ``join`` sessions have their own pool: they never take a signed-in user's place."""
         limits = self.limits
         if self.closing:
             return SHUTDOWN_MESSAGE
-        if limits.max_sessions and len(self.sessions) >= limits.max_sessions:
-            return f"labtui: the server has its maximum of {limits.max_sessions} sessions open: try again later."
-        if session.server.joining:
+        joining = session.server.joining
+        if joining:
+            if sum(1 for s in self.sessions if s.server.joining) >= limits.max_join_sessions:
+                return f"labtui: the server has its maximum of {limits.max_join_sessions} join sessions: try again later."
             refusal = self._join_refusal(session.server.peer)
             if refusal:
                 return refusal
         else:
+            if limits.max_sessions and sum(1 for s in self.sessions if not s.server.joining) >= limits.max_sessions:
+                return f"labtui: the server has its maximum of {limits.max_sessions} sessions open: try again later."
             mine = sum(1 for s in self.sessions if s.username == session.username and not s.server.joining)
             if limits.max_sessions_per_user and mine >= limits.max_sessions_per_user:
                 return (
@@ -560,14 +690,18 @@ class SshHub:
 
     def audit_later(self, actor: Actor, action: str, target: str, detail: dict[str, Any]) -> None:
         """Record an audit entry without holding up the SSH protocol (kept until written)."""
+        self.later(self.core.db.run(lambda s: audit.record(s, actor, action, target, detail)), action)
 
-        async def write() -> None:
+    def later(self, write: Awaitable[None], action: str) -> None:
+        """Run an audit write in the background (awaited at shutdown)."""
+
+        async def run() -> None:
             try:
-                await self.core.db.run(lambda s: audit.record(s, actor, action, target, detail))
+                await write
             except Exception:
                 log.exception("ssh: cannot write the audit record %s", action)
 
-        task = asyncio.ensure_future(write())
+        task = asyncio.ensure_future(run())
         self._audits.add(task)
         task.add_done_callback(self._audits.discard)
 

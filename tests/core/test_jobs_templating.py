@@ -166,7 +166,7 @@ def test_a_vultr_label_in_the_inventory_file_is_printed_as_set(tmp_path: Path) -
     host vars Ansible templates like extra vars; the health checks still read the file."""
     from labtui.core.health.targets import TargetSource
     from labtui.core.instances import build_cache, write_inventory_file
-    from tests.fakes.vultr import instance
+    from labtui.testing.fakes.vultr import instance
 
     touched = tmp_path / "pwned-label"
     raw = instance(0, tags=["web", payload(touched), "{% raw %}x"])

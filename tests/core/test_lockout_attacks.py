@@ -4,6 +4,7 @@ many attempts at once (through core and through the real SSH server). docs/auth.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 
 import asyncssh
@@ -14,7 +15,7 @@ from labtui.core.config import AuthConfig, Config, DatabaseConfig
 from labtui.core.db.models import AuditRecord, Lockout
 from labtui.core.errors import AccountLocked, AuthError
 from labtui.core.runtime import Core
-from labtui.ssh.server import SshHub
+from labtui.ssh.server import SshHub, SshLimits
 from tests.conftest import ADMIN_PASSWORD, MakeCore
 from tests.core.databases import BACKENDS, database_url
 
@@ -140,7 +141,10 @@ async def test_a_right_password_clears_the_users_failures_not_the_origins(strict
 
 async def test_parallel_ssh_password_attempts_check_at_most_the_configured_number(strict: Core) -> None:
     core = strict
-    hub = SshHub(core, [sys.executable, "-m", "labtui", "--home", str(core.paths.home)])
+    # 25 connections at once from one address: above the per-address start-up cap, which
+    # would drop most of them before they try (a defence of its own, tested elsewhere).
+    limits = dataclasses.replace(SshLimits.from_config(core.config.ssh), max_startups=50, max_startups_per_source=50)
+    hub = SshHub(core, [sys.executable, "-m", "labtui", "--home", str(core.paths.home)], limits)
     await hub.start("127.0.0.1", 0)
 
     async def attempt(password: str) -> bool:
