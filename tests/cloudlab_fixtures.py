@@ -1,6 +1,6 @@
 """CloudLab-shaped source files for the import tests and benchmark.
 
-:func:`build_sqlite` writes a ``cloudlab.db`` with CloudLab's schema (CLOUDLAB.md §3–§8:
+:func:`build_sqlite` writes a ``cloudlab.db`` with CloudLab's schema (docs/cloudlab.md:
 SQLAlchemy's SQLite encoding — naive UTC datetime text, 0/1 booleans, JSON text columns,
 ``app_metadata`` values JSON-encoded with strings quoted, job times as ISO strings and output
 as a JSON array). :func:`build_json` writes a legacy ``database.json``. Password hashes are

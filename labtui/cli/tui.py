@@ -1,5 +1,5 @@
 """``labtui tui`` (the default): the TUI, with this process's job workers and (under its
-lease) the scheduler running beside it, as DESIGN.md §2 describes for a local ``labtui``."""
+lease) the scheduler running beside it, as docs/architecture.md describes for a local ``labtui``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A service's config files and their versions (CloudLab §1 "Config edit rules" and
+"""A service's config files and their versions (docs/cloudlab.md "Config files and config versions", CloudLab's "Config edit rules" and
 "Config versioning").
 
 ``instance.yaml``, ``config.yaml``, ``scripts.yaml`` and ``outputs.yaml`` may be viewed

@@ -3,7 +3,7 @@
 Fire times are computed in the schedule's zone and stored in UTC. croniter follows the
 zone of its base time, so DST is handled by croniter; on a fall-back night a daily
 expression can match the same local wall time twice, and :func:`next_fire` skips the
-second one so a daily job does not run twice (NOTES-CORE.md).
+second one so a daily job does not run twice (docs/ansible-runner.md, croniter).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The lab repo: CloudLab's startup actions engine, clone/pull of the lab, and symlinks.
 
-Three startup steps (DESIGN.md §3, CLOUDLAB.md §7) that prepare the files everything else
+Three startup steps (docs/architecture.md, docs/cloudlab.md) that prepare the files everything else
 reads. Every subprocess takes an argument list (never a shell string) and runs with
 ``stdin`` closed and ``GIT_TERMINAL_PROMPT=0``, so nothing can wait on the terminal the
 TUI draws on. Blocking calls run in threads so the event loop stays free.

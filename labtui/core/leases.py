@@ -2,7 +2,7 @@
 
 A lease is a row (name, holder, expires_at). A process holds it while it keeps renewing it
 before it expires; when the holder dies, another process takes it over within one lease
-period (DESIGN.md §2). Job workers also hold one lease each (``worker:<name>``) so a CLI can
+period (docs/architecture.md, leases). Job workers also hold one lease each (``worker:<name>``) so a CLI can
 tell whether any worker is alive to run what it queues.
 
 Acquiring is one conditional UPDATE (ours, or expired) and else an INSERT that does nothing

@@ -1,5 +1,5 @@
 """A service's runtime outputs: ``outputs/service_outputs.yaml`` written by its playbooks
-(CloudLab §1): URLs, credentials and other values.
+(docs/cloudlab.md): URLs, credentials and other values.
 
 Credential values never leave core unless someone asks for one: :meth:`ServiceOutputs.list`
 hands them out masked, and :meth:`ServiceOutputs.reveal` returns one value after a

@@ -118,7 +118,7 @@ class Core:
         return Path(self.config.lab.checkout).expanduser() if self.config.lab.checkout else self.paths.lab
 
     async def start(self) -> None:
-        """Run the startup sequence (DESIGN.md §3)."""
+        """Run the startup sequence (docs/architecture.md, startup)."""
         from labtui.core.startup import run_startup
 
         await run_startup(self)

@@ -1,4 +1,4 @@
-"""Schedule definitions: create, edit, enable, delete, list (CloudLab §5, plus time zones).
+"""Schedule definitions: create, edit, enable, delete, list (docs/cloudlab.md, plus time zones).
 
 Running them is :mod:`labtui.core.scheduler`'s job; this module only keeps the rows and
 their ``next_run_at`` right. Names are unique so the CLI can address schedules by name.

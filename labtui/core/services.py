@@ -1,4 +1,4 @@
-"""Services of the lab (CloudLab §1): discovery, ``scripts.yaml`` and script inputs.
+"""Services of the lab (docs/cloudlab.md): discovery, ``scripts.yaml`` and script inputs.
 
 A service is a folder directly under ``<lab>/services/`` holding a regular file
 ``deploy.sh`` (CloudLab's rule) or ``deploy.yml`` (labtui's extension). Its scripts come

@@ -3,7 +3,7 @@
 The TUI's terminal widget only moves bytes and draws them; everything that needs a rule
 lives here, without Textual:
 
-- **Credentials** resolve as CloudLab's ``resolve_ssh_credentials`` (CLOUDLAB.md §1): the
+- **Credentials** resolve as CloudLab's ``resolve_ssh_credentials`` (docs/cloudlab.md): the
   first ``<lab>/services/*/outputs/temp_inventory.yaml`` (in name order, where CloudLab had
   none) whose ``all.hosts`` has the host and whose ``ansible_ssh_private_key_file`` exists
   gives address, user (default ``root``) and key. Callers with their own fields (an

@@ -1,4 +1,4 @@
-"""The startup sequence (DESIGN.md §3), each step logged to $LABTUI_HOME/labtui.log.
+"""The startup sequence (docs/architecture.md, startup), each step logged to $LABTUI_HOME/labtui.log.
 
 Order: startup actions -> clone/pull the lab -> symlinks -> database schema -> inventory
 types (and their permissions) -> seed permissions and roles -> sync adapters.

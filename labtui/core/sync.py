@@ -1,4 +1,4 @@
-"""Sync adapters: code that fills an inventory type from another source (CloudLab §3).
+"""Sync adapters: code that fills an inventory type from another source (docs/cloudlab.md, inventory types).
 
 A type file names its source with ``sync: <source>`` (or ``sync: {source: <source>}``).
 Later issues register the adapters CloudLab had — ``vultr_inventory``,

@@ -1,5 +1,5 @@
 """A fork server for SSH sessions: one process that imported labtui and Textual once, and
-forks a session's TUI from that warm state (NOTES-SSH.md: ~0.2 s of each first frame is
+forks a session's TUI from that warm state (docs/ssh-serving.md: ~0.2 s of each first frame is
 importing; forked children also share those pages copy-on-write).
 
 The SSH server (:class:`ForkServer`) talks to it over a socketpair (SOCK_SEQPACKET): a

@@ -1,4 +1,4 @@
-"""labtui over SSH: each session gets its own labtui process (NOTES-SSH.md).
+"""labtui over SSH: each session gets its own labtui process (docs/ssh.md, docs/ssh-serving.md).
 
 The server authenticates (labtui password with the same lockout, or the user's registered
 public key: only the key whose signature asyncssh verified logs in), opens a labtui session

@@ -1,5 +1,5 @@
 """LabApp: the shell every screen lives in — start-up (setup or login), the signed-in actor
-and their permissions, the global keys of DESIGN.md §6, and moving between screens.
+and their permissions, the global keys (docs/tui.md), and moving between screens.
 
 Screens reach core through the app (``app.core``) and act as ``app.actor``; which screens a
 user may open comes from :mod:`labtui.tui.registry`, the one table behind the ``:`` bar,

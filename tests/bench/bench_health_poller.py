@@ -1,7 +1,7 @@
 """Benchmark: 10,000 health checks (5,000 tcp + 5,000 http) due in one poller tick.
 
 Issue 5 asks that they finish within the 15 s tick on a 2-core machine. The targets run in a
-separate process so they can take the load (NOTES-CORE.md "Probes": ``python -m http.server``
+separate process so they can take the load (docs/ansible-runner.md "Probes": ``python -m http.server``
 with its backlog of 5 measures the target, not the prober): an asyncio TCP server that
 accepts and closes, and an asyncio HTTP/1.1 responder with keep-alive, both listening with a
 backlog of 4,096. The poller is the real one (real Core, SQLite file, lease, definitions

@@ -1,4 +1,4 @@
-"""Config files and versions (CloudLab §1): refusals write nothing, 50 versions kept, diff,
+"""Config files and versions (docs/cloudlab.md): refusals write nothing, 50 versions kept, diff,
 restore as a new version, seeding at startup, and paths outside the rules refused and audited."""
 
 from __future__ import annotations

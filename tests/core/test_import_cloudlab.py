@@ -166,7 +166,7 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
 
 
 def cloudlab_allows(conn: sqlite3.Connection, username: str, object_id: int, suffix: str) -> bool:
-    """CloudLab's ``check_inventory_permission`` (CLOUDLAB.md §3), over its own database."""
+    """CloudLab's ``check_inventory_permission`` (docs/cloudlab.md), over its own database."""
     roles = [r for (r,) in conn.execute(
         "SELECT role_id FROM user_roles JOIN users ON users.id = user_id WHERE username = ?", (username,))]
     perms = {p for (p,) in conn.execute(

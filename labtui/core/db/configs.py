@@ -1,4 +1,4 @@
-"""The ``config_versions`` table: every saved content of a service's config file (CloudLab §1).
+"""The ``config_versions`` table: every saved content of a service's config file (docs/cloudlab.md).
 
 CloudLab's columns (with ``ip_address`` kept as ``origin``, where the change came from:
 ``local``, an SSH peer address, or ``startup`` for seeded versions), plus

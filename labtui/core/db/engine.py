@@ -1,7 +1,7 @@
 """Engine and sessions. SQLite in WAL mode with a busy timeout is the default.
 
 Core is async but the engine is synchronous: a sync engine on worker threads is as fast as
-aiosqlite and simpler (NOTES-CORE.md). :meth:`Database.run` runs a function with a session
+aiosqlite and simpler (docs/ansible-runner.md). :meth:`Database.run` runs a function with a session
 in a thread and commits it.
 
 A SQLite database file and its -wal/-shm/-journal side files are 0600 whatever the umask

@@ -1,4 +1,4 @@
-"""Inventory tables: objects, tags, per-object ACL entries and tag grants (CLOUDLAB.md §3).
+"""Inventory tables: objects, tags, per-object ACL entries and tag grants (docs/cloudlab.md).
 
 CloudLab's columns, plus what labtui needs beyond it:
 

@@ -2,7 +2,7 @@
 
 CloudLab kept running jobs in memory and stored the output as one JSON array at the end.
 labtui stores every output line as a row, appended in small batches while the job runs, so
-any process tails a job by ``seq`` (the database is the bus, DESIGN.md §2). ``worker``,
+any process tails a job by ``seq`` (the database is the bus, docs/architecture.md). ``worker``,
 ``heartbeat_at`` and ``cancel_requested`` let several processes share the queue safely.
 """
 

@@ -1,6 +1,6 @@
 """Health definitions: CloudLab's ``services/<name>/health.yaml`` plus labtui's extensions.
 
-CloudLab's keys and defaults (CLOUDLAB.md §2) load unchanged. labtui adds, all optional:
+CloudLab's keys and defaults (docs/cloudlab.md) load unchanged. labtui adds, all optional:
 an explicit ``url`` (http) or ``host``/``port`` on a check, a per-check ``interval``,
 ``fail_after``/``recover_after`` thresholds, ``body_regex`` (http), ``user`` and ``key_file``
 (ssh_command), and ``<lab>/health/*.yaml`` files at the lab root for targets that are not

@@ -1,6 +1,6 @@
 """Email on a transition: one message per recipient through the configured provider.
 
-CloudLab's message (CLOUDLAB.md §2) with labtui in the subject:
+CloudLab's message (docs/cloudlab.md) with labtui in the subject:
 ``[labtui] SERVICE/CHECK — DOWN`` or ``— RECOVERED``; the text body has the service, the
 check, old -> new status, the latency and the error. A failing provider is logged and never
 stops the poller.

@@ -1,4 +1,4 @@
-"""CloudLab's legacy JSON database (``database.json``, CLOUDLAB.md §6), read as CloudLab's
+"""CloudLab's legacy JSON database (``database.json``, docs/cloudlab.md), read as CloudLab's
 migration read it: users (only ``password_hash``), jobs, and six metadata keys. Users become
 active super-admins, as the migration made them. Keys the migration ignored are reported."""
 

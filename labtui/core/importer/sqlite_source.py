@@ -1,4 +1,4 @@
-"""CloudLab's SQLite database (``cloudlab.db``, CLOUDLAB.md §6), opened read-only.
+"""CloudLab's SQLite database (``cloudlab.db``, docs/cloudlab.md), opened read-only.
 
 Columns CloudLab added later by ``ALTER TABLE`` (``users.ssh_public_key``,
 ``jobs.schedule_id``, ``health_check_results.previous_status`` ...) and tables a version

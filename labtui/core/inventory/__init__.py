@@ -1,4 +1,4 @@
-"""Inventory: YAML-defined types, their objects, tags, ACLs and sync adapters (DESIGN.md §1).
+"""Inventory: YAML-defined types, their objects, tags, ACLs and sync adapters (docs/cloudlab.md, inventory types).
 
 This package starts with the type loader (:mod:`labtui.core.inventory.types`); the
 inventory issue adds objects, tags and access checks beside it.

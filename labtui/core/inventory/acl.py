@@ -2,7 +2,7 @@
 
 An ACL entry is role + permission suffix (``view``, ``edit``, ``delete`` or an action name)
 + ``allow``/``deny`` on one object; a tag grant is role + tag + suffix and only allows
-(CLOUDLAB.md §3). Changing either needs ``inventory.acl.manage``. An object's entries are
+(docs/cloudlab.md). Changing either needs ``inventory.acl.manage``. An object's entries are
 shown to whoever may view the object (its detail screen lists them); the grants list needs
 ``inventory.acl.manage``, as in CloudLab.
 

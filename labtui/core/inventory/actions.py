@@ -1,6 +1,6 @@
 """Inventory actions (CloudLab's ``run_action``): a type's ``actions`` run as jobs.
 
-An action is declared in the type's YAML (``inventory_types/*.yaml``, CLOUDLAB.md §3) and
+An action is declared in the type's YAML (``inventory_types/*.yaml``, docs/cloudlab.md) and
 runs on one object (``scope: object``) or on the type (``scope: type``). Its kinds:
 
 - ``script``: ``bash services/<svc>/<script>`` (default ``deploy.sh``), where ``<svc>`` is

@@ -1,6 +1,6 @@
 """Sync adapters for the lab's local sources, registered in :mod:`labtui.core.sync`.
 
-CloudLab's names and data shapes (CLOUDLAB.md §3):
+CloudLab's names and data shapes (docs/cloudlab.md):
 
 - ``service_discovery`` → ``service`` objects keyed by the folder name;
 - ``user_sync`` → ``user`` objects keyed by username;

@@ -1,4 +1,4 @@
-"""Inventory type definitions: the lab's ``inventory_types/*.yaml`` (CloudLab's format, CLOUDLAB.md §3).
+"""Inventory type definitions: the lab's ``inventory_types/*.yaml`` (CloudLab's format, docs/cloudlab.md).
 
 Files are read in sorted filename order. An invalid file is reported with its file, line,
 type and field, and the other files still load. labtui checks more than CloudLab did

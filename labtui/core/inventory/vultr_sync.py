@@ -2,7 +2,7 @@
 
 The cache is CloudLab's Ansible inventory in ``app_metadata.instances_cache`` (written by
 :meth:`labtui.core.instances.Instances.refresh`, or imported from CloudLab). Each host becomes
-one object of the type that names this source, in CloudLab's data shape (CLOUDLAB.md §3):
+one object of the type that names this source, in CloudLab's data shape (docs/cloudlab.md):
 ``{hostname, ip_address, region, plan, os, power_status, vultr_id, vultr_label, vultr_tags}``.
 
 Beyond CloudLab (see :mod:`labtui.core.inventory.adapters`): an object is keyed by its Vultr

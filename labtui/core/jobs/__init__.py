@@ -2,7 +2,7 @@
 (:mod:`.runner`), output storage (:mod:`.output`), process-tree cancel (:mod:`.cancel`) and
 the guard that kills what a dead worker's jobs left running (:mod:`.guard`).
 
-The database is the bus (DESIGN.md §2): a job queued in one process runs in whichever
+The database is the bus (docs/architecture.md): a job queued in one process runs in whichever
 worker claims it, and its output streams to every process that tails it.
 """
 

@@ -2,7 +2,7 @@
 
 ansible-runner's own cancel kills the main process group only; ansible-core's task workers
 call ``setsid()``, so they (and a ``sleep`` under them) survive, reparented to PID 1
-(NOTES-CORE.md). The recipe here leaves nothing behind: keep snapshotting the descendants
+(docs/ansible-runner.md). The recipe here leaves nothing behind: keep snapshotting the descendants
 while SIGINT gives the main process a chance to stop cleanly, then SIGKILL every process
 ever seen in the tree that is still alive. A process that left the tree before it was seen
 (a double fork re-parented to PID 1) is found by the job's marks in its environment

@@ -6,7 +6,7 @@ bigger batches wrote faster per line but held each line back longer, p95 ~120 ms
 ~40 ms for a 100,000-line flood), when lines trickle in each is committed within
 ``max_delay`` (20 ms) — well inside the 100 ms the log panes promise. A job printing faster
 than that is held back at its pipe (``max_pending``). A sync engine on a dedicated thread is
-the fast path on SQLite (NOTES-CORE.md "SQLite as the bus").
+the fast path on SQLite (docs/ansible-runner.md, "SQLite as the bus").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One job: its facts and the live log pane.
 
-The pane tails the database (DESIGN.md §2), so a job started in any process or SSH session
+The pane tails the database (docs/architecture.md), so a job started in any process or SSH session
 streams here. Keys: ``End`` follow, ``/`` search (``n``/``N`` next/previous), ``f`` show only
 matching lines, ``x`` cancel, ``R`` run again with the same inputs.
 """
