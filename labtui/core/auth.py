@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from labtui.core import audit, validation
 from labtui.core.actor import Actor
 from labtui.core.config import AuthConfig
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import rowcount, utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.locks import lock_subjects
 from labtui.core.db.models import (
@@ -344,11 +344,13 @@ class Auth:
         row = s.scalar(select(UserToken).where(UserToken.token_hash == token_digest(token), UserToken.kind == kind))
         if row is None:
             raise AuthError(BAD_TOKEN)
-        claimed = s.execute(
-            update(UserToken)
-            .where(UserToken.id == row.id, UserToken.used_at.is_(None), UserToken.expires_at > now)
-            .values(used_at=now)
-        ).rowcount
+        claimed = rowcount(
+            s.execute(
+                update(UserToken)
+                .where(UserToken.id == row.id, UserToken.used_at.is_(None), UserToken.expires_at > now)
+                .values(used_at=now)
+            )
+        )
         user = s.get(User, row.user_id)
         if not claimed or user is None:
             raise AuthError(BAD_TOKEN)

@@ -303,7 +303,7 @@ def _where(file: str, node: yaml.Node, key: str) -> str:
 def _convert(node: yaml.Node, hint: Any, file: str, key: str) -> Any:
     origin = typing.get_origin(hint)
     where = _where(file, node, key)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(node, hint, file, key)
     if origin is dict:
         if not isinstance(node, yaml.MappingNode):
@@ -318,7 +318,7 @@ def _convert(node: yaml.Node, hint: Any, file: str, key: str) -> Any:
         (item_type,) = typing.get_args(hint)
         return [_convert(v, item_type, file, f"{key}[{i}]") for i, v in enumerate(node.value)]
     if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(f"{where}: expected a single value, not a {node.id}")
+        raise ConfigError(f"{where}: expected a single value, not a {type(node).__name__.removesuffix('Node').lower()}")
     if hint is str:
         if node.tag == "tag:yaml.org,2002:null":
             return ""
@@ -414,14 +414,14 @@ def render_example(values: Mapping[str, Any] | None = None) -> str:
         for key, f in _fields(cls).items():
             hint = typing.get_type_hints(cls)[f.name]
             lines.extend(textwrap.wrap(f.metadata["doc"], 90, initial_indent=f"{pad}# ", subsequent_indent=f"{pad}# "))
-            if dataclasses.is_dataclass(hint):
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
                 lines.append(f"{pad}{key}:")
                 walk(hint, indent + 1, f"{prefix}{key}.")
                 continue
             if f"{prefix}{key}" in values:
                 default = values[f"{prefix}{key}"]
             else:
-                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
             rendered = yaml.safe_dump(default, default_flow_style=True).strip()
             rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
             lines.append(f"{pad}{key}: {rendered if rendered != '' else chr(39) * 2}")

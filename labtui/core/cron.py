@@ -44,7 +44,7 @@ def validate(expr: str, tz: str = "UTC") -> str:
         )
     if len(expr) > 100:
         raise ValidationError("A cron expression is at most 100 characters", "cron")
-    for spec, text in zip(_FIELDS, fields):
+    for spec, text in zip(_FIELDS, fields, strict=True):
         _check_ranges(spec, text, expr)
     try:
         itr = croniter(expr, dt.datetime.now(zone(tz)))

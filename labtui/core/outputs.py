@@ -10,6 +10,7 @@ the value). Reading goes through the same path guard as the file browser, so an
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ class ServiceOutputs:
 
         return await self.db.run(q)
 
-    async def list_all(self, actor: Actor) -> dict[str, list[OutputItem]]:
+    async def list_all(self, actor: Actor) -> dict[str, builtins.list[OutputItem]]:
         """Outputs of every service that has some (CloudLab's aggregate view), masked."""
         out: dict[str, list[OutputItem]] = {}
         for name in self.services.names():

@@ -198,7 +198,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
 
     # -- what the client asks for ----------------------------------------------------------
 
-    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self.chan = chan
 
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: object) -> bool:
@@ -251,7 +251,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             self._finish(f"{refusal}\r\n", 1, stderr=self.command is not None)
             self.hub.audit_later(self.actor, "ssh.session_refused", f"users/{self.username}", {"reason": refusal})
             return
-        asyncio.ensure_future(self._start(words))
+        self.hub.in_background(self._start(words))
 
     def _finish(self, message: str, status: int, *, stderr: bool = False) -> None:
         assert self.chan is not None
@@ -287,7 +287,8 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             self.reaped.set()
             return
         if self.closed or self.farewell is not None:  # gone (or told to go) while starting
-            asyncio.ensure_future(_end(self.proc, signal.SIGTERM, self.hub.limits.grace_seconds))  # type: ignore[arg-type]
+            assert self.proc is not None
+            self.hub.in_background(_end(self.proc, signal.SIGTERM, self.hub.limits.grace_seconds))
         elif not words and self.hub.limits.idle_seconds > 0:
             self._idle_task = asyncio.ensure_future(self._watch_idle(self.hub.limits.idle_seconds))
 
@@ -331,7 +332,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         self._pending.clear()
         if self._pending_eof:
             self.eof_received()
-        asyncio.ensure_future(self._reap())
+        self.hub.in_background(self._reap())
 
     async def _fork(self, env: dict[str, str], slave: int, read_fd: int) -> ForkedProcess | None:
         """From the warm fork server, if there is one (else None: spawn a new process)."""
@@ -452,7 +453,7 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             self._idle_task.cancel()
         proc = self.proc
         if proc is not None and proc.returncode is None:
-            asyncio.ensure_future(_end(proc, signal.SIGHUP, self.hub.limits.grace_seconds))
+            self.hub.in_background(_end(proc, signal.SIGHUP, self.hub.limits.grace_seconds))
 
 
 async def _pump(stream: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
@@ -608,6 +609,7 @@ class SshHub:
         self.closing = False
         self._joins: dict[str, deque[float]] = {}
         self._audits: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
 
     async def start(self, host: str, port: int) -> str:
         """Listen; returns the host key's fingerprint (for the operator to publish)."""
@@ -704,6 +706,13 @@ class SshHub:
         task = asyncio.ensure_future(run())
         self._audits.add(task)
         task.add_done_callback(self._audits.discard)
+
+    def in_background(self, work: Awaitable[None]) -> None:
+        """Run ``work`` without waiting for it, holding it until it is done (the event loop
+        keeps only weak references to tasks: an unheld one may vanish mid-way)."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def shutdown(self, message: str = SHUTDOWN_MESSAGE) -> None:
         """Stop listening, tell every session, give the children ``grace_seconds`` to quit

@@ -301,8 +301,8 @@ class LabApp(App[None]):
             if not issubclass(cls, Screen) or cls.__module__.startswith("textual."):
                 continue
             for declared in Binding.make_bindings(cls.__dict__.get("BINDINGS", [])):
-                moved = declared.id in keymap
-                keys = Binding.make_bindings([dataclasses.replace(declared, key=keymap[declared.id])]) if moved else [declared]
+                moved = keymap.get(declared.id or "")
+                keys = Binding.make_bindings([dataclasses.replace(declared, key=moved)]) if moved else [declared]
                 for b in keys:
                     if b.description and screen.check_action(b.action, ()) is not False:
                         found[b.key] = b

@@ -72,6 +72,7 @@ class Session:
         self.conn: asyncssh.SSHClientConnection | None = None
         self.seconds: float | None = None
         self.error = ""
+        self.drain: asyncio.Future[None] | None = None  # held: the loop keeps only weak refs
 
     async def open(self, port: int, key: asyncssh.SSHKey, timeout: float = 60.0) -> None:
         start = time.perf_counter()
@@ -92,7 +93,7 @@ class Session:
                 wanted = {w for w in wanted if w not in text}
                 tail = chunk[-256:]
             self.seconds = time.perf_counter() - start
-            asyncio.ensure_future(self._drain(proc))
+            self.drain = asyncio.ensure_future(self._drain(proc))
         except (OSError, asyncssh.Error, TimeoutError, ConnectionError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 

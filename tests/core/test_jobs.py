@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from labtui.core.jobs.worker import JobWorker, prune_job_dirs
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
 from tests.conftest import MakeCore, add_user
+from tests.waiting import until
 
 FAST = Config(jobs=JobsConfig(lease_seconds=1))
 
@@ -321,9 +321,7 @@ async def test_stopping_a_worker_requeues_its_running_jobs(make_core: MakeCore) 
     worker = JobWorker(core.jobs)
     await worker.start()
     job = await core.jobs.run_script(admin, "slow")
-    deadline = time.monotonic() + 30
-    while not sleeps_of(os.getpid()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await until(lambda: sleeps_of(os.getpid()), timeout=30, what="the job's sleep")
     await worker.stop()  # like SIGTERM on labtui serve
     back = await core.jobs.get(admin, job.id)
     assert back.status == "queued" and back.worker is None
@@ -332,9 +330,10 @@ async def test_stopping_a_worker_requeues_its_running_jobs(make_core: MakeCore) 
     # Another worker picks it up again.
     other = JobWorker(core.jobs)
     await other.start()
-    deadline = time.monotonic() + 10
-    while (await core.jobs.get(admin, job.id)).status != "running" and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    async def running() -> bool:
+        return (await core.jobs.get(admin, job.id)).status == "running"
+
+    await until(running, what="the other worker to run the job")
     assert (await core.jobs.get(admin, job.id)).worker == other.name
     await core.jobs.cancel(admin, job.id)
     assert (await core.jobs.wait(admin, job.id, timeout=10)).status == "cancelled"
@@ -396,10 +395,11 @@ async def test_vault_password_file_reaches_playbooks(core: Core, admin: Actor, w
                           "    - ansible.builtin.debug:\n        msg: \"secret has {{ secret_word | length }} letters\"\n",
         },
     )
-    subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file", str(core.vault.path), "secret.yml"],
-        cwd=svc, check=True, capture_output=True,
+    encrypt = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file", str(core.vault.path), "secret.yml",
+        cwd=svc, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
+    assert await encrypt.wait() == 0
     assert "$ANSIBLE_VAULT" in (svc / "secret.yml").read_text()
     job = await core.jobs.run_script(admin, "vaulted")
     done = await core.jobs.wait(admin, job.id, timeout=60)

@@ -136,7 +136,11 @@ def render_vars(mapping: Mapping[str, str], data: Mapping[str, Any], *, where: s
         if whole:
             out[var] = value_of(var, whole.group(1))
         else:
-            out[var] = _PLACEHOLDER.sub(lambda m, var=var: str(value_of(var, m.group(1))), text)
+
+            def substitute(m: re.Match[str], var: str = var) -> str:
+                return str(value_of(var, m.group(1)))
+
+            out[var] = _PLACEHOLDER.sub(substitute, text)
     return out
 
 

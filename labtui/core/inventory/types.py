@@ -169,7 +169,7 @@ class _Reader:
         self.slug: str | None = None
 
     def value(self, node: yaml.Node) -> Any:
-        return self.loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return self.loader.construct_object(node, deep=True)
 
     def mapping(self, node: yaml.Node, what: str, **where: str | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
@@ -387,7 +387,7 @@ def _parse_file(path: Path, filename: str) -> tuple[InventoryTypeDef | None, lis
                 reader.problems[0].line = mark.line + 1
             type_def = None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     errors = [
         TypeLoadError(filename, p.line, p.message, reader.slug, p.where.get("field"), p.where.get("action"))
         for p in reader.problems

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -25,7 +26,7 @@ def _like(needle: str) -> str:
     return f"%{escaped}%"
 
 
-def _contains(db: Database, needle: str):  # type: ignore[no-untyped-def]
+def _contains(db: Database, needle: str) -> Any:
     """Case-insensitive substring match; on SQLite plain LIKE (already case-blind for ASCII:
     ilike's lower() on every row doubles a search over a million lines)."""
     pattern = _like(needle)

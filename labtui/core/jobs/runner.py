@@ -223,16 +223,18 @@ def _install_fast_close() -> None:
     import ansible_runner.runner as runner_module
     import pexpect
 
-    class Spawn(pexpect.spawn):  # type: ignore[misc]
+    class Spawn(pexpect.spawn):
         def close(self, force: bool = True) -> None:
-            if not self.ptyproc.isalive():
-                self.ptyproc.delayafterclose = 0
+            # types-pexpect leaves out spawn.ptyproc (the ptyprocess.PtyProcess it drives).
+            pty = self.ptyproc  # type: ignore[attr-defined]
+            if not pty.isalive():
+                pty.delayafterclose = 0
             super().close(force)
 
     proxy = types.ModuleType("pexpect")
     proxy.__dict__.update({k: v for k, v in vars(pexpect).items() if not k.startswith("__")})
-    proxy.spawn = Spawn  # type: ignore[attr-defined]
-    runner_module.pexpect = proxy  # type: ignore[attr-defined]
+    proxy.__dict__["spawn"] = Spawn
+    runner_module.pexpect = proxy
     _FAST_CLOSE_INSTALLED = True
 
 
