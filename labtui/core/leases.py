@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import secrets
 import socket
+from collections.abc import Callable
 
 from sqlalchemy import Executable, delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -94,19 +95,30 @@ def prune(session: Session, prefix: str, older_than: dt.timedelta, now: dt.datet
 class Lease:
     """One named lease held by this process (the scheduler's and poller's ``LeaseLike``)."""
 
-    def __init__(self, db: Database, name: str, *, seconds: float = 15.0, holder: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        *,
+        seconds: float = 15.0,
+        holder: str | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        """``clock`` is the wall clock expiry is measured by (tests pass one they advance)."""
         if len(name) > NAME_MAX:
             raise ValueError(f"lease name longer than {NAME_MAX}: {name!r}")
         self.db = db
         self.name = name
         self.seconds = seconds
         self.holder = holder or holder_id()
+        self.clock = clock
         #: The outcome of the last :meth:`hold`.
         self.held = False
 
     async def hold(self) -> bool:
         """Acquire or renew; True while this process holds the lease."""
-        self.held = await self.db.run(lambda s: try_hold(s, self.name, self.holder, self.seconds))
+        now = self.clock()
+        self.held = await self.db.run(lambda s: try_hold(s, self.name, self.holder, self.seconds, now))
         return self.held
 
     async def release(self) -> None:
@@ -117,6 +129,6 @@ class Lease:
     async def current_holder(self) -> str | None:
         def q(s: Session) -> str | None:
             row = s.get(LeaseRow, self.name)
-            return row.holder if row is not None and row.expires_at >= utcnow() else None
+            return row.holder if row is not None and row.expires_at >= self.clock() else None
 
         return await self.db.run(q)

@@ -12,7 +12,7 @@ import email.policy
 import itertools
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ from labtui.core.db.models import AuditRecord
 from labtui.core.health import LEASE_NAME, HealthPoller, problems_first
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
+from labtui.testing.clock import ManualClock
 from labtui.testing.fakes.http_target import HttpTarget
 from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.waiting import until
 
 INTERVAL = 0.2
 
@@ -83,10 +85,15 @@ async def lab_core(make_core: MakeCore, lab: Path, smtp_port: int | None = None)
     return await make_core(config)
 
 
-def poller(core: Core, holder: str = "p1", lease_seconds: float = 30, **kw: Any) -> HealthPoller:
-    lease = Lease(core.db, LEASE_NAME, seconds=lease_seconds, holder=holder)
+def poller(core: Core, holder: str = "p1", lease_seconds: float = 30, clock: ManualClock | None = None, **kw: Any) -> HealthPoller:
+    lease = Lease(core.db, LEASE_NAME, seconds=lease_seconds, holder=holder, clock=clock or utcnow)
     kw.setdefault("jitter", 0)
     return core.health.poller(lease, lease_seconds=lease_seconds, **kw)
+
+
+async def _at_least(rows: Awaitable[list[HealthCheckResult]], n: int) -> list[HealthCheckResult] | None:
+    got = await rows
+    return got if len(got) >= n else None
 
 
 async def results(core: Core, check: str | None = None) -> list[HealthCheckResult]:
@@ -263,8 +270,9 @@ async def test_two_pollers_only_the_lease_holder_polls_and_hands_over(make_core:
     )})
     core_a = await lab_core(make_core, lab)
     core_b = await lab_core(make_core, lab)  # a second process on the same data dir
-    pa = poller(core_a, "proc-a", lease_seconds=1.0)
-    pb = poller(core_b, "proc-b", lease_seconds=1.0)
+    clock = ManualClock()  # the leases' wall clock: moved by hand, not slept through
+    pa = poller(core_a, "proc-a", lease_seconds=1.0, clock=clock)
+    pb = poller(core_b, "proc-b", lease_seconds=1.0, clock=clock)
     ra = await pa.tick()
     rb = await pb.tick()
     assert ra.held and ra.ran == 2 and not rb.held and rb.ran == 0
@@ -274,7 +282,8 @@ async def test_two_pollers_only_the_lease_holder_polls_and_hands_over(make_core:
 
     # proc-a dies without releasing: proc-b takes over once the lease expires (1 s here) and
     # continues a's threshold counters from the database (a: 2 failures + 1 = unhealthy).
-    await asyncio.sleep(1.05)
+    clock.advance(1.05)
+    await asyncio.sleep(INTERVAL + 0.02)  # the checks are due again
     taken = await pb.tick()
     assert taken.held and taken.ran == 2
     assert (await pa.tick()).held is False and pa.leader is False
@@ -297,18 +306,16 @@ async def test_run_loops_one_polls_and_a_clean_stop_hands_over_at_once(make_core
     await asyncio.sleep(0.05)
     task_b = asyncio.create_task(pb.run(stop_b))
     try:
-        await asyncio.sleep(1.0)
+        rows = await until(lambda: _at_least(results(core_a), 2), timeout=30, what="two results of proc-a")
         assert pa.leader and not pb.leader
-        rows = await results(core_a)
         count = len(rows)
-        assert count >= 2
         gaps = [(b.checked_at - a.checked_at).total_seconds() for a, b in itertools.pairwise(rows)]
         assert min(gaps) > INTERVAL / 2  # one process polls: never two results in the same interval
         stop_a.set()
         await asyncio.wait_for(task_a, 5)
-        await asyncio.sleep(0.6)  # b retries every lease/3 = 0.3 s; a released the lease
-        assert pb.leader
-        assert len(await results(core_b)) > count
+        # a released the lease: b, which retries every lease/3 = 0.3 s, takes it at once.
+        await until(lambda: pb.leader, timeout=5, what="proc-b to lead")
+        await until(lambda: _at_least(results(core_b), count + 1), timeout=30, what="a result of proc-b")
     finally:
         stop_a.set()
         stop_b.set()

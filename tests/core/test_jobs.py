@@ -30,6 +30,7 @@ from labtui.core.jobs import JobInfo
 from labtui.core.jobs.worker import JobWorker, prune_job_dirs
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
+from labtui.testing.clock import ManualClock
 from tests.conftest import MakeCore, add_user
 from tests.waiting import until
 
@@ -425,11 +426,15 @@ def test_prune_job_dirs_keeps_recent_and_active(tmp_path: Path) -> None:
 
 
 async def test_leases_one_holder_and_takeover(core: Core) -> None:
-    a = Lease(core.db, "scheduler", seconds=0.5, holder="a")
-    b = Lease(core.db, "scheduler", seconds=0.5, holder="b")
+    clock = ManualClock()
+    a = Lease(core.db, "scheduler", seconds=0.5, holder="a", clock=clock)
+    b = Lease(core.db, "scheduler", seconds=0.5, holder="b", clock=clock)
     assert await a.hold() and not await b.hold()
-    assert await a.hold()  # renewal
-    await asyncio.sleep(0.7)
+    clock.advance(0.4)
+    assert await a.hold() and not await b.hold()  # renewed: 0.5 s from now again
+    clock.advance(0.4)
+    assert not await b.hold()
+    clock.advance(0.2)  # a renewed nothing for 0.6 s: expired
     assert await b.hold() and not await a.hold()
     assert await a.current_holder() == "b"
     await b.release()
