@@ -19,6 +19,7 @@ from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.audit import AuditFilter, AuditRow
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
 from labtui.tui.widgets.footer import LabFooter
@@ -63,12 +64,13 @@ class AuditScreen(LabScreen):
         "and origin. Esc clears the filter; Enter opens a record with its full detail."
     )
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "next_page", "Older"),
-        Binding("p", "previous_page", "Newer"),
-        Binding("r", "reload", "Refresh"),
-        Binding("escape", "escape", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("n", "next_page", "Older", "Older records: the next page"),
+        ScreenAction("p", "previous_page", "Newer", "Newer records: the page before"),
+        ScreenAction("r", "reload", "Refresh", "Read this page again"),
+    )
+    #: Navigation, not an action (the app's Back, which clears an open filter first).
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "escape", "Back", show=False)]
 
     PAGE_SIZE = 50
 

@@ -73,9 +73,16 @@ class LabScreen(Screen[Any]):
         disabled, False hides it. Screens whose keys follow the selection override this."""
         return True
 
+    @classmethod
+    def binding_id_of(cls, action: ScreenAction) -> str:
+        """The id of ``action``'s binding: by the class that declares it, so an action
+        inherited from a base (the editors' ``ctrl+s``) keeps the base's id."""
+        owner = next((k for k in cls.__mro__ if action in k.__dict__.get("ACTIONS", ())), cls)
+        return action.binding_id(owner.__dict__.get("SCREEN_ID") or cls.SCREEN_ID)
+
     def key_of(self, action: ScreenAction) -> str:
         """The key ``action`` is on for this user (``tui.keymap`` applied), for display."""
-        keys = self.lab.keymap.get(action.binding_id(self.SCREEN_ID), action.key)
+        keys = self.lab.keymap.get(self.binding_id_of(action), action.key)
         return ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
 
     @property

@@ -24,6 +24,7 @@ from labtui.core.configs import ConfigFileInfo, VersionInfo, check_yaml, unified
 from labtui.core.errors import LabtuiError
 from labtui.core.files import human_size
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.editor_base import (
     LoadedText,
@@ -129,12 +130,13 @@ class ConfigsScreen(LabScreen):
     ConfigsScreen #head { padding: 0 1; background: $boost; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "edit", "Edit", show=True),
-        Binding("h", "history", "History"),
-        Binding("r", "reload", "Reload"),
-        Binding("escape", "close", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("enter", "edit", "Edit", "Edit the selected file"),
+        ScreenAction("h", "history", "History", "The selected file's versions, with diffs and restore"),
+        ScreenAction("r", "reload", "Reload", "Read the list of files again"),
+    )
+    #: Navigation, not an action.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Back", show=False)]
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -207,10 +209,10 @@ class ConfigEditorScreen(TextEditorScreen):
         "Esc goes back (asking first if there are unsaved changes)."
     )
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+g", "changes", "Changes"),
-        Binding("ctrl+t", "history", "History"),
-    ]
+    ACTIONS = (
+        ScreenAction("ctrl+g", "changes", "Changes", "Your unsaved changes, as a diff"),
+        ScreenAction("ctrl+t", "history", "History", "The file's versions, with diffs and restore"),
+    )
 
     def __init__(self, service: str, filename: str, *, exists: bool = True) -> None:
         super().__init__(service, filename, new=not exists)
@@ -328,12 +330,13 @@ class ConfigHistoryScreen(LabScreen):
     ConfigHistoryScreen #diff-pane { height: 3fr; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("m", "mark", "Mark base"),
-        Binding("v", "view", "View"),
-        Binding("r", "restore", "Restore"),
-        Binding("escape", "close", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("m", "mark", "Mark base", "Mark the selected version as the base the diff compares with (m again clears it)"),
+        ScreenAction("v", "view", "View", "View the selected version"),
+        ScreenAction("r", "restore", "Restore", "Restore the selected version, as a new version written to disk (asks first)"),
+    )
+    #: Navigation, not an action.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Back", show=False)]
 
     def __init__(self, service: str, filename: str) -> None:
         super().__init__()
@@ -356,9 +359,9 @@ class ConfigHistoryScreen(LabScreen):
         self.query_one(DataTable).focus()
         self.load()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "restore" and not self.can(EDIT):
-            return None
+            return None  # shown disabled, not hidden
         return True
 
     @work(exclusive=True, group="history-load")

@@ -8,11 +8,9 @@ permission, the same list as the ``:`` bar and the palette.
 from __future__ import annotations
 
 from collections import Counter
-from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -21,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from labtui.core.audit import AuditRow
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.audit_detail import COLUMNS, AuditDetail, fill_audit_table
 from labtui.tui.widgets.footer import LabFooter
@@ -36,9 +35,7 @@ class DashboardScreen(LabScreen):
         "audit records, if you may read the audit log; Enter on one shows it in full."
     )
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "reload", "Refresh"),
-    ]
+    ACTIONS = (ScreenAction("r", "reload", "Refresh", "Read the counts and the recent activity again"),)
 
     def __init__(self) -> None:
         super().__init__()

@@ -8,13 +8,11 @@ notifications or beside the form field, never as a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -37,6 +35,7 @@ from labtui.core.dns import (
     parse_ttl,
 )
 from labtui.core.errors import LabtuiError, ValidationError
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.footer import LabFooter
@@ -214,12 +213,12 @@ class DnsScreen(FilteredTableScreen):
         "by type, name or content. Changes need system.settings.edit and are audited."
     )
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new", "New"),
-        Binding("e", "edit", "Edit"),
-        Binding("D", "delete", "Delete"),
-        Binding("r", "reload", "Reload"),
-    ]
+    ACTIONS = (
+        ScreenAction("n", "new", "New", "Add an A, AAAA, CNAME or TXT record", palette="DNS: new record"),
+        ScreenAction("e", "edit", "Edit", "Edit the selected record"),
+        ScreenAction("D", "delete", "Delete", "Delete the selected record (asks first)"),
+        ScreenAction("r", "reload", "Reload", "Read the zone's records again", palette="DNS: reload"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -319,11 +318,3 @@ class DnsScreen(FilteredTableScreen):
         if done is not None:
             self.notify(f"Deleted {done.type} {done.name}", markup=False)
             self.load()
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        if not self.can(EDIT_PERMISSION):
-            return [("DNS: reload", "Read the zone's records again", self.action_reload)]
-        return [
-            ("DNS: new record", "Add an A, AAAA, CNAME or TXT record", self.action_new),
-            ("DNS: reload", "Read the zone's records again", self.action_reload),
-        ]

@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static, TextArea
 
 from labtui.core.files import human_size
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.footer import LabFooter
 
@@ -61,10 +62,13 @@ class TextEditorScreen(LabScreen):
     TextEditorScreen TextArea { height: 1fr; }
     """
 
+    SCREEN_ID = "editor"
+    ACTIONS = (
+        ScreenAction("ctrl+s", "save", "Save", "Save the file"),
+        ScreenAction("ctrl+r", "reload", "Reload", "Read the file again (asks first if there are unsaved changes)"),
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+r", "reload", "Reload"),
-        # priority: the code editor would otherwise take Esc to move focus
+        # Navigation, not an action; priority: the code editor would otherwise take Esc to move focus
         Binding("escape", "close", "Back", show=False, priority=True),
     ]
 
@@ -126,7 +130,7 @@ class TextEditorScreen(LabScreen):
     def dirty(self) -> bool:
         return self.editor.text != self.loaded
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "save" and not self.editable:
             return None  # shown disabled
         return True

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from labtui.core.files import FileEntry, human_size
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.configs import PromptScreen
 from labtui.tui.screens.editor_base import LoadedText, TextEditorScreen
@@ -83,13 +84,14 @@ class FilesScreen(LabScreen):
     FilesScreen #head { padding: 0 1; background: $boost; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new", "New"),
-        Binding("u", "upload", "Upload"),
-        Binding("d", "delete", "Delete"),
-        Binding("r", "reload", "Reload"),
-        Binding("escape", "close", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("n", "new", "New", "Create a file under inputs/ or outputs/"),
+        ScreenAction("u", "upload", "Upload", "Upload a file of this machine"),
+        ScreenAction("d", "delete", "Delete", "Delete the selected file (asks first; a copy stays as .backup)"),
+        ScreenAction("r", "reload", "Reload", "Read the list of files again"),
+    )
+    #: Navigation, not an action.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Back", show=False)]
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -110,9 +112,9 @@ class FilesScreen(LabScreen):
     def on_screen_resume(self) -> None:
         self.load()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action in ("new", "upload", "delete") and not self.can(EDIT):
-            return None
+            return None  # shown disabled, not hidden
         return True
 
     @work(exclusive=True, group="files-load")

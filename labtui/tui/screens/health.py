@@ -21,7 +21,7 @@ import datetime as dt
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
@@ -42,6 +41,7 @@ from labtui.core.health import (
     problems_first,
 )
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
@@ -298,23 +298,25 @@ class HealthScreen(FilteredTableScreen):
     HealthScreen #more.-shown { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "History", tooltip="The selected check's history"),
-        Binding("c", "check_now", "Check now", tooltip="Run the selected check now and show the result (not stored)"),
-        Binding("m", "silence", "Silence", tooltip="No emails for the selected check for a while (maintenance)"),
-        Binding("m", "unsilence", "Unsilence", tooltip="Lift the selected check's silence"),
-        Binding("M", "unsilence", "Unsilence", show=False, tooltip="Lift the selected check's silence"),
-        Binding("R", "reload_definitions", "Reload", tooltip="Re-read the lab's health files and say what changed"),
-        Binding("o", "order", "Order", tooltip="Problems first, or by service"),
-        Binding("r", "refresh", "Refresh", show=False, tooltip="Read the statuses again now"),
-    ]
-
-    NEEDS: ClassVar[dict[str, str]] = {
-        "check_now": MANAGE,
-        "silence": MANAGE,
-        "unsilence": MANAGE,
-        "reload_definitions": MANAGE,
-    }
+    ACTIONS = (
+        ScreenAction("enter", "open", "History", "The selected check's history"),
+        ScreenAction(
+            "c", "check_now", "Check now", "Run the selected check now and show the result (not stored)", MANAGE,
+            palette="Check the selected health check now",
+        ),
+        ScreenAction(
+            "m", "silence", "Silence", "No emails for the selected check for a while (maintenance)", MANAGE,
+            palette="Silence the selected health check",
+        ),
+        # Both keys: the footer shows the first (M is the one that never silences).
+        ScreenAction("m,M", "unsilence", "Unsilence", "Lift the selected check's silence", MANAGE),
+        ScreenAction(
+            "R", "reload_definitions", "Reload", "Re-read the lab's health files and say what changed", MANAGE,
+            palette="Reload health definitions",
+        ),
+        ScreenAction("o", "order", "Order", "Problems first, or by service"),
+        ScreenAction("r", "refresh", "Refresh", "Read the statuses again now", show=False),
+    )
     #: Most rows put into the table; the rest are counted under it (refine the filter).
     WINDOW: ClassVar[int] = 100
     #: Statuses are re-read this often (and soon after this process's poller stored results).
@@ -425,25 +427,13 @@ class HealthScreen(FilteredTableScreen):
 
     # -- permissions and the footer -----------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        need = self.NEEDS.get(action)
-        if need is not None and not self.can(need):
-            return False
+    def action_state(self, action: str) -> bool | None:
         if action in ("silence", "unsilence"):
             check = self.selected()
             if check is None:
                 return None if action == "silence" else False
             return (check.silenced_until is not None) == (action == "unsilence")
         return True
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        if not self.can(MANAGE):
-            return []
-        return [
-            ("Check the selected health check now", "c — run it once and show the result", self.action_check_now),
-            ("Silence the selected health check", "m — no emails for a while", self.action_silence),
-            ("Reload health definitions", "R — re-read the lab's health files", self.action_reload_definitions),
-        ]
 
     # -- loading -------------------------------------------------------------------------------
 

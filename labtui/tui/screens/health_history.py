@@ -29,6 +29,7 @@ from textual.widgets import (
 )
 
 from labtui.core.health import CheckStatus, ResultRow
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.health import (
     MANAGE,
@@ -110,15 +111,16 @@ class HealthHistoryScreen(LabScreen):
     HealthHistoryScreen DataTable { height: 1fr; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "check_now", "Check now", tooltip="Run this check now and show the result (not stored)"),
-        Binding("m", "silence", "Silence", tooltip="No emails for this check for a while (maintenance)"),
-        Binding("m", "unsilence", "Unsilence", tooltip="Lift this check's silence"),
-        Binding("M", "unsilence", "Unsilence", show=False),
-        Binding("h", "period", "Period", tooltip="Show the last 1 h, 24 h or 7 d"),
-        Binding("r", "refresh", "Refresh", show=False),
-        Binding("escape", "back", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("c", "check_now", "Check now", "Run this check now and show the result (not stored)", MANAGE),
+        ScreenAction("m", "silence", "Silence", "No emails for this check for a while (maintenance)", MANAGE),
+        # Both keys: the footer shows the first (M is the one that never silences).
+        ScreenAction("m,M", "unsilence", "Unsilence", "Lift this check's silence", MANAGE),
+        ScreenAction("h", "period", "Period", "Show the last 1 h, 24 h or 7 d"),
+        ScreenAction("r", "refresh", "Refresh", "Read the results again now", show=False),
+    )
+    #: Navigation, not an action.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", show=False)]
 
     REFRESH_SECONDS: ClassVar[float] = 5.0
 
@@ -162,9 +164,7 @@ class HealthHistoryScreen(LabScreen):
         self.query_one("#results", DataTable).focus()
         self.refresh_loop()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("check_now", "silence", "unsilence") and not self.can(MANAGE):
-            return False
+    def action_state(self, action: str) -> bool | None:
         if action in ("silence", "unsilence"):
             if self.status is None:
                 return None if action == "silence" else False

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,6 +18,7 @@ from labtui.core.db.base import utcnow
 from labtui.core.instances import CostGroup, CostReport, InstanceInfo, InstanceList
 from labtui.core.inventory.vultr_sync import SOURCE as VULTR_SOURCE
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
@@ -124,15 +124,16 @@ class InstancesScreen(FilteredTableScreen):
     InstancesScreen #costs.-shown { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "refresh", "Refresh"),
-        Binding("h", "halt", "Halt"),
-        Binding("o", "start", "Power on"),
-        Binding("b", "reboot", "Reboot"),
-        Binding("D", "destroy", "Destroy"),
-        Binding("c", "costs", "Costs"),
-        Binding("p", "point_dns", "Point DNS name"),
-    ]
+    # No permission here: every key is offered and says what it needs (core refuses anyway).
+    ACTIONS = (
+        ScreenAction("r", "refresh", "Refresh", "Ask Vultr for the current instances", palette="Refresh instances"),
+        ScreenAction("h", "halt", "Halt", "Halt the selected instance (asks first)"),
+        ScreenAction("o", "start", "Power on", "Power the selected instance on"),
+        ScreenAction("b", "reboot", "Reboot", "Reboot the selected instance (asks first)"),
+        ScreenAction("D", "destroy", "Destroy", "Destroy the selected instance (type its label to confirm)"),
+        ScreenAction("c", "costs", "Costs", "Monthly cost by tag and by region", palette="Instance costs"),
+        ScreenAction("p", "point_dns", "Point DNS name", "Point a DNS name of the zone at the selected instance"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -348,11 +349,3 @@ class InstancesScreen(FilteredTableScreen):
                 self.app.push_screen(ObjectDetailScreen(match.id))
                 return
         self.notify(f"No inventory object for {row.hostname} that you may see", severity="warning", markup=False)
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        out: list[tuple[str, str, Callable[[], Any]]] = []
-        if self.can(Perm.INSTANCES_REFRESH):
-            out.append(("Refresh instances", "Ask Vultr for the current instances", self.action_refresh))
-        if self.can(Perm.COSTS_VIEW):
-            out.append(("Instance costs", "Monthly cost by tag and by region", self.action_costs))
-        return out

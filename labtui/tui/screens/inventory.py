@@ -10,12 +10,11 @@ with words (over the type's searchable fields) and ``tag:NAME`` terms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -23,6 +22,7 @@ from textual.widgets.option_list import Option
 from labtui.core.inventory.objects import ObjectInfo, ObjectPage
 from labtui.core.inventory.types import InventoryTypeDef
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.inventory_view import column_labels, host_of, row_cells
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
@@ -56,18 +56,22 @@ class InventoryScreen(FilteredTableScreen):
     InventoryScreen #status { height: 1; padding: 0 1; color: $text-muted; background: $boost; }
     """
 
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("enter", "open", "Open", show=False),
-        Binding("n", "new", "New"),
-        Binding("e", "edit", "Edit"),
-        Binding("D", "delete", "Delete"),
-        Binding("t", "tags", "Tags"),
-        Binding("T", "manage_tags", "Manage tags", show=False),
-        Binding("a", "acl", "Access"),
-        Binding("x", "run_action", "Action"),
-        Binding("s", "ssh", "SSH"),
-        Binding("r", "sync", "Sync"),
-    ]
+    ACTIONS = (
+        ScreenAction("enter", "open", "Open", "Open the selected object", show=False),
+        # In the palette as "New <type>" (see palette_commands).
+        ScreenAction("n", "new", "New", "Create an object of this type"),
+        ScreenAction("e", "edit", "Edit", "Edit the selected object"),
+        ScreenAction("D", "delete", "Delete", "Delete the selected object (asks first)"),
+        ScreenAction("t", "tags", "Tags", "Set the selected object's tags"),
+        ScreenAction(
+            "T", "manage_tags", "Manage tags", "Create, recolour and delete tags", Perm.INVENTORY_TAGS_MANAGE,
+            palette="Manage inventory tags", show=False,
+        ),
+        ScreenAction("a", "acl", "Access", "The selected object's access rules", Perm.INVENTORY_ACL_MANAGE),
+        ScreenAction("x", "run_action", "Action", "Run one of the type's actions"),
+        ScreenAction("s", "ssh", "SSH", "Open an SSH terminal to the selected object's host"),
+        ScreenAction("r", "sync", "Sync", "Run the chosen type's sync now", palette="Sync inventory"),
+    )
 
     def __init__(self, type_slug: str | None = None, initial_filter: str = "") -> None:
         super().__init__()
@@ -289,7 +293,7 @@ class InventoryScreen(FilteredTableScreen):
 
     # -- keys ----------------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         obj = self.selected()
         type_def = self.type_def
         if action == "new":
@@ -300,10 +304,8 @@ class InventoryScreen(FilteredTableScreen):
             return obj is not None and obj.id in self.deletable
         if action == "tags":
             return obj is not None and (obj.id in self.editable or self.can(Perm.INVENTORY_TAGS_MANAGE))
-        if action == "manage_tags":
-            return self.can(Perm.INVENTORY_TAGS_MANAGE)
         if action == "acl":
-            return obj is not None and self.can(Perm.INVENTORY_ACL_MANAGE)
+            return obj is not None
         if action == "run_action":
             owner = self.core.inventory.type_def(obj.type) if obj else type_def
             return owner is not None and bool(owner.actions)
@@ -312,13 +314,11 @@ class InventoryScreen(FilteredTableScreen):
         return True
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        out: list[tuple[str, str, Callable[[], Any]]] = []
-        type_def = self.type_def
-        if type_def is not None and self.can(type_def.permission("create")):
-            out.append((f"New {type_def.label}", "Create an object of this type (n)", self.action_new))
-        if self.can(Perm.INVENTORY_TAGS_MANAGE):
-            out.append(("Manage inventory tags", "Create, recolour and delete tags (T)", self.action_manage_tags))
-        out.append(("Sync inventory", "Run the chosen type's sync now (r)", self.action_sync))
+        """The declared entries, after "New <type>": a name that says which type is chosen."""
+        out = super().palette_commands()
+        new, type_def = self.declared("new"), self.type_def
+        if new is not None and type_def is not None and self.check_action(new.action, ()):
+            out.insert(0, (f"New {type_def.label}", f"{new.help} ({self.key_of(new)})", self.action_new))
         return out
 
     @on(DataTable.RowSelected, "#objects")

@@ -10,12 +10,11 @@ a role and suffix that has one replaces its effect (core keeps one per pair).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import (
@@ -33,6 +32,7 @@ from labtui.core.errors import LabtuiError
 from labtui.core.inventory.acl import AclEntry, TagGrant
 from labtui.core.inventory.objects import ObjectInfo
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
@@ -130,10 +130,11 @@ class AclScreen(LabScreen):
     AclScreen #status { height: 1; padding: 0 1; color: $text-muted; background: $boost; }
     """
 
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("n", "add", "Add rule"),
-        Binding("D", "remove", "Remove"),
-    ]
+    SCREEN_ID = "inventory_acl"  # not "acl": the access rules of an inventory object
+    ACTIONS = (
+        ScreenAction("n", "add", "Add rule", "Add a rule to the tab shown: an entry on this object, or a tag grant", MANAGE),
+        ScreenAction("D", "remove", "Remove", "Remove the selected rule (asks first)", MANAGE),
+    )
 
     def __init__(self, obj: ObjectInfo) -> None:
         super().__init__()
@@ -199,11 +200,9 @@ class AclScreen(LabScreen):
         rows: list[Any] = self.grants if self.on_grants else self.entries
         return next((r for r in rows if str(r.id) == key), None)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "add":
-            return self.can(MANAGE)
+    def action_state(self, action: str) -> bool | None:
         if action == "remove":
-            return self.can(MANAGE) and self._selected() is not None
+            return self._selected() is not None
         return True
 
     async def _roles(self) -> list[str] | None:

@@ -9,12 +9,11 @@ a credential of a service): a plain search, so it costs one indexed query.
 from __future__ import annotations
 
 import shlex
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -23,6 +22,7 @@ from labtui.core.inventory.objects import ObjectInfo
 from labtui.core.jobs.queue import INVENTORY_ACTION, JobInfo
 from labtui.core.permissions_catalog import Perm
 from labtui.core.runtime import Core
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.inventory_view import (
     flags_text,
@@ -68,15 +68,15 @@ class ObjectDetailScreen(LabScreen):
     ObjectDetailScreen DataTable.-empty { display: none; }
     """
 
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("e", "edit", "Edit"),
-        Binding("D", "delete", "Delete"),
-        Binding("v", "reveal", "Reveal secret"),
-        Binding("t", "tags", "Tags"),
-        Binding("a", "acl", "Access"),
-        Binding("x", "run_action", "Action"),
-        Binding("s", "ssh", "SSH"),
-    ]
+    ACTIONS = (
+        ScreenAction("e", "edit", "Edit", "Edit this object"),
+        ScreenAction("D", "delete", "Delete", "Delete this object (asks first)"),
+        ScreenAction("v", "reveal", "Reveal secret", "Show the secret under the cursor, or the first set one (audited)"),
+        ScreenAction("t", "tags", "Tags", "Set this object's tags"),
+        ScreenAction("a", "acl", "Access", "This object's access rules", Perm.INVENTORY_ACL_MANAGE),
+        ScreenAction("x", "run_action", "Action", "Run one of the type's actions"),
+        ScreenAction("s", "ssh", "SSH", "Open an SSH terminal to the object's host"),
+    )
 
     def __init__(self, object_id: int) -> None:
         super().__init__()
@@ -227,7 +227,7 @@ class ObjectDetailScreen(LabScreen):
 
     # -- keys ----------------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         obj = self.obj
         if action not in OBJECT_ACTIONS:
             return True
@@ -242,7 +242,7 @@ class ObjectDetailScreen(LabScreen):
         if action == "tags":
             return self.may_edit or self.can(Perm.INVENTORY_TAGS_MANAGE)
         if action == "acl":
-            return self.can(Perm.INVENTORY_ACL_MANAGE)
+            return True
         if action == "run_action":
             type_def = self.core.inventory.type_def(obj.type)
             return type_def is not None and bool(type_def.actions)

@@ -8,12 +8,11 @@ objects hidden from them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (
     Button,
@@ -28,6 +27,7 @@ from labtui.core.errors import LabtuiError
 from labtui.core.inventory.objects import ObjectInfo
 from labtui.core.inventory.tags import TagInfo
 from labtui.core.permissions_catalog import Perm
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import FormModal
 from labtui.tui.widgets.confirm import ConfirmScreen
@@ -155,11 +155,12 @@ class TagsScreen(LabScreen):
     TagsScreen #status { height: 1; padding: 0 1; color: $text-muted; background: $boost; }
     """
 
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("n", "new", "New tag"),
-        Binding("e", "edit", "Edit"),
-        Binding("D", "delete", "Delete"),
-    ]
+    SCREEN_ID = "inventory_tags"  # not "tags": the inventory's tags
+    ACTIONS = (
+        ScreenAction("n", "new", "New tag", "Make a tag", MANAGE),
+        ScreenAction("e", "edit", "Edit", "Rename or recolour the selected tag", MANAGE),
+        ScreenAction("D", "delete", "Delete", "Delete the selected tag, its links and tag grants (asks first)", MANAGE),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -202,9 +203,9 @@ class TagsScreen(LabScreen):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return next((t for t in self.tags if t.name == key), None)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("new", "edit", "delete"):
-            return self.can(MANAGE) and (action == "new" or self.selected() is not None)
+    def action_state(self, action: str) -> bool | None:
+        if action in ("edit", "delete"):
+            return self.selected() is not None
         return True
 
     @work(group="tags-change")

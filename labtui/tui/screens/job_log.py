@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 
 from labtui.core.jobs.log_reader import JobLogReader
 from labtui.core.jobs.queue import JobInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.log_view import LogView
@@ -69,12 +70,13 @@ class JobLogScreen(LabScreen):
     JobLogScreen #state { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    BINDINGS = [
-        Binding("x", "cancel_job", "Cancel"),
-        Binding("R", "rerun", "Re-run"),
-        Binding("f", "toggle_filter", "Filter"),
-        Binding("escape", "escape", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("x", "cancel_job", "Cancel", "Cancel the job (asks first)"),
+        ScreenAction("R", "rerun", "Re-run", "Run the job again with the same inputs"),
+        ScreenAction("f", "toggle_filter", "Filter", "Show only the lines that match the search, or all again"),
+    )
+    #: Navigation, not an action (closes the search, then clears it, then back).
+    BINDINGS = [Binding("escape", "escape", "Back", show=False)]
 
     def __init__(self, job_id: str) -> None:
         super().__init__()

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
@@ -68,10 +68,10 @@ class JobsScreen(FilteredTableScreen):
         "Enter opens the live log."
     )
 
-    BINDINGS = [
-        Binding("enter", "open", "Open log", show=True),
-        Binding("x", "cancel_job", "Cancel"),
-    ]
+    ACTIONS = (
+        ScreenAction("enter", "open", "Open log", "The selected job's live log"),
+        ScreenAction("x", "cancel_job", "Cancel", "Cancel the selected job (asks first)"),
+    )
 
     def __init__(self, initial_filter: str = "") -> None:
         super().__init__()

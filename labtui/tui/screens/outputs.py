@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from labtui.core.outputs import REVEAL_PERMISSION, OutputItem
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
@@ -30,12 +31,13 @@ class OutputsScreen(LabScreen):
     OutputsScreen #empty.-shown { display: block; }
     """
 
-    BINDINGS = [
-        Binding("v", "reveal", "Reveal/hide"),
-        Binding("c", "copy", "Copy"),
-        Binding("r", "reload", "Reload"),
-        Binding("escape", "close", "Back", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("v", "reveal", "Reveal/hide", "Reveal the selected credential (audited), or hide it again"),
+        ScreenAction("c", "copy", "Copy", "Copy the selected value"),
+        ScreenAction("r", "reload", "Reload", "Read the outputs again"),
+    )
+    #: Navigation, not an action.
+    BINDINGS = [Binding("escape", "close", "Back", show=False)]
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -60,9 +62,9 @@ class OutputsScreen(LabScreen):
         self.revealed.clear()
         self.render_rows()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "reveal" and not self.can(REVEAL_PERMISSION):
-            return None
+            return None  # shown disabled, not hidden
         return True
 
     @work(exclusive=True, group="outputs-load")

@@ -13,7 +13,6 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import (
     Button,
@@ -27,6 +26,7 @@ from textual.widgets import (
 
 from labtui.core.errors import LabtuiError
 from labtui.core.users import SessionInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.user_forms import SecretScreen, when
 from labtui.tui.widgets.confirm import ConfirmScreen
@@ -77,10 +77,10 @@ class ProfileScreen(LabScreen):
     ProfileScreen .hint { height: auto; color: $text-muted; }
     """
 
-    BINDINGS = [
-        Binding("g", "generate_key", "New SSH key", tooltip="Generate an ed25519 pair; the private key is shown once"),
-        Binding("x", "revoke", "Revoke session", tooltip="Revoke the selected session (asks first)"),
-    ]
+    ACTIONS = (
+        ScreenAction("g", "generate_key", "New SSH key", "Generate an ed25519 pair; the private key is shown once", palette="Generate an SSH key"),
+        ScreenAction("x", "revoke", "Revoke session", "Revoke the selected session (asks first)"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,7 +132,7 @@ class ProfileScreen(LabScreen):
     def on_mount(self) -> None:
         self.load()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "revoke":
             return self.is_mounted and self.query_one(TabbedContent).active == "sessions-tab"
         return True
@@ -142,10 +142,8 @@ class ProfileScreen(LabScreen):
         self.refresh_bindings()
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        return [
-            ("Generate an SSH key", "A new ed25519 pair; the private key is shown once (g)", self.action_generate_key),
-            ("Change my password", "Open the password tab", lambda: self._show_tab("password", "#current")),
-        ]
+        """The declared entries, then the password tab (a place, not a key)."""
+        return [*super().palette_commands(), ("Change my password", "Open the password tab", lambda: self._show_tab("password", "#current"))]
 
     def _show_tab(self, tab: str, focus: str | None = None) -> None:
         self.query_one(TabbedContent).active = tab

@@ -8,7 +8,6 @@ role in use cannot be deleted; core refuses both and its message is shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -21,6 +20,7 @@ from textual.widgets import DataTable, Input, Static
 from labtui.core.errors import LabtuiError
 from labtui.core.permissions_catalog import Perm
 from labtui.core.rbac import RoleInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.role_forms import PermissionTree, RoleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.confirm import ConfirmScreen
@@ -49,19 +49,23 @@ class RolesScreen(FilteredTableScreen):
     RolesScreen PermissionTree { height: 1fr; }
     """
 
+    ACTIONS = (
+        ScreenAction("n", "new", "New", "Create a role", Perm.ROLES_CREATE, palette="New role"),
+        ScreenAction("e", "edit", "Edit", "Rename the selected role or edit its description", Perm.ROLES_EDIT),
+        # Both keys: the footer shows the first.
+        ScreenAction(
+            "s,ctrl+s", "save", "Save", "Save the ticked permissions of the selected role", Perm.ROLES_EDIT,
+            palette="Save role permissions",
+        ),
+        ScreenAction("D", "delete", "Delete", "Delete the selected role (asks first)", Perm.ROLES_DELETE),
+    )
+    #: Navigation, not an action.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new", "New", tooltip="Create a role"),
-        Binding("e", "edit", "Edit", tooltip="Rename the selected role or edit its description"),
-        Binding("s", "save", "Save", tooltip="Save the ticked permissions of the selected role"),
-        Binding("ctrl+s", "save", "Save", show=False, tooltip="Save the ticks (as s)"),
-        Binding("D", "delete", "Delete", tooltip="Delete the selected role (asks first)"),
         Binding(
             "escape", "escape", "Back", show=False,
             tooltip="From the checklist to the list; then clears the filter; then back (asks if ticks are unsaved)",
         ),
     ]
-
-    NEEDS: ClassVar[dict[str, str]] = {"new": Perm.ROLES_CREATE, "edit": Perm.ROLES_EDIT, "save": Perm.ROLES_EDIT, "delete": Perm.ROLES_DELETE}
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,24 +91,11 @@ class RolesScreen(FilteredTableScreen):
         self.table.focus()
         self.load()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        need = self.NEEDS.get(action)
-        if need is None:
-            return True
-        if not self.can(need):
-            return False
+    def action_state(self, action: str) -> bool | None:
         if action == "save":
             role = self.selected()
             return True if role and role.id in self.pending else None
         return True
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        out: list[tuple[str, str, Callable[[], Any]]] = []
-        if self.can(Perm.ROLES_CREATE):
-            out.append(("New role", "Create a role (n)", self.action_new))
-        if self.can(Perm.ROLES_EDIT):
-            out.append(("Save role permissions", "Save the ticked permissions (s)", self.action_save))
-        return out
 
     # -- loading -------------------------------------------------------------------------
 

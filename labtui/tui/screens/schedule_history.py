@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core import cron
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.schedules import ScheduleInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
@@ -42,7 +41,7 @@ class ScheduleHistoryScreen(FilteredTableScreen):
         "zone), its status, how long it took and who it ran as. Enter opens the job's log."
     )
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload", show=False)]
+    ACTIONS = (ScreenAction("r", "reload", "Reload", "Read the schedule's runs again", show=False),)
 
     def __init__(self, schedule: ScheduleInfo) -> None:
         super().__init__()

@@ -7,12 +7,12 @@ import datetime as dt
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core import cron
 from labtui.core.permissions_catalog import Perm
 from labtui.core.schedules import ScheduleInfo, ScheduleSpec, known_system_tasks
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.schedule_form import ScheduleForm
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
@@ -32,15 +32,15 @@ class SchedulesScreen(FilteredTableScreen):
         "disabled schedules come last. h shows a schedule's past runs, g runs it now."
     )
 
-    BINDINGS = [
-        Binding("n", "new", "New"),
-        Binding("e", "edit", "Edit"),
-        Binding("t", "toggle_enabled", "Enable/disable"),
-        Binding("g", "run_now", "Run now"),
-        Binding("h", "history", "History"),
-        Binding("D", "delete", "Delete"),
-        Binding("r", "reload", "Reload", show=False),
-    ]
+    ACTIONS = (
+        ScreenAction("n", "new", "New", "Create a schedule"),
+        ScreenAction("e", "edit", "Edit", "Edit the selected schedule"),
+        ScreenAction("t", "toggle_enabled", "Enable/disable", "Enable the selected schedule, or disable it"),
+        ScreenAction("g", "run_now", "Run now", "Run the selected schedule's job now, as you"),
+        ScreenAction("h", "history", "History", "The selected schedule's past runs"),
+        ScreenAction("D", "delete", "Delete", "Delete the selected schedule (asks first)"),
+        ScreenAction("r", "reload", "Reload", "Read the schedules again", show=False),
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -7,13 +7,13 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.permissions_catalog import Perm
 from labtui.core.services import ServiceInfo
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.jobs import JobsScreen, ago
@@ -35,10 +35,10 @@ class ServicesScreen(FilteredTableScreen):
         "opens one; d deploys the selected service straight away."
     )
 
-    BINDINGS = [
-        Binding("d", "deploy", "Deploy"),
-        Binding("r", "reload", "Reload"),
-    ]
+    ACTIONS = (
+        ScreenAction("d", "deploy", "Deploy", "Deploy the selected service straight away"),
+        ScreenAction("r", "reload", "Reload", "Read the services again"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,15 +133,15 @@ class ServiceDetailScreen(LabScreen):
     ServiceDetailScreen .section { padding-top: 1; text-style: bold; }
     """
 
-    BINDINGS = [
-        Binding("d", "deploy", "Deploy"),
-        Binding("x", "run_script", "Run script"),
-        Binding("s", "stop", "Stop"),
-        Binding("j", "jobs", "Jobs"),
-        Binding("c", "configs", "Configs"),
-        Binding("f", "files", "Files"),
-        Binding("o", "outputs", "Outputs"),
-    ]
+    ACTIONS = (
+        ScreenAction("d", "deploy", "Deploy", "Deploy the service"),
+        ScreenAction("x", "run_script", "Run script", "Run the selected script (a form asks for its inputs)"),
+        ScreenAction("s", "stop", "Stop", "Stop the service: its stop.yml, or the lab's stop flow (asks first)"),
+        ScreenAction("j", "jobs", "Jobs", "The service's jobs"),
+        ScreenAction("c", "configs", "Configs", "The service's config files"),
+        ScreenAction("f", "files", "Files", "The files of its inputs/ and outputs/"),
+        ScreenAction("o", "outputs", "Outputs", "What its last deploy left in outputs/"),
+    )
 
     def __init__(self, name: str) -> None:
         super().__init__()

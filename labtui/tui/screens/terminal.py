@@ -11,15 +11,15 @@ that wants a terminal in a split composes a :class:`TerminalPane` with :func:`op
 from __future__ import annotations
 
 from itertools import count
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from labtui.core.sshclient import SshTarget, SshTerminals
+from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.terminal import Opener, RemoteSession, TerminalPane
@@ -70,11 +70,11 @@ class TerminalScreen(LabScreen):
         "time and a changed key is refused; connections are audited, keystrokes are not."
     )
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,i", "focus_terminal", "Terminal", tooltip="Give the keyboard to the terminal"),
-        Binding("x", "close_tab", "Close tab", tooltip="Disconnect and close this tab"),
-        Binding("r", "reconnect", "Reconnect", tooltip="Connect this tab again"),
-    ]
+    ACTIONS = (
+        ScreenAction("enter,i", "focus_terminal", "Terminal", "Give the keyboard to the terminal"),
+        ScreenAction("x", "close_tab", "Close tab", "Disconnect and close this tab"),
+        ScreenAction("r", "reconnect", "Reconnect", "Connect this tab again"),
+    )
 
     DEFAULT_CSS = """
     TerminalScreen TabbedContent { height: 1fr; }
@@ -146,7 +146,7 @@ class TerminalScreen(LabScreen):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         pane = self.active_pane
         if action in ("focus_terminal", "close_tab"):
             return pane is not None
