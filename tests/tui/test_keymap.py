@@ -157,3 +157,24 @@ def test_every_lab_screen_declares_its_keys_as_actions() -> None:
         assert all(n == 1 for n in actions.values()), f"{cls.__name__} declares an action twice: {actions}"
     owners = Counter(cls.SCREEN_ID for cls in screens if "ACTIONS" in cls.__dict__)
     assert all(n == 1 for n in owners.values()), f"two screens share a SCREEN_ID (their binding ids would clash): {owners}"
+
+
+async def test_moving_one_of_two_actions_on_a_key_leaves_the_other_there(make_core: MakeCore) -> None:
+    """``d`` deactivates or activates, whichever fits; moving activate to ``A`` keeps
+    deactivate on ``d`` (Textual's keymap alone would take ``d`` from both)."""
+    core = await make_core(Config(tui=TuiConfig(keymap={"users.activate": "A"})))
+    await core.auth.create_admin("admin", ADMIN_PASSWORD)
+    admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+    await core.users.create(admin, "bob", "password-123", roles=["viewer"])
+    app = LabApp(core, actor=admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.open_screen("users")
+        await wait_for(pilot, lambda: isinstance(app.screen, UsersScreen) and app.screen.loaded)
+        users = app.screen
+        assert isinstance(users, UsersScreen)
+        table = users.query_one(DataTable)
+        table.move_cursor(row=[str(table.get_row_at(i)[0]) for i in range(table.row_count)].index("bob"))
+        await wait_for(pilot, lambda: footer_keys(app).get("Deactivate") == "d")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))

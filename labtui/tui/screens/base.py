@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
+from textual import events, on
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -79,6 +80,25 @@ class LabScreen(Screen[Any]):
         inherited from a base (the editors' ``ctrl+s``) keeps the base's id."""
         owner = next((k for k in cls.__mro__ if action in k.__dict__.get("ACTIONS", ())), cls)
         return action.binding_id(owner.__dict__.get("SCREEN_ID") or cls.SCREEN_ID)
+
+    @on(events.Mount)
+    def _keep_unmoved_siblings_on_their_key(self) -> None:
+        """Two actions may share a key (``d`` deactivates or activates, whichever fits):
+        Textual's keymap takes the key from both when it moves one, so the other is kept on
+        it by name."""
+        keymap = self.lab.keymap
+        actions = self.declared_actions()
+        kept: dict[str, str] = {}
+        for moved in actions:
+            if self.binding_id_of(moved) not in keymap:
+                continue
+            for sibling in actions:
+                sibling_id = self.binding_id_of(sibling)
+                if sibling is not moved and sibling.key == moved.key and sibling_id not in keymap:
+                    kept[sibling_id] = sibling.key
+        if kept:
+            keymap.update(kept)
+            self.app.update_keymap(kept)
 
     def key_of(self, action: ScreenAction) -> str:
         """The key ``action`` is on for this user (``tui.keymap`` applied), for display."""
