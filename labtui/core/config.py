@@ -168,6 +168,11 @@ class HealthConfig:
         30,
         between=(1, 3600),
     )
+    mail_subject_prefix: str = _doc(
+        "The tag in the subject of health mails ([tag] service/check — DOWN); empty means "
+        "CloudLab when cloudlab.data_dir is set (people's mail filters keep working), else labtui.",
+        "",
+    )
 
 
 @dataclass
@@ -256,6 +261,11 @@ class Config:
 
     #: The file this config came from (None for built-in defaults); not a config key.
     source: Path | None = field(default=None, repr=False, compare=False, metadata={"internal": True})
+
+
+def mail_subject_prefix(config: Config) -> str:
+    """``health.mail_subject_prefix``, or its default for this lab."""
+    return config.health.mail_subject_prefix or ("CloudLab" if config.cloudlab.data_dir else "labtui")
 
 
 _CHOICES = {

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from labtui.core.audit_service import AuditLog
 from labtui.core.auth import Auth
-from labtui.core.config import Config, load_config
+from labtui.core.config import Config, load_config, mail_subject_prefix
 from labtui.core.configs import Configs
 from labtui.core.db.engine import Database
 from labtui.core.dns import Dns
@@ -102,7 +102,9 @@ class Core:
         self.outputs = ServiceOutputs(self.db, self.rbac, self.services)
         self.vault = Vault(self.db, self.rbac, paths.home)
         self.jobs = Jobs(self.db, self.rbac, self.services, self.vault, paths.home, config.jobs)
-        self.health = Health(self.db, self.rbac, self.lab_dir, paths.home, config.health, self.mailer)
+        self.health = Health(
+            self.db, self.rbac, self.lab_dir, paths.home, config.health, self.mailer, mail_prefix=mail_subject_prefix(config)
+        )
         self.dns = Dns(self.db, self.rbac, config.cloudflare)
         self.instances = Instances.for_core(self)
         self.inventory_actions = InventoryActions.for_core(self)

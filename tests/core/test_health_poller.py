@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from labtui.core.actor import Actor
-from labtui.core.config import Config, EmailConfig, HealthConfig, LabConfig, SmtpConfig
+from labtui.core.config import CloudlabConfig, Config, EmailConfig, HealthConfig, LabConfig, SmtpConfig
 from labtui.core.db.base import utcnow
 from labtui.core.db.health import HealthCheckResult, HealthCheckState
 from labtui.core.db.models import AuditRecord
@@ -115,6 +115,43 @@ async def audits(core: Core, action: str) -> list[AuditRecord]:
 async def next_tick(p: HealthPoller) -> Any:
     await asyncio.sleep(INTERVAL + 0.02)
     return await p.tick()
+
+
+@pytest.mark.parametrize(
+    ("health", "cloudlab_dir", "tag"),
+    [({}, False, "labtui"), ({}, True, "CloudLab"), ({"mail_subject_prefix": "lab-7"}, True, "lab-7")],
+    ids=["labtui-lab", "moved-from-cloudlab", "configured"],
+)
+async def test_the_mail_subject_tag_is_cloudlabs_for_a_lab_moved_from_it(
+    make_core: MakeCore, tmp_path: Path, smtp: tuple[SmtpSink, int], health: dict[str, str], cloudlab_dir: bool, tag: str
+) -> None:
+    """CloudLab's people filter its mail by ``[CloudLab]``: a lab imported from it (its
+    ``cloudlab.data_dir`` set) keeps that tag unless the config names another."""
+    sink, smtp_port = smtp
+    lab = tmp_path / "lab"
+    listening = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    write_lab(lab, {"services/shop/health.yaml": (
+        f"interval: {INTERVAL}\nnotifications: {{enabled: true, recipients: [ops@example.org]}}\n"
+        f"checks:\n  - {{name: db, type: tcp, host: 127.0.0.1, port: {port}}}\n"
+    )})
+    source = tmp_path / "cloudlab"
+    source.mkdir()
+    (source / "database.json").write_text("{}")
+    config = Config(
+        lab=LabConfig(checkout=str(lab)),
+        email=EmailConfig(provider="smtp", smtp=SmtpConfig(host="127.0.0.1", port=smtp_port)),
+        health=HealthConfig(tick_seconds=1, lease_seconds=30, **health),
+        cloudlab=CloudlabConfig(data_dir=str(source) if cloudlab_dir else ""),
+    )
+    core = await make_core(config)
+    p = poller(core)
+    assert (await p.tick()).ran == 1  # healthy
+    listening.close()
+    await listening.wait_closed()
+    down = await next_tick(p)
+    assert down.emails == 1, down
+    assert sink.subjects() == [f"[{tag}] shop/db — DOWN"]
 
 
 async def test_down_after_fail_after_then_recovered_one_email_each(

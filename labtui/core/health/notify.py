@@ -1,7 +1,8 @@
 """Email on a transition: one message per recipient through the configured provider.
 
-CloudLab's message (docs/cloudlab.md) with labtui in the subject:
-``[labtui] SERVICE/CHECK — DOWN`` or ``— RECOVERED``; the text body has the service, the
+CloudLab's message (docs/cloudlab.md), its subject tagged by ``health.mail_subject_prefix``:
+``[labtui] SERVICE/CHECK — DOWN`` or ``— RECOVERED`` (``[CloudLab]`` for a lab moved from
+CloudLab, so mail filters keep working); the text body has the service, the
 check, old -> new status, the latency and the error. A failing provider is logged and never
 stops the poller.
 """
@@ -22,8 +23,8 @@ log = logging.getLogger("labtui.health")
 SEND_CONCURRENCY = 4
 
 
-def subject(t: Transition) -> str:
-    return f"[labtui] {t.service}/{t.check} — {t.direction}"
+def subject(t: Transition, prefix: str = "labtui") -> str:
+    return f"[{prefix}] {t.service}/{t.check} — {t.direction}"
 
 
 def _latency(t: Transition) -> str:
@@ -68,10 +69,10 @@ def html_body(t: Transition) -> str:
     )
 
 
-async def send_transition(mailer: Mailer, recipients: Sequence[str], t: Transition) -> int:
+async def send_transition(mailer: Mailer, recipients: Sequence[str], t: Transition, prefix: str = "labtui") -> int:
     """Mail ``t`` to each recipient; returns how many were accepted by the provider."""
     sem = asyncio.Semaphore(SEND_CONCURRENCY)
-    subj, text, body = subject(t), text_body(t), html_body(t)
+    subj, text, body = subject(t, prefix), text_body(t), html_body(t)
 
     async def one(to: str) -> bool:
         async with sem:

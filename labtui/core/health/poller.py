@@ -296,7 +296,8 @@ class HealthPoller:
         svc = self.health.definitions.services.get(t.service)
         if t.silenced or svc is None or not svc.notify or not svc.recipients:
             return
-        self._emails.add(asyncio.create_task(send_transition(self.health.mailer, svc.recipients, t)))
+        mail = send_transition(self.health.mailer, svc.recipients, t, self.health.mail_prefix)
+        self._emails.add(asyncio.create_task(mail))
 
     # -- retention ---------------------------------------------------------------------------
 

@@ -233,13 +233,23 @@ class Health:
     """Health monitoring of one process (the poller runs in whichever holds the lease)."""
 
     def __init__(
-        self, db: Database, rbac: Rbac, lab_dir: Path, home: Path, config: HealthConfig, mailer: Mailer
+        self,
+        db: Database,
+        rbac: Rbac,
+        lab_dir: Path,
+        home: Path,
+        config: HealthConfig,
+        mailer: Mailer,
+        *,
+        mail_prefix: str = "labtui",
     ) -> None:
         self.db = db
         self.rbac = rbac
         self.lab_dir = lab_dir
         self.config = config
         self.mailer = mailer
+        #: The ``[tag]`` of health mails' subjects (``config.mail_subject_prefix``).
+        self.mail_prefix = mail_prefix
         self.prober = Prober(home / "known_hosts", max_connections=config.max_concurrency, lab_dir=lab_dir)
         self.targets = TargetSource(lab_dir)
         self._defs: Definitions | None = None
