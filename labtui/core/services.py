@@ -25,6 +25,7 @@ from labtui.core.actor import Actor
 from labtui.core.db.engine import Database
 from labtui.core.db.models import User
 from labtui.core.errors import NotFound, ValidationError
+from labtui.core.inputs import check_inputs
 from labtui.core.rbac import Rbac
 
 log = logging.getLogger("labtui.services")
@@ -283,19 +284,13 @@ def validate_inputs(
     """Check ``inputs`` against the script's declarations; returns the normalised values.
 
     Lists become lists of strings, everything else a string. An absent input takes its
-    ``default``; an absent or empty required input is refused, naming it. Unknown names are
-    refused too (a typo on the command line must not be silently dropped).
+    ``default``; an absent or empty required input is refused, naming it. An input the
+    script does not declare is passed on as CloudLab did (``INPUT_<NAME>``), checked as a
+    free input (:func:`labtui.core.inputs.check_inputs`); :func:`undeclared` names them.
     """
     given = dict(inputs or {})
     declared = {i.name: i for i in script.inputs}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        known = ", ".join(declared) or "none"
-        raise ValidationError(
-            f"Unknown input '{unknown[0]}' for script '{script.name}' of service '{service}' (inputs: {known})",
-            unknown[0],
-        )
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = check_inputs({k: v for k, v in given.items() if k not in declared})
     for spec in script.inputs:
         raw = given.get(spec.name)
         if raw is None and spec.default is not None:
@@ -330,6 +325,12 @@ def validate_inputs(
             )
         values[spec.name] = text
     return values
+
+
+def undeclared(script: ScriptDef, inputs: Mapping[str, Any] | None) -> list[str]:
+    """The names in ``inputs`` that ``script`` does not declare (shown as "undeclared")."""
+    declared = {i.name for i in script.inputs}
+    return sorted(name for name in (inputs or {}) if name not in declared)
 
 
 def resolve_ssh_keys(session: Session, input_name: str, selection: list[str]) -> list[str]:

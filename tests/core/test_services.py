@@ -17,6 +17,7 @@ from labtui.core.services import (
     input_env,
     load_scripts,
     script_path,
+    undeclared,
     validate_inputs,
 )
 from tests.conftest import add_user
@@ -126,8 +127,16 @@ def test_validate_inputs_by_type() -> None:
     with pytest.raises(ValidationError, match="must be one of happy, calm, grumpy") as exc:
         validate_inputs("greet", GREET, {"name": "Ada", "mood": "angry"})
     assert exc.value.field == "mood"
-    with pytest.raises(ValidationError, match="Unknown input 'nmae'"):
+    # An input the script does not declare is passed on, as CloudLab did (INPUT_LEGACY_EXTRA),
+    # checked as a free input; a typo of a required one still misses that one.
+    extra = validate_inputs("greet", GREET, {"name": "Ada", "legacy_extra": 7, "hosts": ["a", "b"]})
+    assert extra["legacy_extra"] == "7" and extra["hosts"] == ["a", "b"]
+    assert undeclared(GREET, {"name": "Ada", "legacy_extra": "x"}) == ["legacy_extra"]
+    with pytest.raises(ValidationError, match="Missing required input: name"):
         validate_inputs("greet", GREET, {"nmae": "Ada"})
+    for steering in ("ansible_connection", "LABTUI_JOB_ID", "hostvars", "bad name"):
+        with pytest.raises(ValidationError, match="Input name"):
+            validate_inputs("greet", GREET, {"name": "Ada", steering: "x"})
     with pytest.raises(ValidationError, match="takes a single value"):
         validate_inputs("greet", GREET, {"name": ["Ada", "Bob"]})
 

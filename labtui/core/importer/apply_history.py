@@ -32,6 +32,7 @@ from labtui.core.importer.context import Context
 from labtui.core.importer.records import HealthRec, JobRec, ScheduleRec
 from labtui.core.schedules import ScheduleSpec, validate_spec
 from labtui.core.schedules import _apply as apply_spec
+from labtui.core.services import load_scripts, services_root, undeclared
 
 BATCH = 20_000
 CHUNK = 500
@@ -81,6 +82,25 @@ def _definition(row: ScheduledJob) -> tuple[Any, ...]:
     )
 
 
+def _report_undeclared_inputs(ctx: Context, spec: ScheduleSpec) -> None:
+    """A schedule's inputs its script does not declare still reach it (``INPUT_*``, as in
+    CloudLab), but someone moving over should know they are there."""
+    if spec.job_type != "service_script" or not spec.inputs or ctx.lab_dir is None or not spec.service:
+        return
+    service_dir = services_root(ctx.lab_dir) / spec.service
+    if not service_dir.is_dir():
+        return
+    scripts, _ = load_scripts(service_dir)
+    script = next((s for s in scripts if s.name == (spec.script or "deploy")), None)
+    extra = undeclared(script, spec.inputs) if script is not None else []
+    if extra:
+        names = ", ".join(extra)
+        ctx.report.warn(
+            f"scheduled_jobs: '{spec.name}' gives {spec.service}/{script.name if script else spec.script} "
+            f"inputs its scripts.yaml does not declare: {names} (passed on as INPUT_*, as CloudLab did)"
+        )
+
+
 def apply_schedules(ctx: Context) -> None:
     assert ctx.snap is not None
     s = ctx.session
@@ -97,6 +117,7 @@ def apply_schedules(ctx: Context) -> None:
         if not ctx.claim("scheduled_jobs", spec.name):
             ctx.report.skipped("scheduled_jobs")
             continue
+        _report_undeclared_inputs(ctx, spec)
         row = existing.get(spec.name)
         if row is None:
             row = ScheduledJob(created_by=ctx.users.get(rec.created_by or ""), created_at=rec.created_at or ctx.now, updated_at=ctx.now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,8 @@ class Context:
     types: Mapping[str, InventoryTypeDef]
     now: dt.datetime
     snap: Snapshot | None = None
+    #: The lab checkout (its scripts.yaml say which inputs a schedule's script declares).
+    lab_dir: Path | None = None
     #: The record being applied, for an error message: "jobs record id=ab12cd34".
     where: str = ""
     #: labtui ids by natural key, filled as the steps go.

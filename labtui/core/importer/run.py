@@ -135,7 +135,7 @@ def _apply(
 ) -> str | None:
     """Apply every snapshot in one transaction; returns the vault password to write, if any."""
     with core.db.open_session() as s:
-        ctx = Context(s, report, request.overwrite, core.inventory_types, now)
+        ctx = Context(s, report, request.overwrite, core.inventory_types, now, lab_dir=core.lab_dir)
         try:
             if not actor.is_system:
                 core.rbac.require(s, actor, PERMISSION, "import/cloudlab")

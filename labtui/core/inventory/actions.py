@@ -39,6 +39,7 @@ from labtui.core.db.inventory import InventoryObject, open_secrets
 from labtui.core.db.jobs import Job
 from labtui.core.db.models import InventoryType
 from labtui.core.errors import LabtuiError, NotFound, ValidationError
+from labtui.core.inputs import check_inputs
 from labtui.core.inventory import access
 from labtui.core.inventory.types import ActionDef, InventoryTypeDef
 from labtui.core.jobs.queue import INVENTORY_ACTION, JobInfo, Jobs, Plan, job_info
@@ -68,14 +69,6 @@ CLOUDLAB_ROOTS = (
     "instance_templates", "inventory_types", "vault",
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
-_INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
-#: Free inputs become extra vars, the strongest of Ansible's variables: ``ansible_*`` ones
-#: steer the connection and the interpreter (``ansible_ssh_common_args: -o ProxyCommand=...``
-#: runs a command on this machine), and Ansible's magic names are its own (docs/jobs.md).
-_RESERVED_INPUT = re.compile(
-    r"(?i)(ansible|labtui)_.*|hostvars|groups|group_names|inventory_(hostname(_short)?|dir|file)"
-    r"|omit|play_hosts|playbook_dir|role_names?|role_path|vars|environment"
-)
 #: Longest ``Job.service`` value.
 SERVICE_MAX = 100
 
@@ -144,21 +137,6 @@ def render_vars(mapping: Mapping[str, str], data: Mapping[str, Any], *, where: s
     return out
 
 
-def check_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Free inputs of a ``script``/``playbook`` action: sane names, text or lists of text."""
-    values: dict[str, Any] = {}
-    for name, value in (inputs or {}).items():
-        if not isinstance(name, str) or not _INPUT_NAME.fullmatch(name):
-            raise ValidationError(f"Input name {name!r} must be letters, digits, '-' or '_'", "inputs")
-        if _RESERVED_INPUT.fullmatch(name):
-            raise ValidationError(f"Input name {name!r} is Ansible's or labtui's own: choose another", "inputs")
-        if isinstance(value, (list, tuple)):
-            values[name] = [str(v) for v in value if v is not None]
-        elif isinstance(value, dict):
-            raise ValidationError(f"Input '{name}' takes text or a list", name)
-        else:
-            values[name] = "" if value is None else str(value)
-    return values
 
 
 def env_of(values: Mapping[str, Any]) -> dict[str, str]:
