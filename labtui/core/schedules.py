@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from labtui.core import audit, cron
 from labtui.core.actor import Actor
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database
+from labtui.core.db.jobs import Job
 from labtui.core.db.schedules import ScheduledJob
 from labtui.core.errors import Conflict, NotFound, ValidationError
 from labtui.core.rbac import Rbac
@@ -98,14 +100,28 @@ class ScheduleInfo:
         return out
 
 
-def info(row: ScheduledJob) -> ScheduleInfo:
+#: What a firing records while its job has not ended: the job's own status tells the rest.
+_IN_FLIGHT = ("queued", "running")
+
+
+def info(row: ScheduledJob, job_status: str | None = None) -> ScheduleInfo:
+    """``job_status`` is the last job's status now: a firing that queued a job reads as that
+    job's outcome (CloudLab's Last column), whichever process ran it."""
+    last = job_status if row.last_status in _IN_FLIGHT and job_status else row.last_status
     return ScheduleInfo(
         row.id, row.name, row.description, row.job_type, row.service_name, row.script_name,
         row.system_task, row.cron_expression, row.timezone, row.is_enabled, row.skip_if_running,
         row.misfire_grace_seconds, json.loads(row.inputs) if row.inputs else {}, row.next_run_at,
-        row.last_run_at, row.last_job_id, row.last_status, row.created_by,
+        row.last_run_at, row.last_job_id, last, row.created_by,
         row.type_slug, row.action_name, row.object_id,
     )
+
+
+def _last_job_statuses(s: Session, rows: Sequence[ScheduledJob]) -> dict[str, str]:
+    ids = [r.last_job_id for r in rows if r.last_job_id and r.last_status in _IN_FLIGHT]
+    if not ids:
+        return {}
+    return {job_id: status for job_id, status in s.execute(select(Job.id, Job.status).where(Job.id.in_(ids)))}
 
 
 def validate_spec(spec: ScheduleSpec) -> ScheduleSpec:
@@ -156,15 +172,17 @@ class Schedules:
 
         def q(s: Session) -> list[ScheduleInfo]:
             self.rbac.require(s, actor, "schedules.view")
-            rows = s.scalars(select(ScheduledJob).order_by(ScheduledJob.next_run_at.is_(None), ScheduledJob.next_run_at, ScheduledJob.name))
-            return [info(r) for r in rows]
+            rows = s.scalars(select(ScheduledJob).order_by(ScheduledJob.next_run_at.is_(None), ScheduledJob.next_run_at, ScheduledJob.name)).all()
+            statuses = _last_job_statuses(s, rows)
+            return [info(r, statuses.get(r.last_job_id or "")) for r in rows]
 
         return await self.db.run(q)
 
     async def get(self, actor: Actor, ref: int | str) -> ScheduleInfo:
         def q(s: Session) -> ScheduleInfo:
             self.rbac.require(s, actor, "schedules.view")
-            return info(_find(s, ref))
+            row = _find(s, ref)
+            return info(row, _last_job_statuses(s, [row]).get(row.last_job_id or ""))
 
         return await self.db.run(q)
 

@@ -127,7 +127,8 @@ async def test_inventory_action_schedule_fires_as_its_creator(core: Core, admin:
     text = "\n".join(line.line for line in await core.jobs.output(admin, job.id))
     assert "Network lan is 10.0.0.0/24" in text
     again = await core.schedules.get(admin, made.id)
-    assert again.last_job_id == job.id and again.last_status == "queued" and again.next_run_at and again.next_run_at > utcnow()
+    # The firing queued the job; its Last now reads as the job ended (it stayed "queued").
+    assert again.last_job_id == job.id and again.last_status == "completed" and again.next_run_at and again.next_run_at > utcnow()
 
 
 async def test_system_task_schedule_fires_and_its_lines_are_the_output(
@@ -223,3 +224,16 @@ async def test_system_task_jobs_cancel_and_refuse_unknown_names(core: Core, admi
     done = await core.jobs.wait(admin, job.id, timeout=10)
     assert done.status == "cancelled"
     assert [line.line for line in await core.jobs.output(admin, job.id)][-1] == "[CANCELLED]"
+
+
+async def test_a_schedules_last_status_follows_its_job_to_cancelled(core: Core, admin: Actor, worker: JobWorker) -> None:
+    made = await core.schedules.create(admin, ScheduleSpec("slowly", "0 * * * *", service="slow"))
+    await make_due(core, "slowly")
+    [firing] = await Scheduler(core.db, core.jobs).fire_due()
+    assert firing.outcome == "queued" and firing.job_id is not None
+    assert (await core.schedules.get(admin, made.id)).last_status in ("queued", "running")
+    await core.jobs.cancel(admin, firing.job_id)
+    assert (await core.jobs.wait(admin, firing.job_id, timeout=30)).status == "cancelled"
+    assert (await core.schedules.get(admin, made.id)).last_status == "cancelled"
+    [listed] = [s for s in await core.schedules.list(admin) if s.name == "slowly"]
+    assert listed.last_status == "cancelled"

@@ -80,5 +80,7 @@ async def test_an_imported_schedule_with_an_undeclared_input_is_reported_and_fir
         done = await core.jobs.wait(admin, firing.job_id, timeout=60)
         assert done.status == "completed"
         assert "extra=from-cloudlab env=unset" in await output_of(core, admin, firing.job_id)
+        # The schedule's Last reads as its job ended (it stayed "queued" forever).
+        assert (await core.schedules.get(admin, "nightly web deploy")).last_status == "completed"
     finally:
         await workers.stop()
