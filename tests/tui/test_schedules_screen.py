@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
 from labtui.core.actor import Actor
 from labtui.core.runtime import Core
 from labtui.tui.screens.schedule_form import ScheduleForm
 from labtui.tui.screens.schedules import SchedulesScreen
-
-
-class ScreenHost(App[None]):
-    """Just enough of LabApp for one screen: core, actor, permissions."""
-
-    def __init__(self, core: Core, actor: Actor, permissions: frozenset[str]) -> None:
-        super().__init__()
-        self.core, self.actor, self.permissions = core, actor, permissions
-
-    def can(self, permission: str) -> bool:
-        return "*" in self.permissions or permission in self.permissions
-
-    def on_mount(self) -> None:
-        self.push_screen(SchedulesScreen())
+from tests.tui.host import host
 
 
 def table_text(screen: SchedulesScreen) -> str:
@@ -31,7 +17,7 @@ def table_text(screen: SchedulesScreen) -> str:
 
 
 async def test_create_through_form_with_live_cron_feedback(core: Core, admin: Actor) -> None:
-    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    app = await host(core, admin, SchedulesScreen())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("n")
@@ -58,7 +44,7 @@ async def test_duplicate_name_stays_on_form_and_toggle_disables(core: Core, admi
     from labtui.core.schedules import ScheduleSpec
 
     await core.schedules.create(admin, ScheduleSpec("tick", "* * * * *", service="hello"))
-    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    app = await host(core, admin, SchedulesScreen())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("n")
@@ -85,7 +71,7 @@ async def test_run_now_queues_the_job_and_opens_its_log(core: Core, admin: Actor
     from labtui.tui.screens.job_log import JobLogScreen
 
     made = await core.schedules.create(admin, ScheduleSpec("greet-ada", "0 3 * * *", service="greet", script="greet", inputs={"name": "Ada"}))
-    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    app = await host(core, admin, SchedulesScreen())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("g")
@@ -108,7 +94,7 @@ async def test_history_lists_runs_newest_first_and_enter_opens_the_log(core: Cor
     older = await core.jobs.run_script(admin, "greet", "greet", {"name": "1"}, schedule_id=made.id)
     newer = await core.jobs.run_script(admin, "greet", "greet", {"name": "2"}, schedule_id=made.id)
     await core.jobs.run_script(admin, "greet", "greet", {"name": "not scheduled"})
-    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    app = await host(core, admin, SchedulesScreen())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("h")
@@ -134,7 +120,7 @@ async def test_form_creates_an_inventory_action_schedule(core: Core, admin: Acto
     from textual.widgets import Select
 
     net = await core.inventory.create(admin, "network", {"name": "lan", "cidr": "10.0.0.0/24"})
-    app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+    app = await host(core, admin, SchedulesScreen())
     async with app.run_test(size=(120, 50)) as pilot:
         await pilot.pause()
         await pilot.press("n")
@@ -174,7 +160,7 @@ async def test_form_offers_system_tasks_from_the_registry(core: Core, admin: Act
 
     system_tasks.register("test_tidy", nothing, "Tidy up")  # type: ignore[arg-type]
     try:
-        app = ScreenHost(core, admin, await core.rbac.my_permissions(admin))
+        app = await host(core, admin, SchedulesScreen())
         async with app.run_test(size=(120, 50)) as pilot:
             await pilot.pause()
             await pilot.press("n")
