@@ -6,7 +6,9 @@ Area-specific fixtures live in the test modules of that area.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,20 @@ async def admin(core: Core) -> Actor:
     """A logged-in super-admin named ``admin``."""
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     return (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+
+
+def demo_lab_copy(lab: Path, service: str, files: dict[str, str]) -> Path:
+    """A copy of the bundled demo lab at ``lab`` with one more service: ``files`` by name
+    (``*.sh`` made executable). Returns the service's folder."""
+    with resources.as_file(resources.files("labtui") / "demo") as demo:
+        shutil.copytree(demo, lab)
+    folder = lab / "services" / service
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        if name.endswith(".sh"):
+            (folder / name).chmod(0o755)
+    return folder
 
 
 async def add_user(core: Core, admin: Actor, name: str, role: str, password: str = "password-123") -> Actor:

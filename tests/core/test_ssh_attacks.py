@@ -25,6 +25,7 @@ from labtui.core.runtime import Core
 from labtui.ssh.server import SshHub, SshLimits
 from tests.conftest import ADMIN_PASSWORD
 from tests.core.test_ssh_server import screen_until
+from tests.waiting import until
 
 MakeHub = Callable[..., Any]
 
@@ -48,20 +49,6 @@ def connect(hub: SshHub, username: str, *, source: str = "127.0.0.1", **auth: An
     return asyncssh.connect(
         "127.0.0.1", hub.port, username=username, known_hosts=None, local_addr=(source, 0), agent_path=None, **auth
     )
-
-
-async def until(check: Callable[[], Any], timeout: float = 20.0) -> None:
-    """Poll ``check`` (a function or coroutine function) until it is true."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert loop.time() < end, "the condition never held"
-        await asyncio.sleep(0.05)
 
 
 async def _sessions_of(core: Core, user_id: int) -> int:
@@ -106,7 +93,7 @@ async def test_a_probe_with_the_victims_key_then_a_signature_with_another_is_ref
     async def refusal_recorded() -> bool:
         return any(r.action == "login.failed" and r.detail == {"method": "publickey"} for r in await core.audit.page(admin))
 
-    await until(refusal_recorded)  # written when the connection ends
+    await until(refusal_recorded, timeout=20)  # written when the connection ends
     assert await _sessions_of(core, admin.user_id) == sessions_before
     assert await _logins(core, admin) == logins_before
 
@@ -211,7 +198,7 @@ async def test_a_join_session_ends_at_its_deadline(core: Core, admin: Actor, mak
         proc = await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
         await screen_until(proc, "join sessions last 3 seconds: this one is closed", timeout=40)
         await asyncio.wait_for(conn.wait_closed(), 10)
-    await until(lambda: not hub.joined and not hub.sessions)
+    await until(lambda: not hub.joined and not hub.sessions, timeout=20)
 
 
 # -- 8. connections that never log in -------------------------------------------------------
@@ -274,7 +261,7 @@ async def test_a_thousand_banner_only_connections_are_capped(core: Core, admin: 
         for writer in held:
             writer.close()
     # ...and once the flood is gone, a real user logs in again.
-    await until(lambda: not hub.startups)
+    await until(lambda: not hub.startups, timeout=20)
     async with connect(hub, "admin", source="127.0.0.2", password=ADMIN_PASSWORD) as conn:
         assert (await conn.run("services list", timeout=30)).exit_status == 0
     assert hub.dropped == 995 + 993 + 1
@@ -291,7 +278,7 @@ async def test_a_connection_that_does_not_log_in_is_closed_after_the_grace_time(
         # Nothing more is sent: the server closes it (EOF) well before asyncssh's 120 s.
         await asyncio.wait_for(reader.read(), 20)
         assert reader.at_eof()
-        await until(lambda: not hub.startups)
+        await until(lambda: not hub.startups, timeout=20)
     finally:
         writer.close()
 

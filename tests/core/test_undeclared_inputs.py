@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import sqlite3
-from importlib import resources
 from pathlib import Path
 
 from labtui.core.actor import Actor
@@ -17,7 +15,7 @@ from labtui.core.runtime import Core
 from labtui.core.scheduler import Scheduler
 from labtui.core.workers import start_workers
 from tests.cloudlab_fixtures import build_sqlite
-from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.conftest import ADMIN_PASSWORD, MakeCore, demo_lab_copy
 
 LEGACY_DEPLOY = """#!/bin/bash
 echo "extra=${INPUT_LEGACY_EXTRA:-unset} env=${INPUT_ENV:-unset}"
@@ -27,12 +25,7 @@ echo "extra=${INPUT_LEGACY_EXTRA:-unset} env=${INPUT_ENV:-unset}"
 async def legacy_lab(make_core: MakeCore, tmp_path: Path) -> tuple[Core, Actor]:
     """The demo lab plus ``legacy``, whose deploy (declaring no inputs) prints two of them."""
     lab = tmp_path / "lab"
-    with resources.as_file(resources.files("labtui") / "demo") as demo:
-        shutil.copytree(demo, lab)
-    service = lab / "services" / "legacy"
-    service.mkdir()
-    (service / "deploy.sh").write_text(LEGACY_DEPLOY)
-    (service / "deploy.sh").chmod(0o755)
+    demo_lab_copy(lab, "legacy", {"deploy.sh": LEGACY_DEPLOY})
     core = await make_core(Config(lab=LabConfig(checkout=str(lab))))
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     return core, (await core.auth.login("admin", ADMIN_PASSWORD)).actor

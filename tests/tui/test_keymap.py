@@ -9,11 +9,14 @@ import pkgutil
 from collections import Counter
 
 from textual.binding import Binding
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 from textual.widgets._footer import FooterKey
 
 import labtui.tui.screens
+from labtui.core.actor import Actor
 from labtui.core.config import Config, TuiConfig
+from labtui.core.runtime import Core
 from labtui.tui import registry
 from labtui.tui.app import LabApp
 from labtui.tui.screens.base import LabScreen
@@ -35,10 +38,25 @@ def footer_keys(app: LabApp) -> dict[str, str]:
     return {k.description: k.key for k in app.screen.query(FooterKey)}
 
 
-async def test_a_keymap_in_the_config_rebinds_a_screen_key_everywhere_it_is_shown(make_core: MakeCore) -> None:
-    core = await make_core(Config(tui=TuiConfig(keymap={"users.invite": "n"})))
+async def admin_with_keymap(make_core: MakeCore, keymap: dict[str, str]) -> tuple[Core, Actor]:
+    core = await make_core(Config(tui=TuiConfig(keymap=keymap)))
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
-    admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+    return core, (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+
+
+async def screen_keys_in_help(pilot: Pilot[None], app: LabApp) -> str:
+    """``?`` on the current screen: its own keys as help lists them (then back)."""
+    screen = app.screen
+    await pilot.press("question_mark")
+    await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+    keys = text_of(app.screen.query_one("#screen-keys"))
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: app.screen is screen)
+    return f"\n{keys}"
+
+
+async def test_a_keymap_in_the_config_rebinds_a_screen_key_everywhere_it_is_shown(make_core: MakeCore) -> None:
+    core, admin = await admin_with_keymap(make_core, {"users.invite": "n"})
     app = LabApp(core, actor=admin)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
@@ -57,22 +75,15 @@ async def test_a_keymap_in_the_config_rebinds_a_screen_key_everywhere_it_is_show
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is users)
 
-        await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        keys = text_of(app.screen.query_one("#screen-keys"))
-        assert "\nn " in f"\n{keys}" and "Invite a user by email" in keys, keys
-        assert "\ni " not in f"\n{keys}", keys
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is users)
+        keys = await screen_keys_in_help(pilot, app)
+        assert "\nn " in keys and "Invite a user by email" in keys and "\ni " not in keys, keys
 
         invite = next(c for c in users.palette_commands() if c[0] == "Invite a user")
         assert invite[1].endswith("(n)"), invite
 
 
 async def test_a_keymap_rebinds_the_jobs_screen_cancel_too(make_core: MakeCore) -> None:
-    core = await make_core(Config(tui=TuiConfig(keymap={"jobs.cancel_job": "k"})))
-    await core.auth.create_admin("admin", ADMIN_PASSWORD)
-    admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+    core, admin = await admin_with_keymap(make_core, {"jobs.cancel_job": "k"})
     await core.jobs.run_script(admin, "hello")  # no worker runs here: it stays queued, so it can be cancelled
     app = LabApp(core, actor=admin)
     async with app.run_test(size=SIZE) as pilot:
@@ -91,11 +102,8 @@ async def test_a_keymap_rebinds_the_jobs_screen_cancel_too(make_core: MakeCore) 
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is jobs)
 
-        await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        keys = text_of(app.screen.query_one("#screen-keys"))
-        assert "\nk " in f"\n{keys}" and "Cancel the selected job" in keys, keys
-        assert "\nx " not in f"\n{keys}", keys
+        keys = await screen_keys_in_help(pilot, app)
+        assert "\nk " in keys and "Cancel the selected job" in keys and "\nx " not in keys, keys
 
 
 def test_an_inherited_action_keeps_the_id_of_the_class_that_declares_it() -> None:
@@ -162,9 +170,7 @@ def test_every_lab_screen_declares_its_keys_as_actions() -> None:
 async def test_moving_one_of_two_actions_on_a_key_leaves_the_other_there(make_core: MakeCore) -> None:
     """``d`` deactivates or activates, whichever fits; moving activate to ``A`` keeps
     deactivate on ``d`` (Textual's keymap alone would take ``d`` from both)."""
-    core = await make_core(Config(tui=TuiConfig(keymap={"users.activate": "A"})))
-    await core.auth.create_admin("admin", ADMIN_PASSWORD)
-    admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+    core, admin = await admin_with_keymap(make_core, {"users.activate": "A"})
     await core.users.create(admin, "bob", "password-123", roles=["viewer"])
     app = LabApp(core, actor=admin)
     async with app.run_test(size=SIZE) as pilot:

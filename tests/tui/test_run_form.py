@@ -7,8 +7,6 @@ defaults, from the services screen and as an inventory action, and runs with wha
 
 from __future__ import annotations
 
-import shutil
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from labtui.tui.screens.job_log import JobLogScreen
 from labtui.tui.screens.run_form import RunScriptForm
 from labtui.tui.screens.services import ServiceDetailScreen
 from labtui.tui.widgets.log_view import LogView
-from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.conftest import ADMIN_PASSWORD, MakeCore, demo_lab_copy
 from tests.tui.conftest import screen_text, wait_for
 from tests.tui.host import host
 from tests.tui.test_inventory_screen import cursor_to, inventory
@@ -66,14 +64,7 @@ def forms_lab(root: Path, *, deployed: bool) -> Path:
     """The demo lab plus a service ``forms`` whose script takes every input type; with
     ``deployed``, ``greet`` is an active deployment (the deployment selects' one option)."""
     lab = root / "lab"
-    with resources.as_file(resources.files("labtui") / "demo") as demo:
-        shutil.copytree(demo, lab)
-    forms = lab / "services" / "forms"
-    forms.mkdir()
-    (forms / "scripts.yaml").write_text(SCRIPTS_YAML)
-    for name, text in (("deploy.sh", "#!/bin/bash\necho deployed\n"), ("show.sh", SHOW_SH)):
-        (forms / name).write_text(text)
-        (forms / name).chmod(0o755)
+    demo_lab_copy(lab, "forms", {"scripts.yaml": SCRIPTS_YAML, "deploy.sh": "#!/bin/bash\necho deployed\n", "show.sh": SHOW_SH})
     if deployed:
         outputs = lab / "services" / "greet" / "outputs"
         outputs.mkdir(exist_ok=True)
