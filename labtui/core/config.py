@@ -153,6 +153,12 @@ class JobsConfig:
         5,
         between=(0, 19),
     )
+    max_output_mb: int = _doc(
+        "Output kept per job, in MB: past it the first and the last half are kept and a line "
+        "says what was cut between them (a job printing without end cannot fill the disk).",
+        50,
+        between=(1, 100000),
+    )
 
 
 @dataclass

@@ -71,4 +71,4 @@ class KeyInUse(Conflict):
 
 class StorageError(LabtuiError):
     """The data dir or the database cannot be used as it is (read-only, not a folder, not a
-    database, corrupt): the message names the path and the reason (docs/errors.md)."""
+    database, corrupt, full): the message names the path and the reason (docs/errors.md)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,6 +133,45 @@ class Core:
         self.db.dispose()
 
 
+class LogFile(logging.FileHandler):
+    """``labtui.log``, quiet when it cannot be written (a full disk).
+
+    logging's own handler prints a traceback to stderr for every record it fails to write:
+    the terminal the TUI draws on, and ~1,100 tracebacks a second from ``labtui serve`` on a
+    full disk. Failures are counted instead, and the first record written afterwards is
+    preceded by one line saying how many failed.
+    """
+
+    def __init__(self, filename: Path) -> None:
+        super().__init__(filename)
+        self.failed = 0
+        self._reason = ""
+        self._broke = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            note = logging.makeLogRecord({
+                "name": "labtui.log", "levelno": logging.WARNING, "levelname": "WARNING",
+                "msg": "%d log record(s) could not be written (%s); some may be missing",
+                "args": (self.failed, self._reason),
+            })
+            if not self._write(note):
+                self.failed += 1  # this record too: still failing
+                return
+            self.failed = 0
+        if not self._write(record):
+            self.failed += 1
+
+    def _write(self, record: logging.LogRecord) -> bool:
+        self._broke = False
+        super().emit(record)
+        return not self._broke
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._broke = True
+        self._reason = str(sys.exc_info()[1] or "unknown error")
+
+
 def setup_logging(paths: Paths, level: str = "INFO") -> None:
     """Log to ``$LABTUI_HOME/labtui.log`` (0600, in the 0700 data dir: it names users and
     hosts); never to the terminal the TUI draws on."""
@@ -139,7 +179,7 @@ def setup_logging(paths: Paths, level: str = "INFO") -> None:
     root = logging.getLogger("labtui")
     if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == paths.log for h in root.handlers):
         return
-    handler = logging.FileHandler(private_file(paths.log))
+    handler = LogFile(private_file(paths.log))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)

@@ -67,8 +67,12 @@ class Job(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     exit_code: Mapped[int | None] = mapped_column(Integer)
-    #: Lines stored so far (the highest ``seq``), so a reader knows how far the log goes.
+    #: Lines kept so far, so a reader knows how far the log goes: the highest ``seq``,
+    #: unless output over ``jobs.max_output_mb`` was cut (then fewer).
     output_lines: Mapped[int] = mapped_column(Integer, default=0)
+    #: The ``seq`` of the line saying what was cut, once output reached the cap: the rows
+    #: after it resume at the oldest tail line kept (docs/job-output.md).
+    output_cut: Mapped[int | None] = mapped_column(Integer)
     #: An inventory action's object (its type and inputs are in ``inputs``); indexed for the
     #: object's job list. Databases from before it get it filled by :func:`fill_object_ids`.
     object_id: Mapped[int | None] = mapped_column(Integer)

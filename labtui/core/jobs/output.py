@@ -7,6 +7,16 @@ bigger batches wrote faster per line but held each line back longer, p95 ~120 ms
 ``max_delay`` (20 ms) — well inside the 100 ms the log panes promise. A job printing faster
 than that is held back at its pipe (``max_pending``). A sync engine on a dedicated thread is
 the fast path on SQLite (docs/ansible-runner.md, "SQLite as the bus").
+
+Two limits keep a job's output from hurting everyone else (docs/job-output.md):
+
+- the cap (``jobs.max_output_mb``): the first half is kept, then a cut line, then a rolling
+  tail of the other half; the tail is stored as it arrives (live viewers see it) and its
+  oldest lines are deleted as it grows, so the database stays bounded;
+- storage failures (a full disk, an I/O error): the lines that could not be stored are
+  counted, never retried for seconds while the pipe fills, and reported once per minute in
+  the log; the job's end (:meth:`OutputWriter.finish`) says how many were lost so the
+  worker fails it.
 """
 
 from __future__ import annotations
@@ -16,9 +26,10 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -29,12 +40,58 @@ log = logging.getLogger("labtui.jobs")
 
 #: CloudLab's capture: the first match on any line of the job.
 DEPLOYMENT_RE = re.compile(r"DEPLOYMENT_ID=([\w-]+)")
+MB = 1024 * 1024
+#: SQLite's primary result codes that mean nothing can be stored now: retrying at once
+#: (as for a lock) only floods the log.
+_STORAGE_CODES = {"SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_CORRUPT"}
+_STORAGE_WORDS = ("disk is full", "no space left", "disk i/o error", "readonly database", "quota")
 
 
 @dataclass(frozen=True)
 class OutputLine:
     seq: int
     line: str
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """Why the database cannot store anything (``"database or disk is full"``), or None when
+    ``exc`` is something else (a lock: worth waiting for)."""
+    orig = getattr(exc, "orig", exc)
+    name = getattr(orig, "sqlite_errorname", None) or ""  # SQLITE_IOERR_WRITE: an extended code
+    message = str(orig)
+    if any(name == code or name.startswith(code + "_") for code in _STORAGE_CODES):
+        return message
+    if any(word in message.lower() for word in _STORAGE_WORDS):
+        return message
+    return None
+
+
+class FailureLog:
+    """Logs a recurring failure at most once per ``every`` seconds per kind, saying how many
+    were held back: a full disk fails every write, and a line per failure filled what was
+    left of the disk with the log (1,100 tracebacks a second)."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self.logger = logger
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, level: int, msg: str, *args: object, exc_info: bool = False) -> bool:
+        """Log ``msg`` unless ``kind`` was logged in the last ``every`` seconds; True if logged."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.every:
+                self._held[kind] = self._held.get(kind, 0) + 1
+                return False
+            self._last[kind] = now
+            held = self._held.pop(kind, 0)
+        if held:
+            msg += f" ({held:,} more like it in the last {self.every:.0f} s were not logged)"
+        self.logger.log(level, msg, *args, exc_info=exc_info)
+        return True
 
 
 def read_lines(session: Session, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[OutputLine]:
@@ -52,17 +109,74 @@ def last_seq(session: Session, job_id: str) -> int:
 
 
 def append_line(session: Session, job_id: str, line: str) -> int:
-    """Append one line outside a worker (a cancel before start, a lost job); returns its seq."""
+    """Append one line outside a worker (a cancel before start, a lost job); returns its seq.
+    ``output_lines`` counts the rows kept, which is less than the last seq once a cap cut."""
     seq = last_seq(session, job_id) + 1
     session.execute(insert(JobOutput).values(job_id=job_id, seq=seq, line=line))
-    session.execute(update(Job).where(Job.id == job_id).values(output_lines=seq))
+    session.execute(update(Job).where(Job.id == job_id).values(output_lines=func.coalesce(Job.output_lines, 0) + 1))
     return seq
+
+
+def _size(line: str) -> int:
+    return len(line.encode("utf-8", "replace")) + 1  # with its newline
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:,.1f}".removesuffix(".0") + " MB"
+
+
+@dataclass(frozen=True)
+class OutputSummary:
+    """A job's output at its end, from this writer's point of view."""
+
+    #: Lines that could not be stored (the job must not end ``completed``).
+    lost: int = 0
+    #: The last storage error, as the database said it.
+    reason: str | None = None
+    #: Lines the cap cut from the middle.
+    cut: int = 0
+
+
+@dataclass
+class _JobState:
+    """What the writer keeps of one job's output while it runs."""
+
+    loaded: bool = False
+    next_seq: int = 1
+    #: Rows kept (``Job.output_lines``).
+    stored: int = 0
+    head_bytes: int = 0
+    #: Seq of the cut line once the head is full (``Job.output_cut``).
+    cut_at: int | None = None
+    #: Stored tail batches, oldest first: (first seq, last seq, bytes).
+    tail: deque[tuple[int, int, int]] = field(default_factory=deque)
+    tail_bytes: int = 0
+    cut_lines: int = 0
+    cut_bytes: int = 0
+    lost: int = 0
+    #: Lost since the last "lines lost here" line.
+    lost_unmarked: int = 0
+    reason: str | None = None
+
+    def copy(self) -> _JobState:
+        twin = _JobState(**{k: getattr(self, k) for k in self.__dataclass_fields__ if k != "tail"})
+        twin.tail = deque(self.tail)
+        return twin
 
 
 class OutputWriter:
     """The batching writer thread of one process."""
 
-    def __init__(self, db: Database, *, max_delay: float = 0.02, max_batch: int = 1000, max_pending: int = 2000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_delay: float = 0.02,
+        max_batch: int = 1000,
+        max_pending: int = 2000,
+        max_output_bytes: int = 50 * MB,
+        failures: FailureLog | None = None,
+    ) -> None:
         self.db = db
         self.max_delay = max_delay
         self.max_batch = max_batch
@@ -71,10 +185,14 @@ class OutputWriter:
         #: printed when they can be shown soon) instead of queueing here (a flood had lines
         #: waiting 100 ms and more behind it).
         self.max_pending = max_pending
+        #: Per job: the first half is kept, and the last half as a rolling tail.
+        self.head_budget = max(1, max_output_bytes // 2)
+        self.tail_budget = max(1, max_output_bytes - self.head_budget)
+        self.failures = failures or FailureLog(log)
         self._pending = 0
         self._room = threading.Condition()
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
-        self._next_seq: dict[str, int] = {}
+        self._jobs: dict[str, _JobState] = {}
         self._thread: threading.Thread | None = None
         self._insert: str | None = None  # the INSERT in the driver's paramstyle
 
@@ -108,15 +226,23 @@ class OutputWriter:
         self._queue.put(("deployment", job_id, value))
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything queued before this call is committed."""
+        """Block until everything queued before this call is committed (or given up on)."""
         if self._thread is None:
             return True
         done = threading.Event()
         self._queue.put(("flush", done))
         return done.wait(timeout)
 
+    def finish(self, job_id: str, timeout: float = 30.0) -> OutputSummary:
+        """The job ended: flush its lines, forget it, and say what could not be kept."""
+        self.flush(timeout)
+        state = self._jobs.get(job_id)  # the thread is between batches: flush returned
+        summary = OutputSummary() if state is None else OutputSummary(state.lost, state.reason, state.cut_lines)
+        self.forget(job_id)
+        return summary
+
     def forget(self, job_id: str) -> None:
-        """The job ended: drop its counter (after :meth:`flush`)."""
+        """The job ended: drop its counters (after :meth:`flush`)."""
         self._queue.put(("forget", job_id))
 
     def close(self, timeout: float = 30.0) -> None:
@@ -146,7 +272,8 @@ class OutputWriter:
                 return
 
     def _handle(self, batch: list[tuple]) -> bool:
-        lines: list[tuple[str, str]] = []
+        lines: dict[str, list[str]] = {}
+        count = 0
         deployments: dict[str, str] = {}
         events: list[threading.Event] = []
         forget: list[str] = []
@@ -154,7 +281,8 @@ class OutputWriter:
         for item in batch:
             kind = item[0]
             if kind == "lines":
-                lines.extend((item[1], line) for line in item[2])
+                lines.setdefault(item[1], []).extend(item[2])
+                count += len(item[2])
             elif kind == "deployment":
                 deployments.setdefault(item[1], item[2])
             elif kind == "flush":
@@ -164,13 +292,17 @@ class OutputWriter:
             elif kind == "stop":
                 stop = True
         if lines or deployments:
-            self._write(lines, deployments)
-        if lines:
+            try:
+                self._write(lines, deployments)
+            except Exception as exc:  # never the end of the thread: every later job would hang
+                self._lost(lines, str(exc) or exc.__class__.__name__)
+                self.failures("crash", logging.ERROR, "output: write crashed", exc_info=True)
+        if count:
             with self._room:
-                self._pending -= len(lines)
+                self._pending -= count
                 self._room.notify_all()
         for job_id in forget:
-            self._next_seq.pop(job_id, None)
+            self._jobs.pop(job_id, None)
         for ev in events:
             ev.set()
         return stop
@@ -184,38 +316,132 @@ class OutputWriter:
             self._insert = f"INSERT INTO {JobOutput.__tablename__} (job_id, seq, line) VALUES ({marks[paramstyle]})"
         return self._insert
 
-    def _write(self, lines: list[tuple[str, str]], deployments: dict[str, str]) -> None:
+    def _load(self, s: Session, job_id: str) -> _JobState:
+        """The job's state, read from its rows the first time (a requeued job goes on)."""
+        state = self._jobs.get(job_id)
+        if state is None:
+            state = self._jobs[job_id] = _JobState()
+        if not state.loaded:
+            row = s.execute(select(Job.output_lines, Job.output_cut).where(Job.id == job_id)).first()
+            state.next_seq = last_seq(s, job_id) + 1
+            state.stored = (row.output_lines or 0) if row is not None else 0
+            # A job that already had its head cut keeps it: what it prints now is all tail.
+            state.cut_at = row.output_cut if row is not None else None
+            state.loaded = True
+        return state
+
+    def _write(self, lines: dict[str, list[str]], deployments: dict[str, str]) -> None:
         for attempt in range(8):
             try:
+                staged: dict[str, _JobState] = {}
                 with self.db.session() as s:
-                    rows = []
-                    counters = dict(self._next_seq)
-                    for job_id, line in lines:
-                        if job_id not in counters:
-                            counters[job_id] = last_seq(s, job_id) + 1
-                        rows.append((job_id, counters[job_id], line))
-                        counters[job_id] += 1
+                    rows: list[tuple[str, int, str]] = []
+                    cuts: list[tuple[str, int, int]] = []
+                    for job_id, job_lines in lines.items():
+                        state = self._load(s, job_id).copy()
+                        self._stage(job_id, state, job_lines, rows, cuts)
+                        staged[job_id] = state
                     if rows:
                         # The driver's own executemany over tuples: SQLAlchemy's per-row
                         # parameter handling held the GIL ~5 us a row, time the thread reading
                         # the job's pipe could not run (lines waited in the pipe meanwhile).
                         s.connection().exec_driver_sql(self._insert_sql(s), rows)
-                    for job_id in {j for j, _ in lines}:
-                        s.execute(update(Job).where(Job.id == job_id).values(output_lines=counters[job_id] - 1))
+                    for job_id, first, last in cuts:
+                        s.execute(delete(JobOutput).where(JobOutput.job_id == job_id, JobOutput.seq.between(first, last)))
+                    for job_id, state in staged.items():
+                        if any(cut[0] == job_id for cut in cuts):
+                            s.execute(
+                                update(JobOutput)
+                                .where(JobOutput.job_id == job_id, JobOutput.seq == state.cut_at)
+                                .values(line=self._cut_line(state))
+                            )
+                        s.execute(
+                            update(Job).where(Job.id == job_id).values(output_lines=state.stored, output_cut=state.cut_at)
+                        )
                     for job_id, value in deployments.items():
                         s.execute(
                             update(Job)
                             .where(Job.id == job_id, Job.deployment_id.is_(None))
                             .values(deployment_id=value)
                         )
-                self._next_seq = counters
+                for job_id, state in staged.items():
+                    state.lost_unmarked = 0
+                    self._jobs[job_id] = state
                 return
             except IntegrityError:
                 # Someone else appended (a sweep marking the job lost): re-read the counters.
                 log.warning("output: sequence clash, re-reading counters")
-                for job_id in {j for j, _ in lines}:
-                    self._next_seq.pop(job_id, None)
+                for job_id in lines:
+                    if job_id in self._jobs:
+                        self._jobs[job_id].loaded = False
             except OperationalError as exc:
-                log.warning("output: write failed (%s), retrying", exc.orig)
+                reason = storage_failure(exc)
+                if reason is not None:  # a full disk: these lines are lost, the next batch tries again
+                    self._lost(lines, reason)
+                    return
+                self.failures("retry", logging.WARNING, "output: write failed (%s), retrying", exc.orig)
                 time.sleep(0.1 * (attempt + 1))
-        log.error("output: dropped %d line(s) after repeated write failures", len(lines))
+        self._lost(lines, "the database stayed locked")
+
+    def _lost(self, lines: dict[str, list[str]], reason: str) -> None:
+        """Count lines that could not be stored; the log hears of it once a minute."""
+        total = 0
+        for job_id, job_lines in lines.items():
+            state = self._jobs.setdefault(job_id, _JobState())
+            state.lost += len(job_lines)
+            state.lost_unmarked += len(job_lines)
+            state.reason = reason
+            total += len(job_lines)
+        if total:
+            self.failures(
+                "lost", logging.ERROR, "output: %d line(s) of job(s) %s could not be stored: %s",
+                total, ", ".join(lines), reason,
+            )
+
+    def _stage(
+        self, job_id: str, state: _JobState, job_lines: list[str], rows: list[tuple[str, int, str]], cuts: list[tuple[str, int, int]]
+    ) -> None:
+        """Add the job's lines to ``rows`` as the cap allows, updating ``state`` (a copy,
+        kept only if the batch commits); tail batches past the cap go to ``cuts``."""
+        if state.lost_unmarked:
+            # Where the gap is: the lines around it were stored, these were not.
+            job_lines = [f"[... {state.lost_unmarked:,} line(s) lost here: could not be stored ({state.reason}) ...]", *job_lines]
+        tail_first, tail_bytes = None, 0
+        for line in job_lines:
+            size = _size(line)
+            if state.cut_at is None:
+                if state.head_bytes + size <= self.head_budget:
+                    state.head_bytes += size
+                    rows.append((job_id, state.next_seq, line))
+                    state.next_seq += 1
+                    state.stored += 1
+                    continue
+                # The head is full: the cut line goes here, its counts filled in as lines go.
+                state.cut_at = state.next_seq
+                rows.append((job_id, state.cut_at, self._cut_line(state)))
+                state.next_seq += 1
+                state.stored += 1
+            if tail_first is None:
+                tail_first = state.next_seq
+            rows.append((job_id, state.next_seq, line))
+            state.next_seq += 1
+            state.stored += 1
+            tail_bytes += size
+        if tail_first is None:
+            return
+        state.tail.append((tail_first, state.next_seq - 1, tail_bytes))
+        state.tail_bytes += tail_bytes
+        # Drop the oldest tail batches while what is left still fills the tail's half.
+        while len(state.tail) > 1 and state.tail_bytes - state.tail[0][2] >= self.tail_budget:
+            first, last, size = state.tail.popleft()
+            state.tail_bytes -= size
+            state.cut_lines += last - first + 1
+            state.cut_bytes += size
+            state.stored -= last - first + 1
+            cuts.append((job_id, first, last))  # never this batch's own: one batch always stays
+
+    def _cut_line(self, state: _JobState) -> str:
+        return (
+            f"[... {state.cut_lines:,} line(s) ({_mb(state.cut_bytes)}) cut: the first {_mb(self.head_budget)} "
+            f"and the last {_mb(self.tail_budget)} of the output are kept (jobs.max_output_mb) ...]"
+        )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -44,9 +45,10 @@ from labtui.core.errors import (
     LabtuiError,
     NotFound,
     PermissionDenied,
+    StorageError,
     ValidationError,
 )
-from labtui.core.jobs.output import OutputLine, append_line, read_lines
+from labtui.core.jobs.output import OutputLine, append_line, read_lines, storage_failure
 from labtui.core.jobs.runner import Step
 from labtui.core.rbac import Rbac
 from labtui.core.services import (
@@ -365,7 +367,14 @@ class Jobs:
             s.refresh(row)
             return job_info(row)
 
-        job = await self.db.run(q)
+        try:
+            job = await self.db.run(q)
+        except OperationalError as exc:
+            reason = storage_failure(exc)
+            if reason is None:
+                raise
+            # The whole transaction rolled back: not cancelled, not audited, nothing half done.
+            raise StorageError(f"Cannot cancel job {job_id}: the database could not store it ({reason})") from None
         self._changed()
         return job
 

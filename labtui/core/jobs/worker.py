@@ -13,7 +13,10 @@ Any number of workers in any number of processes share one queue (the ``jobs`` t
 - stopping the worker (SIGTERM on ``labtui serve``) ends running jobs and puts them back to
   ``queued`` with a note in their output, so another worker runs them: never lost silently;
 - no job process outlives the worker, even one killed by SIGKILL (its guard process,
-  :mod:`labtui.core.jobs.guard`; docs/jobs.md).
+  :mod:`labtui.core.jobs.guard`; docs/jobs.md);
+- a job whose output could not all be stored (a full disk) never ends ``completed``: it
+  fails, with a closing line saying how many lines were lost, and the worker logs storage
+  failures once a minute, not once per write (docs/job-output.md).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from labtui.core import audit, leases
@@ -48,7 +52,7 @@ from labtui.core.db.jobs import (
 from labtui.core.errors import LabtuiError
 from labtui.core.jobs.cancel import ProcessTracker
 from labtui.core.jobs.guard import NodeGuard, sweep_dead_nodes, token_needle
-from labtui.core.jobs.output import DEPLOYMENT_RE, OutputWriter, append_line
+from labtui.core.jobs.output import DEPLOYMENT_RE, MB, FailureLog, OutputWriter, append_line, storage_failure
 from labtui.core.jobs.queue import WORKER_LEASE_PREFIX, Jobs, Plan
 from labtui.core.jobs.runner import RunContext, base_env, run_steps
 from labtui.core.system_tasks import system_tasks
@@ -152,6 +156,16 @@ class _Sink:
             self.writer.append_many(self.job_id, lines)
 
 
+@dataclass(frozen=True)
+class _End:
+    """How a job ended, as it is to be recorded."""
+
+    status: str
+    rc: int | None
+    #: The closing line stored with the status (lines were lost).
+    closing: str | None = None
+
+
 @dataclass
 class _Running:
     tracker: ProcessTracker = field(default_factory=ProcessTracker)
@@ -181,8 +195,14 @@ class JobWorker:
         #: Claim only these job ids (``labtui jobs run`` without a worker elsewhere).
         self.only = set(only) if only is not None else None
         self.poll = poll
-        self.writer = OutputWriter(self.db)
+        #: Recurring failures (a full disk fails every write) reach the log once a minute.
+        self.failures = FailureLog(log)
+        self.writer = OutputWriter(
+            self.db, max_output_bytes=max(1, jobs.config.max_output_mb) * MB, failures=self.failures
+        )
         self._running: dict[str, _Running] = {}
+        #: Jobs that ended while their end could not be stored (a full disk): retried.
+        self._ending: dict[str, _End] = {}
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._requeue_on_stop = True
@@ -256,14 +276,18 @@ class JobWorker:
             while not self._stop.is_set():
                 now = loop.time()
                 try:
+                    # The next time is set before the call: a write failing on a full disk
+                    # is tried again at its pace, not at every poll.
                     if now >= next_heartbeat:
-                        await self._heartbeat()
                         next_heartbeat = now + heartbeat_every
+                        if self._ending:
+                            await self._record_ends()
+                        await self._heartbeat()
                     if now >= next_sweep:
+                        next_sweep = now + self.lease_seconds
                         lost = await self.db.run(lambda s: sweep_lost(s, self.lease_seconds))
                         if lost:
                             log.warning("jobs marked lost: %s", ", ".join(lost))
-                        next_sweep = now + self.lease_seconds
                     if now >= next_prune and self.only is None:
                         await self._prune()
                         next_prune = now + PRUNE_EVERY
@@ -274,8 +298,8 @@ class JobWorker:
                         for job_id in await self.db.run(lambda s, free=free: self._claim(s, free)):
                             self._launch(job_id)
                             self._last_activity = loop.time()
-                except Exception:  # a database hiccup must not end the worker
-                    log.exception("job worker %s: loop error", self.name)
+                except Exception as exc:  # a database hiccup must not end the worker
+                    self._log_failure("loop", f"job worker {self.name}: loop error", exc)
                 # Right after activity, look again soon: sequential work (a script queueing job
                 # after job, a benchmark) would otherwise wait a whole poll period each time.
                 hot = loop.time() - self._last_activity < HOT_SECONDS
@@ -305,6 +329,8 @@ class JobWorker:
             await asyncio.wait([*kills, *tasks], timeout=10)
         await asyncio.to_thread(self.guard.stop)  # and whatever the jobs left detached
         await asyncio.to_thread(self.writer.close)
+        if self._ending:
+            await self._record_ends()  # a last try; what still fails the sweep marks lost
         if self.advertised:
             try:
                 await self.db.run(lambda s: leases.release(s, self._lease_name, self.name))
@@ -315,7 +341,7 @@ class JobWorker:
     async def _heartbeat(self) -> None:
         def q(s: Session) -> None:
             now = utcnow()
-            if self._running:
+            if self._running or self._ending:
                 s.execute(
                     update(Job)
                     .where(Job.worker == self.name, Job.status == RUNNING)
@@ -415,8 +441,8 @@ class JobWorker:
             sink.emit(f"[ERROR: {error}]")
         try:
             await self._finish(job_id, r, sink, rc, error)
-        except Exception:
-            log.exception("job %s: could not record its end", job_id)
+        except Exception as exc:  # it stays running until the sweep marks it lost: never completed
+            self._log_failure("finish", f"job {job_id}: could not record its end", exc)
         finally:
             self._running.pop(job_id, None)
             self.writer.forget(job_id)
@@ -456,6 +482,15 @@ class JobWorker:
         sink.emit(f"[ERROR: {error}]")
         return None, error
 
+    def _log_failure(self, kind: str, what: str, exc: BaseException) -> None:
+        """A storage failure in one line once a minute; anything else with its traceback
+        (once a minute too: the loop meets the same error every poll)."""
+        reason = storage_failure(exc)
+        if reason is not None:
+            self.failures(f"{kind}-storage", logging.ERROR, "%s: the database cannot store anything: %s", what, reason)
+        else:
+            self.failures(kind, logging.ERROR, "%s", what, exc_info=True)
+
     async def _finish(self, job_id: str, r: _Running, sink: _Sink, rc: int | None, error: str | None) -> None:
         if r.tracker.cancelled.is_set() and r.requeue:
             status = QUEUED
@@ -467,20 +502,54 @@ class JobWorker:
             status = COMPLETED
         else:
             status = FAILED
-        await asyncio.to_thread(self.writer.flush)
+        output = await asyncio.to_thread(self.writer.finish, job_id)
+        closing: str | None = None
+        if output.lost:
+            # Its output is incomplete: whatever the script said, nobody can tell it worked.
+            status = FAILED if status == COMPLETED else status
+            closing = (
+                f"[OUTPUT LOST: {output.lost:,} line(s) of this job could not be stored ({output.reason}); "
+                f"the job is marked {status}]"
+            )
+        end = _End(status, rc, closing)
+        try:
+            await self._record_end(job_id, end)
+        except OperationalError as exc:
+            if storage_failure(exc) is None:
+                raise
+            # A full disk: the end is recorded once there is room again (the loop retries,
+            # the job is heartbeated meanwhile); until then it stays running, never completed.
+            self._ending[job_id] = end
+            self._log_failure("finish", f"job {job_id}: could not record its end ({status}) yet", exc)
+
+    async def _record_end(self, job_id: str, end: _End) -> None:
+        """Write the job's final status (and closing line, in the same transaction)."""
 
         def q(s: Session) -> bool:
             mine = (Job.id == job_id, Job.worker == self.name, Job.status == RUNNING)
-            if status == QUEUED:
+            if end.status == QUEUED:
                 values = {"status": QUEUED, "worker": None, "started_at": None, "heartbeat_at": None, "exit_code": None}
             else:
-                values = {"status": status, "finished_at": utcnow(), "exit_code": rc if rc is not None and rc >= 0 else None}
+                rc = end.rc if end.rc is not None and end.rc >= 0 else None
+                values = {"status": end.status, "finished_at": utcnow(), "exit_code": rc}
             if s.execute(update(Job).where(*mine).values(**values)).rowcount:
+                if end.closing is not None:
+                    append_line(s, job_id, end.closing)  # with the status: a follower reads both or neither
                 return True
             log.warning("job %s: no longer ours when it ended (now %s)", job_id, s.scalar(select(Job.status).where(Job.id == job_id)))
             return False
 
         ours = await self.db.run(q)
-        log.info("job %s %s (exit code %s)", job_id, status, rc)
-        if ours and status != QUEUED:
+        self._ending.pop(job_id, None)
+        log.info("job %s %s (exit code %s)", job_id, end.status, end.rc)
+        if ours and end.status != QUEUED:
             await self.jobs.notify_finished(job_id)
+
+    async def _record_ends(self) -> None:
+        """Retry the ends a full disk held back (oldest first; stop at the first failure)."""
+        for job_id, end in list(self._ending.items()):
+            try:
+                await self._record_end(job_id, end)
+            except OperationalError as exc:
+                self._log_failure("finish", f"job {job_id}: could not record its end ({end.status}) yet", exc)
+                return
