@@ -152,7 +152,7 @@ class LogFile(logging.FileHandler):
         if self.failed:
             note = logging.makeLogRecord({
                 "name": "labtui.log", "levelno": logging.WARNING, "levelname": "WARNING",
-                "msg": "%d log record(s) could not be written (%s); some may be missing",
+                "msg": "%d log record(s) could not be written (%s)",
                 "args": (self.failed, self._reason),
             })
             if not self._write(note):
@@ -170,6 +170,12 @@ class LogFile(logging.FileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         self._broke = True
         self._reason = str(sys.exc_info()[1] or "unknown error")
+        # Drop what the stream still holds: the next record reopens the file (append mode),
+        # so the count is what is missing (a buffer kept would be written later, out of order).
+        try:
+            self.close()
+        except OSError:
+            pass
 
 
 def setup_logging(paths: Paths, level: str = "INFO") -> None:

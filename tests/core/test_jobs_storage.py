@@ -13,10 +13,13 @@ import logging
 import os
 import re
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,7 @@ from labtui.core.actor import Actor
 from labtui.core.config import Config, JobsConfig
 from labtui.core.db.engine import Database
 from labtui.core.jobs.worker import JobWorker
-from labtui.core.runtime import Core
+from labtui.core.runtime import Core, Paths
 from tests.conftest import ADMIN_PASSWORD, MakeCore
 from tests.core.test_jobs import add_service, lines_of
 
@@ -86,9 +89,14 @@ class Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+        #: Set when a record matching :attr:`awaited` is logged.
+        self.seen = threading.Event()
+        self.awaited: re.Pattern[str] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        if self.awaited is not None and self.awaited.match(record.getMessage()):
+            self.seen.set()
 
     def problems(self) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= logging.WARNING]
@@ -117,14 +125,9 @@ async def test_a_full_database_fails_the_job_and_says_how_many_lines_were_lost(
         with core.db.session() as s:  # room for a few thousand lines, then the disk is full
             limit.pages = s.scalar(text("PRAGMA page_count")) + 40
         job = await core.jobs.run_script(admin, "flood")
-
-        async def script_ended() -> None:
-            """Its end recorded, or held back by the full disk (logged either way)."""
-            ended = re.compile(f"job {job.id}(: could not record its end| [a-z]+ \\(exit code)")
-            while not any(ended.match(r.getMessage()) for r in records.records):
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(script_ended(), 120)  # its lines were lost as the disk filled
+        # Its end recorded, or held back by the full disk: logged either way.
+        records.awaited = re.compile(f"job {job.id}(: could not record its end| [a-z]+ \\(exit code)")
+        assert await asyncio.to_thread(records.seen.wait, 120)  # its lines were lost as the disk filled
         during = records.problems()
         limit.pages = None  # room again: the end the full disk held back is recorded
         done = await core.jobs.wait(admin, job.id, timeout=60)
@@ -276,3 +279,135 @@ async def test_output_past_the_cap_keeps_head_and_tail_and_stays_bounded(make_co
     last_tail = f"flood {lines:06d}"
     assert reader.find(last_tail, len(out) - 1, False) == len(out) - 2
     assert reader.matching(last_tail) == [len(out) - 2]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 12 MB tmpfs (mounting needs root: skipped where it cannot be had)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(disk)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
+
+
+def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_disk: Path, tmp_path: Path) -> None:
+    home = small_disk / "home"
+    printed, go = tmp_path / "printed", tmp_path / "go"
+
+    async def setup() -> None:
+        core = Core(Config(), Paths(home))
+        await core.start()
+        await core.auth.create_admin("admin", ADMIN_PASSWORD)
+        # 300,000 lines (18 MB) on a 12 MB disk; then it waits: it is running while the disk is full.
+        add_service(core, "flood", {"deploy.sh": flood_script(300000).replace(
+            "echo 'flood done'\n",
+            f"touch {printed}\nwhile [ ! -e {go} ]; do sleep 0.05; done\necho 'flood done'\n",
+        )})
+        await core.aclose()
+
+    asyncio.run(setup())
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * 2 * 2**20)  # what an operator deletes to make room
+    env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "labtui", "--home", str(home), *args],
+            capture_output=True, text=True, timeout=120, env=env, check=False,
+        )
+
+    def job_row(job_id: str) -> tuple[str, int]:
+        with sqlite3.connect(home / "labtui.db", timeout=10) as conn:
+            return conn.execute("SELECT status, output_lines FROM jobs WHERE id = ?", (job_id,)).fetchone()
+
+    def until(predicate: Callable[[], object], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "condition not met in time"
+            time.sleep(0.05)
+
+    serve_err = tmp_path / "serve.stderr"
+    with serve_err.open("w") as err:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler"],
+            stdout=subprocess.DEVNULL, stderr=err, env=env,
+        )
+    try:
+        until(lambda: "running up to" in serve_err.read_text())
+        queued = cli("jobs", "run", "flood", "--as", "admin")
+        assert queued.returncode == 0, queued.stderr
+        job_id = queued.stdout.split()[-1]
+        log_before = (home / "labtui.log").read_text().splitlines()
+        until(printed.exists)  # every line printed, the disk full long before
+        assert shutil.disk_usage(small_disk).free < 256 * 1024
+
+        cancel = cli("jobs", "cancel", job_id, "--as", "admin")
+        assert cancel.returncode == 2, cancel.stderr
+        assert cancel.stderr.splitlines()[-1] == (
+            f"labtui: Cannot cancel job {job_id}: the database could not store it (database or disk is full)"
+        ), cancel.stderr
+        assert "Traceback" not in cancel.stderr
+
+        ballast.unlink()  # room again: the job goes on to its end
+        go.touch()
+        until(lambda: job_row(job_id)[0] != "running")
+        log_during = (home / "labtui.log").read_text().splitlines()[len(log_before):]
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    status, _ = job_row(job_id)
+    with sqlite3.connect(home / "labtui.db") as conn:
+        out = [line for (line,) in conn.execute("SELECT line FROM job_output WHERE job_id = ? ORDER BY seq", (job_id,))]
+    assert status == "failed"
+    lost = LOST_RE.match(out[-1])
+    assert lost, out[-3:]
+    kept = [line for line in out if not line.startswith("[")]
+    assert int(lost.group(1).replace(",", "")) == 1 + 300000 + 1 - len(kept)
+    assert kept[-1] == "flood done"
+    print(f"kept {len(kept):,} lines, lost {lost.group(1)}; labtui.log got {len(log_during)} line(s) meanwhile:")
+    print("\n".join(log_during))
+    # Not the flood of old: a few lines of serve's (the cancel's start-up lines aside).
+    problems = [line for line in log_during if " INFO " not in line]
+    assert 1 <= len(problems) <= 4, "\n".join(log_during)
+    assert len(log_during) <= 40, "\n".join(log_during)
+    assert "Traceback" not in serve_err.read_text() and "Logging error" not in serve_err.read_text()
+
+
+def test_a_log_file_that_cannot_grow_is_quiet_then_says_how_many_records_were_lost(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """labtui.log on a full disk: no traceback per record on stderr (the TUI's terminal),
+    and one line saying what is missing once it can be written again."""
+    from labtui.core.runtime import LogFile
+
+    path = tmp_path / "labtui.log"
+    handler = LogFile(path)
+    logger = logging.getLogger("labtui.test-log-file")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("before")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        # This process may not grow any file past the log's size now (the kernel refuses,
+        # as a full disk does; Python ignores SIGXFSZ).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size, hard))
+        try:
+            for i in range(100):
+                logger.warning("while full %d", i)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        logger.warning("after")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert capfd.readouterr().err == ""
+    assert path.read_text().splitlines() == [
+        "before",
+        "100 log record(s) could not be written ([Errno 27] File too large)",
+        "after",
+    ]
