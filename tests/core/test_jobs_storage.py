@@ -34,7 +34,7 @@ from tests.conftest import ADMIN_PASSWORD, MakeCore
 from tests.core.test_jobs import add_service, lines_of
 
 LOST_RE = re.compile(r"^\[OUTPUT LOST: ([\d,]+) line\(s\) of this job could not be stored \(database or disk is full\); the job is marked failed\]$")
-CUT_RE = re.compile(r"^\[\.\.\. ([\d,]+) line\(s\) \(([\d.,]+) MB\) cut: the first 0\.5 MB and the last 0\.5 MB of the output are kept")
+CUT_RE = re.compile(r"^\[\.\.\. ([\d,]+) line\(s\) \(([\d.,]+) MB\) cut: the first 512 KB and the last 512 KB of the output are kept")
 
 
 def flood_script(lines: int, width: int = 40) -> str:
@@ -261,9 +261,9 @@ async def test_output_past_the_cap_keeps_head_and_tail_and_stays_bounded(make_co
     cut_lines = int(cut.group(1).replace(",", ""))
     assert cut_lines == lines - len(head) - len(tail)
     assert abs(float(cut.group(2).replace(",", "")) - cut_lines * line_bytes / 2**20) < 0.1
-    # Half a MB each side (the tail a batch more at most), not the 7 MB printed.
+    # Half a MB each side (the tail a chunk of 64 KB and a batch more at most), not the 7 MB printed.
     assert 0.45 * 2**20 < len(head) * line_bytes <= 0.5 * 2**20
-    assert 0.5 * 2**20 <= len(tail) * line_bytes < 0.5 * 2**20 + 1000 * line_bytes
+    assert 0.5 * 2**20 <= len(tail) * line_bytes < 0.5 * 2**20 + 64 * 1024 + 1000 * line_bytes
     print(f"db grew {growth / 2**20:.2f} MB for {lines * line_bytes / 2**20:.2f} MB printed")
     assert growth < 3 * 2**20
     # The viewer saw the tail arrive, lines since cut included, and the end.
@@ -411,3 +411,40 @@ def test_a_log_file_that_cannot_grow_is_quiet_then_says_how_many_records_were_lo
         "100 log record(s) could not be written ([Errno 27] File too large)",
         "after",
     ]
+
+
+async def test_a_slow_job_past_the_cap_keeps_a_rolling_tail_and_says_only_what_is_true(core: Core, admin: Actor) -> None:
+    """Small batches: the tail rolls a chunk at a time; past half the cap and before anything
+    is cut, the cut line claims no cut."""
+    from labtui.core.jobs.output import OutputWriter
+
+    job = await core.jobs.run_script(admin, "hello")  # a job row to hang lines on; no worker runs it
+    writer = OutputWriter(core.db, max_output_bytes=2 * 200 * 1024, max_delay=0, max_batch=50)
+    writer.tail_chunk = 10 * 1024  # the cap's smallest chunk is 64 KB: a smaller one to see it roll
+    line = "y" * 99  # 100 bytes with its newline
+    writer.start()
+    try:
+        writer.append_many(job.id, [f"{i:04d}" + line[4:] for i in range(2048 + 100)])
+        writer.flush()
+        reader = await core.jobs.log_reader(admin, job.id)
+        reader.poll()
+        assert reader.get(2048, 2049)[0].startswith("[... the output reached 200 KB: that much is kept above")
+        for i in range(2148, 6000):  # a line at a time, as a slow job prints
+            writer.append(job.id, f"{i:04d}" + line[4:])
+        summary = await asyncio.to_thread(writer.finish, job.id)
+    finally:
+        writer.close()
+    assert summary.lost == 0 and summary.cut > 0
+    out = await lines_of(core, admin, job.id)
+    head, cut, tail = out[:2048], out[2048], out[2049:]
+    assert [int(x[:4]) for x in head] == list(range(2048))
+    said = re.fullmatch(
+        r"\[\.\.\. ([\d,]+) line\(s\) \(([\d,]+) KB\) cut: the first 200 KB and the last 200 KB "
+        r"of the output are kept \(jobs\.max_output_mb\) \.\.\.\]",
+        cut,
+    )
+    assert said, cut
+    assert int(said.group(1).replace(",", "")) == summary.cut and int(said.group(2).replace(",", "")) == round(summary.cut * 100 / 1024)
+    assert [int(x[:4]) for x in tail] == list(range(6000 - len(tail), 6000))
+    # The tail's half, and at most a chunk and a batch (50 lines) more.
+    assert 200 * 1024 <= len(tail) * 100 < 210 * 1024 + 50 * 100 and len(head) + summary.cut + len(tail) == 6000

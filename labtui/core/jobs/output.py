@@ -122,6 +122,8 @@ def _size(line: str) -> int:
 
 
 def _mb(size: int) -> str:
+    if size < MB:
+        return f"{size / 1024:,.0f} KB"
     return f"{size / MB:,.1f}".removesuffix(".0") + " MB"
 
 
@@ -148,7 +150,7 @@ class _JobState:
     head_bytes: int = 0
     #: Seq of the cut line once the head is full (``Job.output_cut``).
     cut_at: int | None = None
-    #: Stored tail batches, oldest first: (first seq, last seq, bytes).
+    #: Stored tail chunks (batches, small ones merged), oldest first: (first seq, last seq, bytes).
     tail: deque[tuple[int, int, int]] = field(default_factory=deque)
     tail_bytes: int = 0
     cut_lines: int = 0
@@ -188,6 +190,8 @@ class OutputWriter:
         #: Per job: the first half is kept, and the last half as a rolling tail.
         self.head_budget = max(1, max_output_bytes // 2)
         self.tail_budget = max(1, max_output_bytes - self.head_budget)
+        #: The tail is cut a chunk at a time: 64 KB or 1/256 of it, whichever is bigger.
+        self.tail_chunk = max(64 * 1024, self.tail_budget // 256)
         self.failures = failures or FailureLog(log)
         self._pending = 0
         self._room = threading.Condition()
@@ -429,18 +433,28 @@ class OutputWriter:
             tail_bytes += size
         if tail_first is None:
             return
-        state.tail.append((tail_first, state.next_seq - 1, tail_bytes))
+        newest = state.tail[-1] if state.tail else None
+        if newest is not None and newest[2] < self.tail_chunk:
+            # Small batches (a job printing slowly) are kept together: the queue stays short.
+            state.tail[-1] = (newest[0], state.next_seq - 1, newest[2] + tail_bytes)
+        else:
+            state.tail.append((tail_first, state.next_seq - 1, tail_bytes))
         state.tail_bytes += tail_bytes
-        # Drop the oldest tail batches while what is left still fills the tail's half.
+        # Drop the oldest tail chunks while what is left still fills the tail's half.
         while len(state.tail) > 1 and state.tail_bytes - state.tail[0][2] >= self.tail_budget:
             first, last, size = state.tail.popleft()
             state.tail_bytes -= size
             state.cut_lines += last - first + 1
             state.cut_bytes += size
             state.stored -= last - first + 1
-            cuts.append((job_id, first, last))  # never this batch's own: one batch always stays
+            cuts.append((job_id, first, last))  # never this batch's own: the newest chunk stays
 
     def _cut_line(self, state: _JobState) -> str:
+        if not state.cut_lines:  # nothing cut yet, maybe never: say only what is true now
+            return (
+                f"[... the output reached {_mb(self.head_budget)}: that much is kept above, and from here on "
+                f"the last {_mb(self.tail_budget)} (jobs.max_output_mb) ...]"
+            )
         return (
             f"[... {state.cut_lines:,} line(s) ({_mb(state.cut_bytes)}) cut: the first {_mb(self.head_budget)} "
             f"and the last {_mb(self.tail_budget)} of the output are kept (jobs.max_output_mb) ...]"
