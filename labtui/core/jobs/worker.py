@@ -488,8 +488,8 @@ class JobWorker:
         reason = storage_failure(exc)
         if reason is not None:
             self.failures(f"{kind}-storage", logging.ERROR, "%s: the database cannot store anything: %s", what, reason)
-        else:
-            self.failures(kind, logging.ERROR, "%s", what, exc_info=True)
+        else:  # one traceback a minute per kind of error, not one per poll
+            self.failures(f"{kind}-{exc.__class__.__name__}", logging.ERROR, "%s", what, exc_info=True)
 
     async def _finish(self, job_id: str, r: _Running, sink: _Sink, rc: int | None, error: str | None) -> None:
         if r.tracker.cancelled.is_set() and r.requeue:
