@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from labtui.core import audit, leases
 from labtui.core.actor import Actor
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import rowcount, utcnow
 from labtui.core.db.jobs import (
     ACTIVE_STATUSES,
     CANCELLED,
@@ -527,12 +527,13 @@ class JobWorker:
 
         def q(s: Session) -> bool:
             mine = (Job.id == job_id, Job.worker == self.name, Job.status == RUNNING)
+            values: dict[str, object]
             if end.status == QUEUED:
                 values = {"status": QUEUED, "worker": None, "started_at": None, "heartbeat_at": None, "exit_code": None}
             else:
                 rc = end.rc if end.rc is not None and end.rc >= 0 else None
                 values = {"status": end.status, "finished_at": utcnow(), "exit_code": rc}
-            if s.execute(update(Job).where(*mine).values(**values)).rowcount:
+            if rowcount(s.execute(update(Job).where(*mine).values(**values))):
                 if end.closing is not None:
                     append_line(s, job_id, end.closing)  # with the status: a follower reads both or neither
                 return True
