@@ -9,6 +9,7 @@ fills for real under a ``labtui serve``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import re
@@ -344,16 +345,40 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
         job_id = queued.stdout.split()[-1]
         log_before = (home / "labtui.log").read_text().splitlines()
         until(printed.exists)  # every line printed, the disk full long before
-        assert shutil.disk_usage(small_disk).free < 256 * 1024
+        # Full to the last page: what the flood's failed batches left free (a batch needs
+        # more than a cancel) goes to the rest of the lab's disk users.
+        with (small_disk / "ballast-2").open("wb", buffering=0) as rest:
+            for size in (65536, 4096, 512):
+                try:
+                    while True:
+                        rest.write(b"\0" * size)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+        assert shutil.disk_usage(small_disk).free < 4096
 
-        cancel = cli("jobs", "cancel", job_id, "--as", "admin")
-        assert cancel.returncode == 2, cancel.stderr
-        assert cancel.stderr.splitlines()[-1] == (
-            f"labtui: Cannot cancel job {job_id}: the database could not store it (database or disk is full)"
-        ), cancel.stderr
+        # Someone reading meanwhile (a screen, a follower), so SQLite cannot start its
+        # write-ahead log over. A small write may still fit in the room the log's file already
+        # has (written from its start after a checkpoint): then the cancel works, full disk or
+        # not. Either way one line, never a traceback; the refusal itself is pinned by
+        # test_jobs_cancel_on_a_full_disk_says_so_in_one_line.
+        reader = sqlite3.connect(home / "labtui.db", isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM jobs").fetchone()
+            cancel = cli("jobs", "cancel", job_id, "--as", "admin")
+        finally:
+            reader.close()
         assert "Traceback" not in cancel.stderr
+        if cancel.returncode == 0:
+            assert cancel.stdout == f"job {job_id}: cancel requested (its worker ends it within seconds)\n"
+        else:
+            assert cancel.returncode == 2, cancel.stderr
+            assert cancel.stderr.splitlines()[-1] == (
+                f"labtui: Cannot cancel job {job_id}: the database could not store it (database or disk is full)"
+            ), cancel.stderr
 
         ballast.unlink()  # room again: the job goes on to its end
+        (small_disk / "ballast-2").unlink()
         go.touch()
         until(lambda: job_row(job_id)[0] != "running")
         log_during = (home / "labtui.log").read_text().splitlines()[len(log_before):]
@@ -363,12 +388,16 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
     status, _ = job_row(job_id)
     with sqlite3.connect(home / "labtui.db") as conn:
         out = [line for (line,) in conn.execute("SELECT line FROM job_output WHERE job_id = ? ORDER BY seq", (job_id,))]
-    assert status == "failed"
-    lost = LOST_RE.match(out[-1])
+    # Never completed: failed, or cancelled when the cancel found room.
+    assert status == ("cancelled" if cancel.returncode == 0 else "failed")
+    lost = re.match(LOST_RE.pattern.replace("failed", status), out[-1])
     assert lost, out[-3:]
     kept = [line for line in out if not line.startswith("[")]
-    assert int(lost.group(1).replace(",", "")) == 1 + 300000 + 1 - len(kept)
-    assert kept[-1] == "flood done"
+    if status == "failed":
+        assert kept[-1] == "flood done"
+        assert int(lost.group(1).replace(",", "")) == 1 + 300000 + 1 - len(kept)
+    else:  # ended before it said "flood done"; its "[CANCELLED]" may have been lost too
+        assert int(lost.group(1).replace(",", "")) - (1 + 300000 - len(kept)) in (0, 1)
     print(f"kept {len(kept):,} lines, lost {lost.group(1)}; labtui.log got {len(log_during)} line(s) meanwhile:")
     print("\n".join(log_during))
     # Not the flood of old: a few lines of serve's (the cancel's start-up lines aside).
