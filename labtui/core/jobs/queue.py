@@ -12,7 +12,9 @@ sharing the database pick the rows up. Other services queue their own kinds of j
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
+import functools
 import json
 import logging
 import uuid
@@ -29,7 +31,7 @@ from sqlalchemy.sql import Select
 from labtui.core import audit, leases
 from labtui.core.actor import Actor
 from labtui.core.config import JobsConfig
-from labtui.core.db.base import utcnow
+from labtui.core.db.base import rowcount, utcnow
 from labtui.core.db.engine import Database
 from labtui.core.db.jobs import (
     ACTIVE_STATUSES,
@@ -353,11 +355,13 @@ class Jobs:
             if row.status in FINAL_STATUSES:
                 raise Conflict(f"Job {job_id} is already {row.status}")
             now = utcnow()
-            dequeued = s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == QUEUED)
-                .values(status=CANCELLED, cancel_requested=True, finished_at=now)
-            ).rowcount
+            dequeued = rowcount(
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == QUEUED)
+                    .values(status=CANCELLED, cancel_requested=True, finished_at=now)
+                )
+            )
             if dequeued:
                 append_line(s, job_id, f"[CANCELLED by {actor.username} before it started]")
             else:
@@ -413,8 +417,9 @@ class Jobs:
         batched = [i for i, (row, _) in enumerate(items) if row.job_type == "service_script" and row.service]
         for start in range(0, len(batched), LAUNCH_BATCH):
             chunk = batched[start : start + LAUNCH_BATCH]
-            done = await self.db.run(lambda s, chunk=chunk: self._queue_batch(s, [items[i] for i in chunk]))
-            for i, outcome in zip(chunk, done):
+            batch = [items[i] for i in chunk]
+            done = await self.db.run(functools.partial(self._queue_batch, items=batch))
+            for i, outcome in zip(chunk, done, strict=True):
                 outcomes[i] = outcome
         if batched:
             self._changed()
@@ -542,7 +547,7 @@ class Jobs:
     async def get(self, actor: Actor, job_id: str) -> JobInfo:
         return await self.db.run(lambda s: job_info(self._visible(s, actor, job_id)))
 
-    async def for_schedule(self, actor: Actor, schedule_id: int, *, limit: int = 200) -> list[JobInfo]:
+    async def for_schedule(self, actor: Actor, schedule_id: int, *, limit: int = 200) -> builtins.list[JobInfo]:
         """A schedule's runs, newest first (CloudLab's ``/schedules/{id}/history``).
 
         Needs ``schedules.view``; the jobs shown follow the usual visibility
@@ -577,7 +582,7 @@ class Jobs:
             raise ValidationError(f"A '{job.action}' job cannot be run again", "action")
         return await self.run_script(actor, job.service, job.script or "deploy", job.inputs)
 
-    async def output(self, actor: Actor, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[OutputLine]:
+    async def output(self, actor: Actor, job_id: str, after_seq: int = 0, limit: int = 1000) -> builtins.list[OutputLine]:
         """Lines with ``seq > after_seq``, oldest first (tail by passing the last seq seen)."""
 
         def q(s: Session) -> list[OutputLine]:
@@ -588,7 +593,7 @@ class Jobs:
 
     async def follow(
         self, actor: Actor, job_id: str, after_seq: int = 0, *, poll: float = 0.05, batch: int = 5000
-    ) -> AsyncIterator[list[OutputLine]]:
+    ) -> AsyncIterator[builtins.list[OutputLine]]:
         """Yield new lines as they are stored until the job has ended and all are read."""
         await self.get(actor, job_id)
         seq = after_seq
@@ -631,7 +636,7 @@ class Jobs:
         await self.get(actor, job_id)
         return JobLogReader(self.db, job_id)
 
-    async def workers_alive(self) -> list[str]:
+    async def workers_alive(self) -> builtins.list[str]:
         """Names of the job workers (in any process) whose lease is current."""
         rows = await self.db.run(lambda s: leases.live(s, WORKER_LEASE_PREFIX))
         return [name[len(WORKER_LEASE_PREFIX):] for name, _ in rows]
@@ -656,7 +661,7 @@ class Jobs:
             env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(vault_file)
         return env, extravars, inventory
 
-    def stop_steps(self, info: ServiceInfo, inventory: Path | None) -> list[Step]:
+    def stop_steps(self, info: ServiceInfo, inventory: Path | None) -> builtins.list[Step]:
         """The service's ``stop.yml``, else CloudLab's two-step stop flow."""
         lab = self.services.lab_dir
         if (info.path / STOP_PLAYBOOK).is_file():
@@ -680,7 +685,7 @@ class Jobs:
 
     def script_steps(
         self, s: Session, info: ServiceInfo, script: str, values: dict[str, Any], inventory: Path | None
-    ) -> tuple[list[Step], dict[str, str], dict[str, Any]]:
+    ) -> tuple[builtins.list[Step], dict[str, str], dict[str, Any]]:
         """A service script's step, its ``INPUT_*`` variables and its inputs as extra vars."""
         spec = info.script(script)
         path = script_path(info.path, spec, info.name)
@@ -718,7 +723,12 @@ class Jobs:
         """Run the :attr:`on_finished` hooks for a job that has just ended."""
         if not self.on_finished:
             return
-        job = await self.db.run(lambda s: job_info(s.get(Job, job_id)))
+        def q(s: Session) -> JobInfo:
+            row = s.get(Job, job_id)
+            assert row is not None, f"job {job_id} vanished as it ended"
+            return job_info(row)
+
+        job = await self.db.run(q)
         for hook in list(self.on_finished):
             try:
                 await hook(job)
@@ -731,7 +741,7 @@ class Jobs:
             await worker.stop()
 
 
-def _newest(owner: int | None | bool, limit: int) -> Select[tuple[Job]]:
+def _newest(owner: int | None | bool, limit: int) -> Select[Job]:
     """Jobs newest first; only ``owner``'s unless None (see ``Jobs._visible_owner``)."""
     stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
     return stmt if owner is None else stmt.where(Job.user_id == owner)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import shutil
 import threading
@@ -49,7 +50,7 @@ from labtui.core.db.jobs import (
     RUNNING,
     Job,
 )
-from labtui.core.errors import LabtuiError
+from labtui.core.errors import LabtuiError, NotFound
 from labtui.core.jobs.cancel import ProcessTracker
 from labtui.core.jobs.guard import NodeGuard, sweep_dead_nodes, token_needle
 from labtui.core.jobs.output import DEPLOYMENT_RE, MB, FailureLog, OutputWriter, append_line, storage_failure
@@ -100,9 +101,11 @@ def sweep_lost(session: Session, lease_seconds: float, now: dt.datetime | None =
     rows = list(session.execute(select(Job.id, Job.worker, Job.service).where(Job.status == RUNNING, stale)))
     lost: list[str] = []
     for job_id, worker, service in rows:
-        changed = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == RUNNING, stale).values(status=LOST, finished_at=now)
-        ).rowcount
+        changed = rowcount(
+            session.execute(
+                update(Job).where(Job.id == job_id, Job.status == RUNNING, stale).values(status=LOST, finished_at=now)
+            )
+        )
         if not changed:
             continue
         append_line(session, job_id, f"[LOST: worker {worker} stopped heartbeating; the job's end is unknown]")
@@ -164,6 +167,13 @@ class _End:
     rc: int | None
     #: The closing line stored with the status (lines were lost).
     closing: str | None = None
+
+
+def _job_row(s: Session, job_id: str) -> Job:
+    row = s.get(Job, job_id)
+    if row is None:
+        raise NotFound(f"Job {job_id} is gone")
+    return row
 
 
 @dataclass
@@ -262,7 +272,11 @@ class JobWorker:
     async def wait_idle(self) -> None:
         """Until no job runs here (tests and ``labtui jobs run``)."""
         while self._running:
-            await asyncio.sleep(0.05)
+            tasks = [r.task for r in self._running.values() if r.task is not None]
+            if tasks:
+                await asyncio.wait(tasks)
+            else:  # claimed a moment ago, its task not made yet
+                await asyncio.sleep(0.01)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -295,7 +309,7 @@ class JobWorker:
                         await self._check_cancels()
                     free = self.max_parallel - len(self._running)
                     if free > 0:
-                        for job_id in await self.db.run(lambda s, free=free: self._claim(s, free)):
+                        for job_id in await self.db.run(functools.partial(self._claim, limit=free)):
                             self._launch(job_id)
                             self._last_activity = loop.time()
                 except Exception as exc:  # a database hiccup must not end the worker
@@ -370,11 +384,13 @@ class JobWorker:
         for job_id in list(s.scalars(stmt)):
             if len(claimed) >= limit:
                 break
-            won = s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == QUEUED)
-                .values(status=RUNNING, worker=self.name, started_at=now, heartbeat_at=now, exit_code=None)
-            ).rowcount
+            won = rowcount(
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == QUEUED)
+                    .values(status=RUNNING, worker=self.name, started_at=now, heartbeat_at=now, exit_code=None)
+                )
+            )
             if won:
                 claimed.append(job_id)
         return claimed
@@ -410,7 +426,7 @@ class JobWorker:
         try:
             plan: Plan | None = None
             try:
-                plan = await self.db.run(lambda s: self.jobs.plan(s, s.get(Job, job_id)))
+                plan = await self.db.run(lambda s: self.jobs.plan(s, _job_row(s, job_id)))
             except LabtuiError as exc:
                 error = str(exc)
                 sink.emit(f"[ERROR: {exc}]")
@@ -466,7 +482,7 @@ class JobWorker:
                 sink.emit(part)
 
         actor = plan.actor or Actor.system("jobs")
-        running = asyncio.create_task(task.fn(core, actor, say), name=f"task-{job_id}")
+        running: asyncio.Future[None] = asyncio.ensure_future(task.fn(core, actor, say))
         while not running.done():
             if r.tracker.cancelled.is_set():
                 running.cancel()
