@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -21,6 +24,7 @@ from labtui.core.jobs.cancel import ProcessTracker
 from labtui.core.jobs.runner import RunContext, Step, base_env, run_steps
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
+from labtui.ssh.server import SshHub
 from tests.conftest import ADMIN_PASSWORD, MakeCore
 from tests.core.test_inventory_actions import service_object
 from tests.core.test_jobs_cli import cli
@@ -89,6 +93,33 @@ async def test_a_cli_script_input_is_printed_as_typed(make_core: MakeCore, tmp_p
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"NAME=[{name}] TAGS=[{payload(listed)},{{{{ 6 * 7 }}}}]" in run.stdout, run.stdout
     assert "TAGS=[42" not in run.stdout and not touched.exists() and not listed.exists()
+
+
+async def test_a_script_input_over_ssh_is_printed_as_typed(make_core: MakeCore, tmp_path: Path) -> None:
+    """The same payload as an ``ssh ... jobs run`` command's input, through the real SSH
+    server: the session's CLI queues it, a worker runs it, the output shows it as text."""
+    core = await make_core()
+    await core.auth.create_admin("admin", ADMIN_PASSWORD)
+    service = core.lab_dir / "services" / "echoer"
+    service.mkdir(parents=True)
+    (service / "scripts.yaml").write_text(ECHO_SCRIPTS)
+    (service / "echo.yml").write_text(ECHO_PLAYBOOK)
+    (service / "deploy.yml").write_text(ECHO_PLAYBOOK)
+    touched = tmp_path / "pwned-over-ssh"
+    name = payload(touched)
+    hub = SshHub(core, [sys.executable, "-m", "labtui", "--home", str(core.paths.home)])
+    await hub.start("127.0.0.1", 0)
+    w = JobWorker(core.jobs)
+    await w.start()
+    try:
+        async with asyncssh.connect("127.0.0.1", hub.port, username="admin", password=ADMIN_PASSWORD, known_hosts=None) as conn:
+            command = f"jobs run echoer echo --input {shlex.quote('name=' + name)} --input tags=a --follow"
+            run = await conn.run(command, timeout=120)
+        assert run.exit_status == 0, f"{run.stdout}{run.stderr}"
+        assert f"NAME=[{name}]" in str(run.stdout) and not touched.exists(), run.stdout
+    finally:
+        await w.stop(requeue=False)
+        await hub.stop()
 
 
 async def test_a_stored_inventory_field_is_printed_as_stored(
