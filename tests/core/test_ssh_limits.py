@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -13,6 +13,11 @@ from labtui.core.runtime import Core
 from labtui.ssh.server import SshHub, SshLimits
 from tests.conftest import ADMIN_PASSWORD, add_user
 from tests.core.test_ssh_server import connect, screen_until
+from tests.waiting import until
+
+
+async def _has(rows: Awaitable[list[tuple[str, str]]], n: int) -> bool:
+    return len(await rows) >= n
 
 
 @pytest.fixture
@@ -74,19 +79,30 @@ async def test_sessions_over_the_limits_are_refused_before_a_child_starts(
         full = await third.run(term_type="xterm-256color", encoding=None, timeout=20)
         assert full.exit_status == 1 and b"maximum of 2 sessions open" in (full.stdout or b"")
         assert len(hub.sessions) == 2
-    await asyncio.sleep(0.2)  # the refusals are audited without holding up the protocol
-    refusals = [(r.username, r.origin) for r in await core.audit.page(admin) if r.action == "ssh.session_refused"]
-    assert sorted(refusals) == [("admin", "127.0.0.1"), ("watcher", "127.0.0.1")]
+
+    async def refusals() -> list[tuple[str, str]]:  # audited without holding up the protocol
+        return sorted((r.username, r.origin) for r in await core.audit.page(admin) if r.action == "ssh.session_refused")
+
+    await until(lambda: _has(refusals(), 2), what="both refusals in the audit log")
+    assert await refusals() == [("admin", "127.0.0.1"), ("watcher", "127.0.0.1")]
 
 
 async def test_a_session_that_types_is_not_idle(core: Core, admin: Actor, make_hub: Callable[..., object]) -> None:
     hub: SshHub = await make_hub(SshLimits(idle_seconds=2.0))  # type: ignore[misc]
     async with connect(hub, "admin", password=ADMIN_PASSWORD) as conn:
         proc = await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
-        await screen_until(proc, "admin · roles")
-        for _ in range(3):  # 3 s of typing (a harmless key: help opens, then closes)
-            proc.stdin.write(b"?")
-            await asyncio.sleep(0.5)
-            proc.stdin.write(b"\x1b")
-            await asyncio.sleep(0.5)
+
+        async def type_on() -> None:  # a key no screen binds (F12), every 0.1 s, from the start:
+            while True:  # however long the TUI takes to come up, input never stops
+                proc.stdin.write(b"\x1b[24~")
+                await asyncio.sleep(0.1)
+
+        typist = asyncio.create_task(type_on())
+        try:
+            await screen_until(proc, "admin · roles")
+            # Longer than the idle limit with keys coming: the session stays.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait_closed()), 3.0)
+        finally:
+            typist.cancel()
         assert len(hub.sessions) == 1 and not proc.stdout.at_eof()
