@@ -17,3 +17,17 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += dt.timedelta(seconds=seconds)
+
+
+class ManualTicks:
+    """Callable like ``time.monotonic``: seconds that move only when advanced (the health
+    poller's due-clock, so a test makes every check due without waiting its interval)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -245,7 +245,8 @@ async def test_silence_suppresses_email_not_results_and_is_audited(
         core = await lab_core(make_core, lab, smtp_port)
         await core.auth.create_admin("admin", ADMIN_PASSWORD)
         admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
-        p = poller(core)
+        wall = ManualClock()  # the poller's wall clock: the silence runs out when it is moved
+        p = poller(core, wall_clock=wall)
         await p.tick()
         await core.health.silence(admin, "site", "web", utcnow() + dt.timedelta(seconds=1), "maintenance")
         assert (await core.health.status(admin))[0].checks[0].silenced_until is not None
@@ -256,7 +257,7 @@ async def test_silence_suppresses_email_not_results_and_is_audited(
         assert [r.status for r in await results(core)] == ["healthy", "unhealthy"]  # results still stored
         assert json.loads((await audits(core, "health.transition"))[0].detail)["silenced"] is True
 
-        await asyncio.sleep(1.0)  # the silence expires: the next tick ends it (audited)
+        wall.advance(1.5)  # the silence expires: the next tick ends it (audited)
         web.start()
         up = await next_tick(p)
         assert up.silences_ended == 1 and up.emails == 2  # one per recipient

@@ -73,7 +73,7 @@ async def _echo_task(core: Core, actor: Actor, say: Say) -> None:
 
 async def _slow_task(core: Core, actor: Actor, say: Say) -> None:
     await say("waiting")
-    await asyncio.sleep(60)
+    await asyncio.Event().wait()  # until cancelled
 
 
 async def _failing_task(core: Core, actor: Actor, say: Say) -> None:

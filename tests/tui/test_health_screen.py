@@ -21,6 +21,7 @@ from labtui.core.config import Config, HealthConfig, LabConfig
 from labtui.core.health import LEASE_NAME, HealthPoller
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
+from labtui.testing.clock import ManualTicks
 from labtui.testing.fakes.http_target import HttpTarget
 from labtui.tui.app import LabApp
 from labtui.tui.screens.dashboard import DashboardScreen
@@ -70,11 +71,12 @@ async def lab_admin(make_core: MakeCore, lab: Path) -> tuple[Core, Actor]:
 
 
 def poller(core: Core) -> HealthPoller:
-    return core.health.poller(Lease(core.db, LEASE_NAME, seconds=30, holder="test"), jitter=0)
+    return core.health.poller(Lease(core.db, LEASE_NAME, seconds=30, holder="test"), jitter=0, clock=ManualTicks())
 
 
 async def tick(p: HealthPoller) -> None:
-    await asyncio.sleep(0.12)  # the checks' interval is 0.1 s: all due again
+    assert isinstance(p.clock, ManualTicks)
+    p.clock.advance(0.12)  # the checks' interval is 0.1 s: all due again
     await p.tick()
 
 

@@ -98,7 +98,10 @@ class HealthPoller:
         flush_every: float = FLUSH_EVERY,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        """``clock`` decides when checks are due; ``wall_clock`` stamps results and ends
+        silences (tests pass clocks they move)."""
         cfg = health.config
         self.health = health
         self.lease = lease
@@ -111,6 +114,7 @@ class HealthPoller:
         self.flush_every = flush_every
         self.rng = rng or random.Random()
         self.clock = clock
+        self.wall_clock = wall_clock
         #: True while this process holds the lease.
         self.leader = False
         self._states: dict[str, CheckState] | None = None
@@ -156,7 +160,8 @@ class HealthPoller:
                 self._next_due.pop(key, None)
         if self._states is None:
             self._states = await health.db.run(_load_states)
-        silenced, report.silences_ended = await health.db.run(_silences)
+        wall = self.wall_clock()
+        silenced, report.silences_ended = await health.db.run(lambda s: _silences(s, wall))
         hosts = await health.targets.current()
         now = self.clock()
         due: list[CheckDef] = []
@@ -197,7 +202,7 @@ class HealthPoller:
                 check = queue.popleft()
                 result = await prober.run(check, hosts)
                 before = states.get(check.key) or CheckState()
-                after = apply(before, check, result, utcnow())
+                after = apply(before, check, result, self.wall_clock())
                 states[check.key] = after
                 t = transition(check, before, after, silenced=check.key in silenced)
                 if t is not None:
@@ -403,9 +408,8 @@ def _load_states(s: Session) -> dict[str, CheckState]:
     }
 
 
-def _silences(s: Session) -> tuple[set[str], int]:
+def _silences(s: Session, now: dt.datetime) -> tuple[set[str], int]:
     """End the silences whose time is up (audited), and return the active ones' keys."""
-    now = utcnow()
     active: set[str] = set()
     ended = 0
     for row in s.scalars(select(HealthSilence).where(HealthSilence.ended_at.is_(None))):
