@@ -1,11 +1,16 @@
 """Stop all (CloudLab's ``system.stop_all``) as a job: the demo lab's real stop playbooks run
 through ansible-runner with no ``service_filter``; refused without ``system.stop_all`` or
-the typed phrase, before a job exists; audited."""
+the typed phrase, before a job exists; audited. And ``labtui services stop-all`` as a real
+subprocess."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +22,7 @@ from labtui.core.errors import PermissionDenied, ValidationError
 from labtui.core.instances import STOP_ALL_PHRASE
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
-from tests.conftest import add_user
+from tests.conftest import MakeCore, add_user
 
 #: Shows whether the playbook got a service_filter at all (the demo's own line shows its value).
 PROBE = """- name: Stop instances
@@ -98,3 +103,34 @@ async def test_stop_all_is_refused_without_the_permission_or_the_phrase(core: Co
         await core.instances.stop_all(admin, STOP_ALL_PHRASE)
     assert await job_count(core) == 0
     assert await audit_of(core, "system.stop_all") == []
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
+    return subprocess.run([sys.executable, "-m", "labtui", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+async def test_cli_stop_all_needs_confirm_and_the_permission(make_core: MakeCore, tmp_path: Path) -> None:
+    core = await make_core()
+    await core.auth.create_admin("admin", "admin-password-1")
+    admin = (await core.auth.login("admin", "admin-password-1")).actor
+    await add_user(core, admin, "olga", "operator")
+    home = tmp_path / "home"
+
+    refused = cli(home, "services", "stop-all", "--as", "admin")
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2, "labtui: stop-all stops every instance of the lab: add --confirm to go ahead")
+    denied = cli(home, "services", "stop-all", "--as", "olga", "--confirm")
+    assert denied.returncode == 1 and "system.stop_all" in denied.stderr and len(denied.stderr.strip().splitlines()) == 1
+    assert await job_count(core) == 0
+
+    done = cli(home, "services", "stop-all", "--as", "admin", "--confirm", "--follow")
+    assert done.returncode == 0, done.stderr
+    assert "Demo lab: stopping instances of every service" in done.stdout
+    assert "service_filter" not in done.stdout
+    [(who, target, detail)] = await audit_of(core, "system.stop_all")
+    assert (who, target) == ("admin", "system/stop_all")
+    job = await core.jobs.get(admin, str(detail["job_id"]))
+    assert (job.service, job.action, job.status) == ("all", "stop_all", "completed")
+    assert f"job {job.id} completed" in done.stderr
