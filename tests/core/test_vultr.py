@@ -274,6 +274,10 @@ STOP_SINGLE = """- name: Stop single instance
   hosts: localhost
   gather_facts: false
   tasks:
+    - name: Refuse one
+      ansible.builtin.fail:
+        msg: "Vultr refused {{ instance_label }}"
+      when: instance_label == "lab-00006"
     - name: Destroy
       ansible.builtin.debug:
         msg: "destroying {{ instance_label }} in {{ instance_region }}"
@@ -306,6 +310,9 @@ async def test_destroy_action_of_the_server_type_removes_object_and_cached_host(
     worker = JobWorker(core.jobs)
     await worker.start()
     try:
+        # A destroy that failed changes nothing: the object and its host stay.
+        failed = await core.inventory_actions.run(admin, "server", "destroy", object_id=other.id)
+        assert (await core.jobs.wait(admin, failed.id, timeout=60)).status == "failed"
         job = await core.inventory_actions.run(admin, "server", "destroy", object_id=obj.id)
         done = await core.jobs.wait(admin, job.id, timeout=60)
         out = "\n".join(line.line for line in await core.jobs.output(admin, job.id, 0, 100000))
