@@ -10,19 +10,21 @@ sync brings the ``server`` objects in step.
 A destroy is definitive: the host leaves the cache and its ``server`` object is deleted at
 once, whether through :meth:`Instances.destroy` (Vultr's API) or a completed ``destroy``
 inventory action of the server type (the lab's own playbook), as CloudLab did. A host that
-merely vanished from Vultr's list on a refresh only goes stale (docs/instances.md).
+merely vanished from Vultr's list on a refresh only goes stale (docs/cloudlab.md, the instances
+cache).
 
 A refresh asks Vultr first and only then touches anything: if Vultr refuses (401, 429 after
 the bounded ``Retry-After`` waits, 5xx, a timeout), the cache, the file and the objects stay
 as they were and the error says so. Every action checks its permission (``instances.view``,
-``instances.refresh``, ``instances.stop``, ``costs.view``, ``costs.refresh``) and is audited,
+``instances.refresh``, ``instances.stop``, ``costs.view``, ``costs.refresh``,
+``system.stop_all``) and is audited,
 failures included.
 
 Costs (CloudLab's cost view): each instance's monthly cost from Vultr's plans (cached in
 ``app_metadata.plans_cache``; a plan not in it costs 0), grouped by tag and by region.
 
-Stop all (CloudLab's ``system.stop_all``) is a job too: the lab's two stop playbooks with no
-``service_filter``, needing ``system.stop_all`` and the phrase ``stop all`` typed.
+Stop all (CloudLab's ``system.stop_all``) runs as a job: the lab's two stop playbooks with
+no ``service_filter``, once ``system.stop_all`` is checked and the phrase ``stop all`` typed.
 
 Registers the system tasks ``refresh_instances`` and ``refresh_costs``, the ``stop_all`` job
 planner and the after-job hook of the server type's ``destroy`` action.
