@@ -7,16 +7,27 @@ vultr_label, vultr_region, vultr_plan, vultr_os, vultr_power_status, vultr_id, v
 playbooks and health checks use it. After every change of the cache the ``vultr_inventory``
 sync brings the ``server`` objects in step.
 
+A destroy is definitive: the host leaves the cache and its ``server`` object is deleted at
+once, whether through :meth:`Instances.destroy` (Vultr's API) or a completed ``destroy``
+inventory action of the server type (the lab's own playbook), as CloudLab did. A host that
+merely vanished from Vultr's list on a refresh only goes stale (docs/cloudlab.md, the instances
+cache).
+
 A refresh asks Vultr first and only then touches anything: if Vultr refuses (401, 429 after
 the bounded ``Retry-After`` waits, 5xx, a timeout), the cache, the file and the objects stay
 as they were and the error says so. Every action checks its permission (``instances.view``,
-``instances.refresh``, ``instances.stop``, ``costs.view``, ``costs.refresh``) and is audited,
+``instances.refresh``, ``instances.stop``, ``costs.view``, ``costs.refresh``,
+``system.stop_all``) and is audited,
 failures included.
 
 Costs (CloudLab's cost view): each instance's monthly cost from Vultr's plans (cached in
 ``app_metadata.plans_cache``; a plan not in it costs 0), grouped by tag and by region.
 
-Registers the system tasks ``refresh_instances`` and ``refresh_costs``.
+Stop all (CloudLab's ``system.stop_all``) runs as a job: the lab's two stop playbooks with
+no ``service_filter``, once ``system.stop_all`` is checked and the phrase ``stop all`` typed.
+
+Registers the system tasks ``refresh_instances`` and ``refresh_costs``, the ``stop_all`` job
+planner and the after-job hook of the server type's ``destroy`` action.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labtui.core import audit
@@ -41,14 +53,21 @@ from labtui.core.actor import Actor
 from labtui.core.config import VultrConfig
 from labtui.core.db.base import utcnow
 from labtui.core.db.engine import Database, get_metadata, set_metadata
+from labtui.core.db.inventory import InventoryObject
+from labtui.core.db.jobs import COMPLETED, INVENTORY_ACTION, Job
+from labtui.core.db.models import InventoryType
 from labtui.core.errors import LabtuiError, NotFound, ValidationError
 from labtui.core.integrations.vultr import VultrApi, VultrClient, VultrError
 from labtui.core.inventory import vultr_sync
 from labtui.core.inventory.vultr_sync import CACHE_KEY, CACHE_TIME_KEY, hosts_of
+from labtui.core.jobs.queue import GENERATE_INVENTORY, STOP_INSTANCES, JobInfo, Jobs, Plan, job_info
+from labtui.core.jobs.runner import Step
+from labtui.core.permissions_catalog import Perm
 from labtui.core.rbac import Rbac
 from labtui.core.system_tasks import Say, system_tasks
 
 if TYPE_CHECKING:
+    from labtui.core.inventory.types import InventoryTypeDef
     from labtui.core.runtime import Core
 
 log = logging.getLogger("labtui.instances")
@@ -58,6 +77,14 @@ COSTS_TIME_KEY = "cost_cache_time"
 INVENTORY_FILE = Path("inventory") / "vultr.yml"
 UNTAGGED = "(untagged)"
 _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+#: CloudLab's stop-all job: ``Job.service`` and ``Job.action`` (imported jobs look the same).
+STOP_ALL_SERVICE = "all"
+STOP_ALL = "stop_all"
+#: What the person types to confirm a stop of every instance.
+STOP_ALL_PHRASE = "stop all"
+#: The inventory type CloudLab's after-action hook names, and the action that destroys.
+SERVER_TYPE = "server"
+DESTROY_ACTION = "destroy"
 
 SyncFn = Callable[[Actor], Awaitable[list[tuple[str, dict[str, int]]]]]
 ClientFactory = Callable[[], VultrApi]
@@ -340,6 +367,69 @@ def _find(hosts: Mapping[str, Mapping[str, Any]], ref: str) -> tuple[str, Mappin
     raise NotFound(f"No cached instance '{ref}' (refresh the list if it is new)")
 
 
+def hosts_of_object(hosts: Mapping[str, Mapping[str, Any]], data: Mapping[str, Any]) -> list[str]:
+    """The cached hosts a ``server`` object stands for: by its Vultr id, else (CloudLab's
+    rule) every host whose ``vultr_label`` and ``vultr_region`` both match, else by hostname."""
+    vultr_id = str(data.get("vultr_id") or "")
+    if vultr_id:
+        by_id = [name for name, h in hosts.items() if str(h.get("vultr_id") or "") == vultr_id]
+        if by_id:
+            return by_id
+    label, region = str(data.get("vultr_label") or ""), str(data.get("region") or "")
+    if label:
+        found = [name for name, h in hosts.items()
+                 if str(h.get("vultr_label") or "") == label and str(h.get("vultr_region") or "") == region]
+        if found:
+            return found
+    hostname = str(data.get("hostname") or "")
+    return [hostname] if hostname in hosts else []
+
+
+def _delete_servers(s: Session, actor: Actor, keys: set[str], reason: dict[str, Any]) -> list[int]:
+    """Delete the ``vultr_inventory`` objects whose source key is in ``keys`` (each audited)."""
+    if not keys:
+        return []
+    rows = s.execute(
+        select(InventoryObject, InventoryType.slug).join(InventoryType, InventoryObject.type_id == InventoryType.id)
+        .where(InventoryObject.source == vultr_sync.SOURCE, InventoryObject.source_key.in_(sorted(keys)))
+    ).all()
+    gone = []
+    for obj, slug in rows:
+        _drop_object(s, actor, obj, slug, reason)
+        gone.append(obj.id)
+    return gone
+
+
+def _drop_object(s: Session, actor: Actor, obj: InventoryObject, slug: str, reason: dict[str, Any]) -> None:
+    data = json.loads(obj.data or "{}")
+    title = str(data.get("hostname") or data.get("name") or obj.id) if isinstance(data, dict) else str(obj.id)
+    audit.record(s, actor, "inventory.object.delete", f"inventory/{slug}/{obj.id}", {"title": title, **reason})
+    s.delete(obj)  # its tag links and ACL entries go with it, as Inventory.delete
+
+
+def _source_keys(hosts: Mapping[str, Mapping[str, Any]], names: list[str]) -> set[str]:
+    """The sync's keys of cached hosts (``vultr_sync.items_from_cache``: id, else ``host:``)."""
+    return {str(hosts[n].get("vultr_id") or "") or f"host:{n}" for n in names if n in hosts}
+
+
+def stop_all_steps(lab: Path, inventory: Path | None) -> list[Step]:
+    """CloudLab's ``stop_all``: the two steps of a service's stop flow without
+    ``service_filter``, so the lab's ``stop-instances.yaml`` stops every instance."""
+    if not ((lab / GENERATE_INVENTORY).is_file() and (lab / STOP_INSTANCES).is_file()):
+        raise ValidationError(
+            f"The lab has no {GENERATE_INVENTORY} and {STOP_INSTANCES}: there is nothing to stop every instance with",
+            "lab",
+        )
+    vultr = lab / INVENTORY_FILE
+    return [
+        Step("playbook", lab / GENERATE_INVENTORY, lab, header="--- Generating inventory ---", check=False),
+        Step(
+            "playbook", lab / STOP_INSTANCES, lab, header="--- Stopping all instances ---",
+            inventory=vultr if vultr.is_file() else inventory,
+        ),
+    ]
+
+
 def _groups(pairs: list[tuple[str, float]]) -> list[CostGroup]:
     sums: dict[str, list[float]] = {}
     for name, cost in pairs:
@@ -364,6 +454,8 @@ class Instances:
         lab_dir: Callable[[], Path],
         sync: SyncFn,
         client_factory: ClientFactory | None = None,
+        jobs: Jobs | None = None,
+        types: Callable[[], Mapping[str, InventoryTypeDef]] | None = None,
     ) -> None:
         self.db = db
         self.rbac = rbac
@@ -371,11 +463,17 @@ class Instances:
         self._lab_dir = lab_dir
         self._sync = sync
         self._client_factory = client_factory or (lambda: VultrClient.from_config(config))
+        #: The job queue stop-all goes through (None: no jobs here, stop-all is refused).
+        self.jobs = jobs
+        #: ``() -> Mapping[slug, InventoryTypeDef]``: the lab's loaded types (for the destroy hook).
+        self._types = types or dict
         #: One refresh at a time per process (a second asker waits and gets fresh data).
         self._refresh_lock = asyncio.Lock()
 
     @classmethod
     def for_core(cls, core: Core) -> Instances:
+        """The instances of a :class:`Core`: plans its ``stop_all`` jobs for the workers and
+        hooks the server type's ``destroy`` action (its job's end)."""
         async def sync(actor: Actor) -> list[tuple[str, dict[str, int]]]:
             token = vultr_sync.sync_actor.set(actor)
             try:
@@ -383,7 +481,11 @@ class Instances:
             finally:
                 vultr_sync.sync_actor.reset(token)
 
-        return cls(core.db, core.rbac, core.config.vultr, lambda: core.lab_dir, sync)
+        svc = cls(core.db, core.rbac, core.config.vultr, lambda: core.lab_dir, sync,
+                  jobs=core.jobs, types=lambda: core.inventory_types)
+        core.jobs.planners[STOP_ALL] = svc.plan_stop_all
+        core.jobs.on_finished.append(svc.after_job)
+        return svc
 
     @property
     def configured(self) -> bool:
@@ -563,10 +665,18 @@ class Instances:
             raise
         await self._audit(actor, f"instances.{action}", f"instances/{name}", {**detail, "ok": True})
 
-    async def _update_cache(self, actor: Actor, change: Callable[[Mapping[str, Any]], dict[str, Any]]) -> builtins.list[str]:
+    async def _update_cache(
+        self, actor: Actor, change: Callable[[Mapping[str, Any]], dict[str, Any]],
+        also: Callable[[Session, Mapping[str, Any]], object] | None = None,
+    ) -> builtins.list[str]:
+        """Store ``change(cache)``, write the file, sync; ``also(session, old cache)`` runs in
+        the same transaction (a destroy deletes the object with the host)."""
         def q(s: Session) -> dict[str, Any]:
-            cache = change(get_metadata(s, CACHE_KEY) or {"all": {"hosts": {}, "children": {}}})
+            old = get_metadata(s, CACHE_KEY) or {"all": {"hosts": {}, "children": {}}}
+            cache = change(old)
             set_metadata(s, CACHE_KEY, cache)
+            if also is not None:
+                also(s, old)
             return cache
 
         cache = await self.db.run(q)
@@ -593,14 +703,102 @@ class Instances:
     async def destroy(self, actor: Actor, ref: str, typed_label: str) -> builtins.list[str]:
         """Delete the instance at Vultr (``instances.stop``); ``typed_label`` must be its
         label (or hostname if it has none). The host leaves the cache and its server object
-        is marked stale by the sync."""
+        is deleted with it (CloudLab's sync deleted it; labtui's only marks vanished hosts
+        stale, and a destroy is no mere vanishing)."""
         name, host = await self._target(actor, ref)
         expected = str(host.get("vultr_label") or name)
         if typed_label.strip() != expected:
             raise ValidationError(f"Type the instance's label '{expected}' to destroy it", "label")
         vultr_id = str(host["vultr_id"])
         await self._call(actor, "destroy", name, host, lambda v: v.delete(vultr_id))
-        return await asyncio.shield(self._update_cache(actor, lambda c: _without(c, name)))
+
+        def drop(s: Session, old: Mapping[str, Any]) -> None:
+            _delete_servers(s, actor, _source_keys(hosts_of(old), [name]), {"destroyed": name})
+
+        return await asyncio.shield(self._update_cache(actor, lambda c: _without(c, name), drop))
+
+    # -- the server type's destroy action --------------------------------------------------
+
+    def _destroys_server(self, job: JobInfo) -> bool:
+        if job.action != INVENTORY_ACTION or job.status != COMPLETED or job.script != DESTROY_ACTION:
+            return False
+        if job.object_id is None or not job.type_slug:
+            return False
+        type_def = self._types().get(job.type_slug)
+        return job.type_slug == SERVER_TYPE or (type_def is not None and type_def.sync == vultr_sync.SOURCE)
+
+    async def after_job(self, job: JobInfo) -> None:
+        """After a completed ``destroy`` action on a server object (CloudLab's after-action
+        hook): its host leaves the cache (``all.hosts`` and every group) and the file, the
+        object is deleted, and the sync runs. The action's permission was checked when it
+        was queued; the deletion is audited as the job's user."""
+        if not self._destroys_server(job):
+            return
+        actor = Actor(job.user_id, job.username)
+        object_id = job.object_id
+
+        def q(s: Session) -> tuple[dict[str, Any] | None, builtins.list[str]]:
+            row = s.execute(
+                select(InventoryObject, InventoryType.slug).join(InventoryType, InventoryObject.type_id == InventoryType.id)
+                .where(InventoryObject.id == object_id)
+            ).first()
+            if row is None:
+                return None, []
+            obj, slug = row
+            data = json.loads(obj.data or "{}")
+            old = get_metadata(s, CACHE_KEY)
+            hosts = hosts_of(old)
+            names = hosts_of_object(hosts, data if isinstance(data, dict) else {})
+            reason = {"job_id": job.id, "action": DESTROY_ACTION, "hosts": names}
+            # Other objects of the same hosts (a second type synced from Vultr) go too.
+            keys = _source_keys(hosts, names) - {obj.source_key or ""}
+            _drop_object(s, actor, obj, slug, reason)
+            _delete_servers(s, actor, keys, reason)
+            if not names or not isinstance(old, Mapping):
+                return None, names
+            cache: dict[str, Any] = dict(old)
+            for name in names:
+                cache = _without(cache, name)
+            set_metadata(s, CACHE_KEY, cache)
+            return cache, names
+
+        cache, names = await self.db.run(q)
+        log.info("job %s destroyed server object %s (hosts %s)", job.id, object_id, ", ".join(names) or "none cached")
+        if cache is not None:
+            for warning in await self._after_change(actor, cache):
+                log.warning("job %s: %s", job.id, warning)
+        _, warnings = await self._run_sync(actor)
+        for warning in warnings:
+            log.warning("job %s: %s", job.id, warning)
+
+    # -- stop all --------------------------------------------------------------------------
+
+    async def stop_all(self, actor: Actor, typed: str) -> JobInfo:
+        """Queue CloudLab's ``stop_all`` (``system.stop_all``): the lab's stop playbooks
+        with no ``service_filter``. ``typed`` must be :data:`STOP_ALL_PHRASE`; audited."""
+        jobs = self.jobs
+        if jobs is None:
+            raise LabtuiError("Stop all is not available here: no job queue")
+        lab = self._lab_dir()
+
+        def q(s: Session) -> JobInfo:
+            self.rbac.require(s, actor, Perm.SYSTEM_STOP_ALL, "system/stop_all")
+            if " ".join(typed.split()).lower() != STOP_ALL_PHRASE:
+                raise ValidationError(f"Type '{STOP_ALL_PHRASE}' to stop every instance of the lab", "confirm")
+            stop_all_steps(lab, None)  # refuses a lab without the playbooks, before a job exists
+            job = jobs.insert(s, actor, service=STOP_ALL_SERVICE, action=STOP_ALL)
+            audit.record(s, actor, "system.stop_all", "system/stop_all", {"job_id": job.id})
+            return job_info(job)
+
+        job = await self.db.run(q)
+        jobs.wake_workers()
+        return job
+
+    def plan_stop_all(self, s: Session, job: Job) -> Plan:
+        """The worker's plan of a ``stop_all`` job, from the lab as it is now."""
+        assert self.jobs is not None  # registered by for_core, which sets it
+        env, extravars, inventory = self.jobs.base_plan(job)
+        return Plan(stop_all_steps(self._lab_dir(), inventory), env, extravars)
 
 
 class _opened:

@@ -1,13 +1,16 @@
 """Vultr instances against a fake Vultr API on 127.0.0.1: refresh over cursor pages into
 CloudLab's cache shape and the lab's inventory/vultr.yml, server objects in step (a second
 run changes nothing, a vanished instance goes stale), errors that leave everything as it was
-(401, 429 with Retry-After, 5xx, timeouts), power actions and destroy, costs, the CLI."""
+(401, 429 with Retry-After, 5xx, timeouts), power actions and destroy (the server object goes with
+the host, also after the server type's own destroy action), costs, the CLI."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,12 @@ from labtui.core.db.models import AuditRecord
 from labtui.core.errors import NotFound, PermissionDenied, ValidationError
 from labtui.core.instances import RefreshFailed
 from labtui.core.integrations.vultr import VultrAuthError, VultrClient, VultrRateLimited
+from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
 from labtui.core.system_tasks import system_tasks
 from labtui.testing.fakes.vultr import DEFAULT_KEY, FakeVultr
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -73,6 +78,13 @@ async def audits(core: Core, prefix: str) -> list[tuple[str, str, dict[str, Any]
     return await core.db.run(lambda s: [
         (r.username, r.action, json.loads(r.detail))
         for r in s.scalars(select(AuditRecord).where(AuditRecord.action.startswith(prefix)).order_by(AuditRecord.id))
+    ])
+
+
+async def audit_targets(core: Core, action: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return await core.db.run(lambda s: [
+        (r.username, r.target, json.loads(r.detail))
+        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.id))
     ])
 
 
@@ -236,12 +248,93 @@ async def test_halt_reboot_and_destroy_with_typed_label(vcore: Core, admin: Acto
     cache, _ = await cached(vcore)
     assert "host-00003" not in cache["all"]["hosts"]
     assert all("host-00003" not in g["hosts"] for g in cache["all"]["children"].values())
-    assert (await servers(vcore))["host-00003"][1] is True  # stale, kept
+    # Destroyed, not vanished: the object goes with the host (CloudLab's sync deleted it).
+    assert "host-00003" not in await servers(vcore) and len(await servers(vcore)) == 249
+    assert "host-00003" not in yaml.safe_load((vcore.lab_dir / "inventory" / "vultr.yml").read_text())["all"]["hosts"]
+    [(who, target, detail)] = await audit_targets(vcore, "inventory.object.delete")
+    assert (who, target.startswith("inventory/server/")) == ("admin", True)
+    assert detail == {"title": "host-00003", "destroyed": "host-00003"}
     with pytest.raises(NotFound):
         await vcore.instances.halt(admin, "host-00003")
     actions = [(a, d["label"], d["ok"]) for _, a, d in await audits(vcore, "instances.") if a != "instances.refresh"]
     assert actions == [("instances.halt", "lab-00003", True), ("instances.start", "lab-00003", True),
                        ("instances.reboot", "lab-00003", True), ("instances.destroy", "lab-00003", True)]
+
+
+#: A CloudLab lab's destroy action on the server type: its own playbook deletes the instance.
+DESTROY_ACTION = """  - name: destroy
+    label: Destroy
+    type: playbook
+    playbook: /init_playbook/stop-single-instance.yaml
+    vars_mapping:
+      instance_label: "{{ vultr_label }}"
+      instance_region: "{{ region }}"
+"""
+STOP_SINGLE = """- name: Stop single instance
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Refuse one
+      ansible.builtin.fail:
+        msg: "Vultr refused {{ instance_label }}"
+      when: instance_label == "lab-00006"
+    - name: Destroy
+      ansible.builtin.debug:
+        msg: "destroying {{ instance_label }} in {{ instance_region }}"
+"""
+
+
+def destroy_lab(root: Path) -> Path:
+    """The demo lab with CloudLab's ``destroy`` action on its server type."""
+    lab = root / "lab"
+    with resources.as_file(resources.files("labtui") / "demo") as demo:
+        shutil.copytree(demo, lab)
+    types = lab / "inventory_types" / "server.yaml"
+    types.write_text(types.read_text().replace("actions:\n", "actions:\n" + DESTROY_ACTION, 1))
+    (lab / "init_playbook" / "stop-single-instance.yaml").write_text(STOP_SINGLE)
+    return lab
+
+
+async def test_destroy_action_of_the_server_type_removes_object_and_cached_host(
+    make_core: MakeCore, fake: FakeVultr, tmp_path: Path
+) -> None:
+    config = vultr_config(fake)
+    config = Config(vultr=config.vultr, lab=LabConfig(checkout=str(destroy_lab(tmp_path))))
+    core = await make_core(config)
+    await core.auth.create_admin("admin", ADMIN_PASSWORD)
+    admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+    await core.instances.refresh(admin)
+    [obj] = [o for o in (await core.inventory.list(admin, type="server", search="host-00005")).items
+             if o.data["hostname"] == "host-00005"]
+    other = (await core.inventory.list(admin, type="server", search="host-00006")).items[0]
+    worker = JobWorker(core.jobs)
+    await worker.start()
+    try:
+        # A destroy that failed changes nothing: the object and its host stay.
+        failed = await core.inventory_actions.run(admin, "server", "destroy", object_id=other.id)
+        assert (await core.jobs.wait(admin, failed.id, timeout=60)).status == "failed"
+        job = await core.inventory_actions.run(admin, "server", "destroy", object_id=obj.id)
+        done = await core.jobs.wait(admin, job.id, timeout=60)
+        out = "\n".join(line.line for line in await core.jobs.output(admin, job.id, 0, 100000))
+        assert done.status == "completed", out
+        assert "destroying lab-00005 in" in out
+        # The worker runs the after-job hooks once the job's end is stored.
+        await until(lambda: core.db.run(lambda s: s.get(InventoryObject, obj.id) is None), timeout=30)
+    finally:
+        await worker.stop(requeue=False)
+    cache, _ = await cached(core)
+    assert "host-00005" not in cache["all"]["hosts"] and "host-00006" in cache["all"]["hosts"]
+    assert all("host-00005" not in g["hosts"] for g in cache["all"]["children"].values())
+    on_disk = yaml.safe_load((core.lab_dir / "inventory" / "vultr.yml").read_text())
+    assert on_disk == cache
+    objs = await servers(core)
+    assert "host-00005" not in objs and len(objs) == 249 and objs["host-00006"][1] is False
+    assert (await core.inventory.get(admin, other.id)).data["hostname"] == "host-00006"
+    [(who, target, detail)] = await audit_targets(core, "inventory.object.delete")
+    assert (who, target) == ("admin", f"inventory/server/{obj.id}")
+    assert detail == {"title": "host-00005", "job_id": job.id, "action": "destroy", "hosts": ["host-00005"]}
+    # Vultr was not asked: the lab's playbook did the destroying, labtui only followed.
+    assert fake.calls("DELETE") == []
 
 
 async def test_viewer_sees_but_cannot_act_refused_in_core_and_audited(vcore: Core, admin: Actor, fake: FakeVultr) -> None:

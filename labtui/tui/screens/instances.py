@@ -60,7 +60,9 @@ def costs_text(report: CostReport) -> str:
 
 
 class TypeLabelScreen(ModalScreen[bool]):
-    """Destroying asks for the instance's label, typed; dismisses True only on a match."""
+    """A typed confirmation: destroying asks for the instance's label, stopping every
+    instance for ``stop all``; dismisses True only on a match. ``button`` names the act and
+    ``purpose`` ends the refusal ("Type exactly 'x' <purpose>")."""
 
     DEFAULT_CSS = """
     TypeLabelScreen { align: center middle; }
@@ -75,10 +77,12 @@ class TypeLabelScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, message: str, label: str) -> None:
+    def __init__(self, message: str, label: str, *, button: str = "Destroy", purpose: str = "to destroy it") -> None:
         super().__init__()
         self.message = message
         self.label = label
+        self.button = button
+        self.purpose = purpose
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -87,7 +91,7 @@ class TypeLabelScreen(ModalScreen[bool]):
             yield Static("", id="error", markup=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
-                yield Button("Destroy", id="confirm", variant="error", disabled=True)
+                yield Button(self.button, id="confirm", variant="error", disabled=True)
 
     def on_mount(self) -> None:
         self.query_one("#typed", Input).focus()
@@ -101,7 +105,7 @@ class TypeLabelScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#confirm")
     def action_confirm(self) -> None:
         if self.query_one("#typed", Input).value.strip() != self.label:
-            self.query_one("#error", Static).update(f"Type exactly '{self.label}' to destroy it")
+            self.query_one("#error", Static).update(f"Type exactly '{self.label}' {self.purpose}")
             return
         self.dismiss(True)
 

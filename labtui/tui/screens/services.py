@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
+from labtui.core.instances import STOP_ALL_PHRASE
 from labtui.core.jobs.queue import JobInfo
 from labtui.core.permissions_catalog import Perm
 from labtui.core.services import ServiceInfo
@@ -32,12 +33,17 @@ def last_job_text(job: JobInfo | None) -> str:
 class ServicesScreen(FilteredTableScreen):
     SCREEN_HELP = (
         "The lab's services (folders under services/ with a deploy.sh or deploy.yml). Enter "
-        "opens one; d deploys the selected service straight away."
+        "opens one; d deploys the selected service straight away. S stops every instance of "
+        "the lab (the lab's stop-instances.yaml with no service filter) once you type 'stop all'."
     )
 
     ACTIONS = (
         ScreenAction("d", "deploy", "Deploy", "Deploy the selected service straight away"),
         ScreenAction("r", "reload", "Reload", "Read the services again"),
+        ScreenAction(
+            "S", "stop_all", "Stop all", "Stop every instance of the lab (type 'stop all' to confirm)",
+            permission=Perm.SYSTEM_STOP_ALL, palette="Stop all instances",
+        ),
     )
 
     def __init__(self) -> None:
@@ -107,6 +113,20 @@ class ServicesScreen(FilteredTableScreen):
         name = self.selected()
         if name:
             await deploy(self, name, "deploy", {})
+
+    @work(group="services-action")
+    async def action_stop_all(self) -> None:
+        """CloudLab's Stop all, after the phrase is typed; opens the job's log."""
+        from labtui.tui.screens.instances import TypeLabelScreen
+
+        message = ("Stop every instance of the lab? The lab's stop-instances.yaml runs for all "
+                   f"services at once, with no service filter. Type '{STOP_ALL_PHRASE}' to confirm.")
+        confirm = TypeLabelScreen(message, STOP_ALL_PHRASE, button="Stop all", purpose="to stop every instance")
+        if not await self.app.push_screen_wait(confirm):
+            return
+        job = await self.call(lambda: self.core.instances.stop_all(self.actor, STOP_ALL_PHRASE))
+        if job is not None:
+            self.app.push_screen(JobLogScreen(job.id))
 
     def filter_changed(self, text: str) -> None:
         self.text = text.strip().lower()
