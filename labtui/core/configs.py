@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from labtui.core import audit
@@ -121,7 +121,7 @@ def unified_diff(old: str, new: str, from_label: str, to_label: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
-def _versions(s: Session, service: str, filename: str) -> Any:
+def _versions(s: Session, service: str, filename: str) -> Select[ConfigVersion]:
     return select(ConfigVersion).where(ConfigVersion.service_name == service, ConfigVersion.filename == filename)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -36,13 +36,13 @@ from sqlalchemy.orm import Session
 from labtui.core import audit
 from labtui.core.actor import Actor
 from labtui.core.db.inventory import InventoryObject, open_secrets
-from labtui.core.db.jobs import Job
+from labtui.core.db.jobs import INVENTORY_ACTION, Job
 from labtui.core.db.models import InventoryType
 from labtui.core.errors import LabtuiError, NotFound, ValidationError
 from labtui.core.inputs import check_inputs
 from labtui.core.inventory import access
 from labtui.core.inventory.types import ActionDef, InventoryTypeDef
-from labtui.core.jobs.queue import INVENTORY_ACTION, JobInfo, Jobs, Plan, job_info
+from labtui.core.jobs.queue import JobInfo, Jobs, Plan, job_info
 from labtui.core.jobs.runner import Step
 from labtui.core.services import (
     PLAYBOOK_SUFFIXES,
@@ -194,11 +194,11 @@ class _Target:
 class InventoryActions:
     """``actions_for`` (what a screen may offer) and ``run`` (queue one as a job)."""
 
-    def __init__(self, jobs: Jobs, services: Services, types: Any) -> None:
+    def __init__(self, jobs: Jobs, services: Services, types: Callable[[], Mapping[str, InventoryTypeDef]]) -> None:
         self.jobs = jobs
         self.db, self.rbac = jobs.db, jobs.rbac
         self.services = services
-        #: ``() -> Mapping[slug, InventoryTypeDef]``: the lab's loaded types.
+        #: The lab's loaded types, by slug (read at each call: a reload replaces them).
         self._types = types
 
     @classmethod

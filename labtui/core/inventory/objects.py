@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from labtui.core import audit
 from labtui.core.actor import Actor
@@ -347,7 +347,7 @@ class _Listing(NamedTuple):
     (the object id, or the id in a tag's index the query is walked by), and the types."""
 
     stmt: Select[Any]
-    key: ColumnElement[int]
+    key: ColumnElement[int] | InstrumentedAttribute[int]
     rows: dict[int, _TypeRow]
 
 
@@ -426,7 +426,7 @@ class Inventory:
         rows = _types(s)
         by_slug = {t.slug: t for t in rows.values()}
         stmt: Select[Any] = select(InventoryObject)
-        key: ColumnElement[int] = InventoryObject.id  # type: ignore[assignment]
+        key: ColumnElement[int] | InstrumentedAttribute[int] = InventoryObject.id
         if type_slug is not None:
             t = by_slug.get(type_slug)
             if t is None:
@@ -449,7 +449,7 @@ class Inventory:
                 # and a common word: 5.7 -> 3.0 ms).
                 walked = aliased(ObjectTag, name="walked_tag")  # other tag subqueries stay uncorrelated
                 stmt = stmt.join(walked, and_(walked.object_id == InventoryObject.id, walked.tag_id == tag_id))
-                key = walked.object_id  # type: ignore[assignment]
+                key = walked.object_id
             else:
                 stmt = stmt.where(InventoryObject.id.in_(select(ObjectTag.object_id).where(ObjectTag.tag_id == tag_id)))
         visible = access.visible_clause(s, p, "view", {t.slug: t.id for t in rows.values()})

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from labtui.core.db.engine import get_metadata
-from labtui.core.inventory.adapters import Counts, Item, _run, apply, sync_actor
+from labtui.core.inventory.adapters import Counts, Item, _run, apply
+from labtui.core.inventory.adapters import sync_actor as sync_actor  # the instances sync sets it
 from labtui.core.sync import adapters as registry
 
 if TYPE_CHECKING:

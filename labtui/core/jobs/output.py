@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -195,7 +196,7 @@ class OutputWriter:
         self.failures = failures or FailureLog(log)
         self._pending = 0
         self._room = threading.Condition()
-        self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._jobs: dict[str, _JobState] = {}
         self._thread: threading.Thread | None = None
         self._insert: str | None = None  # the INSERT in the driver's paramstyle
@@ -275,7 +276,7 @@ class OutputWriter:
             if stop:
                 return
 
-    def _handle(self, batch: list[tuple]) -> bool:
+    def _handle(self, batch: list[tuple[Any, ...]]) -> bool:
         lines: dict[str, list[str]] = {}
         count = 0
         deployments: dict[str, str] = {}

@@ -223,7 +223,7 @@ def _install_fast_close() -> None:
     import ansible_runner.runner as runner_module
     import pexpect
 
-    class Spawn(pexpect.spawn):
+    class Spawn(pexpect.spawn):  # type: ignore[type-arg]  # generic in the stubs only: spawn[bytes] fails at run time
         def close(self, force: bool = True) -> None:
             # types-pexpect leaves out spawn.ptyproc (the ptyprocess.PtyProcess it drives).
             pty = self.ptyproc  # type: ignore[attr-defined]

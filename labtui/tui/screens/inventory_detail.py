@@ -18,8 +18,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from labtui.core.actor import Actor
+from labtui.core.db.jobs import INVENTORY_ACTION
 from labtui.core.inventory.objects import ObjectInfo
-from labtui.core.jobs.queue import INVENTORY_ACTION, JobInfo
+from labtui.core.jobs.queue import JobInfo
 from labtui.core.permissions_catalog import Perm
 from labtui.core.runtime import Core
 from labtui.tui.actions import ScreenAction
