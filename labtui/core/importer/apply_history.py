@@ -10,15 +10,18 @@ they are matched by (time, user, action, resource) and (service, check, time).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from labtui.core.audit import redact
+from labtui.core.configs import CONFIG_FILES
 from labtui.core.db.base import table_of
 from labtui.core.db.configs import ConfigVersion
 from labtui.core.db.engine import get_metadata, set_metadata
@@ -28,8 +31,8 @@ from labtui.core.db.models import AuditRecord
 from labtui.core.db.schedules import ScheduledJob
 from labtui.core.errors import ValidationError
 from labtui.core.files import sha256
-from labtui.core.importer.context import Context
-from labtui.core.importer.records import HealthRec, JobRec, ScheduleRec
+from labtui.core.importer.context import ConfigWrite, Context
+from labtui.core.importer.records import ConfigVersionRec, HealthRec, JobRec, ScheduleRec
 from labtui.core.schedules import ScheduleSpec, validate_spec
 from labtui.core.schedules import _apply as apply_spec
 from labtui.core.services import load_scripts, services_root, undeclared
@@ -320,6 +323,59 @@ def apply_config_versions(ctx: Context) -> None:
                 setattr(row, name, value)
             ctx.report.updated("config_versions")
         ctx.remember("config_version", key, row.id)
+
+
+def apply_config_files(ctx: Context) -> None:
+    """Bring the checkout's config files to CloudLab's latest version of each.
+
+    CloudLab's edits lived only on its own disk (never in the lab's git), so a fresh checkout
+    holds an older version. A file whose content is one of its known versions is behind and
+    gets the latest one (written after the commit); a file that is none of them was changed
+    in the checkout on its own (a commit since): it is kept, and the report says how to apply
+    CloudLab's. A file labtui has a newer version of is left to labtui."""
+    assert ctx.snap is not None
+    s = ctx.session
+    latest: dict[tuple[str, str], ConfigVersionRec] = {}
+    for v in ctx.snap.config_versions:
+        key = (v.service_name, v.filename)
+        if key not in latest or v.version_number > latest[key].version_number:
+            latest[key] = v
+    for (service, filename), v in sorted(latest.items()):
+        where = f"services/{service}/{filename}"
+        ctx.at("config_files", where)
+        if not ctx.claim("config_files", where):
+            continue
+        want = sha256(v.content.encode("utf-8"))
+        known = dict(s.execute(
+            select(ConfigVersion.content_hash, ConfigVersion.version_number)
+            .where(ConfigVersion.service_name == service, ConfigVersion.filename == filename)
+            .order_by(ConfigVersion.version_number)
+        ).all())
+        top = max(known.values(), default=None)
+        if filename not in CONFIG_FILES or known.get(want) != top:
+            continue  # not a config file labtui edits, or labtui saved a newer version since
+        folder = services_root(ctx.lab_dir) / service if ctx.lab_dir is not None else None
+        if folder is None or not folder.is_dir():
+            ctx.report.warn(f"config_files: {where} (CloudLab's v{v.version_number}) not written: the checkout has no service '{service}'")
+            ctx.report.skipped("config_files")
+            continue
+        real = Path(os.path.realpath(folder / filename))
+        if not real.is_relative_to(Path(os.path.realpath(folder))) or (real.exists() and not real.is_file()):
+            ctx.report.warn(f"config_files: {where} not written: it is not a file inside the service folder")
+            ctx.report.skipped("config_files")
+            continue
+        current = sha256(real.read_bytes()) if real.is_file() else None
+        if current == want:
+            ctx.report.skipped("config_files")
+        elif current is None or current in known:
+            ctx.config_writes.append(ConfigWrite(service, filename, real, v.content, v.version_number, current is None))
+            (ctx.report.created if current is None else ctx.report.updated)("config_files")
+        else:
+            ctx.report.warn(
+                f"config_files: {where} in the checkout differs from every CloudLab version: the checkout's kept; "
+                f"'labtui configs restore {service} {filename} {v.version_number}' applies CloudLab's latest"
+            )
+            ctx.report.skipped("config_files")
 
 
 # -- health ------------------------------------------------------------------------------------

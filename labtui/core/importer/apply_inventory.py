@@ -2,7 +2,9 @@
 
 Objects are matched by the import map (their CloudLab id), else by the first ``unique``
 field of the lab's type (so an object a labtui sync adapter made already is adopted, not
-doubled). Values are stored as core stores them: checked by field type, secret fields apart
+doubled). An object a sync adapter owns (``source`` set) keeps labtui's data: the adapter
+reads the same upstream CloudLab's sync did, and later, so a re-import never puts CloudLab's
+stale copy back (docs/cloudlab.md). Values are stored as core stores them: checked by field type, secret fields apart
 from the rest, and the search text computed by labtui's :func:`search_text`. A type the lab
 no longer defines gets a ``removed`` type row; its objects are kept read-only, as core does.
 """
@@ -134,6 +136,14 @@ def apply_objects(ctx: Context) -> None:
         data, secrets = _stored(ctx, type_def, o)
         text = search_text(type_def, data) if type_def is not None else o.search_text.lower()
         row = _match(ctx, type_id, type_def, {**data, **secrets}, o)
+        mapped = row is not None and ctx.mapped("inventory_object", str(o.source_id)) == str(row.id)
+        if ctx.unchanged("inventory_object", str(o.source_id), {"data": o.data, "tags": sorted(o.tags)}) and mapped:
+            # As the last import read it: labtui's edits since (values, tags) stand.
+            assert row is not None
+            ctx.report.skipped("inventory_objects")
+            ctx.report.skipped("object_tags", len(o.tags))
+            ctx.objects[o.source_id] = row.id
+            continue
         if row is None:
             row = InventoryObject(
                 type_id=type_id, data=json.dumps(data), secrets=seal_secrets(s, secrets), search_text=text,
@@ -144,9 +154,17 @@ def apply_objects(ctx: Context) -> None:
             s.flush()
             ctx.report.created("inventory_objects")
         else:
-            # CloudLab's values win; fields only labtui has (a sync adapter's) are kept.
             old_data, old_secrets = json.loads(row.data or "{}"), open_secrets(s, row.secrets)
-            new_data, new_secrets = {**old_data, **data}, {**old_secrets, **secrets}
+            if row.source is not None:
+                # A sync adapter owns the object now: its data is labtui's, fresher than
+                # CloudLab's copy of the same upstream. CloudLab only fills in fields labtui's
+                # object has no value for, and only the first time it is matched.
+                first = not mapped
+                new_data = {**data, **old_data} if first else old_data
+                new_secrets = {**secrets, **old_secrets} if first else old_secrets
+            else:
+                # CloudLab's values win; fields only labtui has are kept.
+                new_data, new_secrets = {**old_data, **data}, {**old_secrets, **secrets}
             if (new_data, new_secrets) == (old_data, old_secrets):
                 ctx.report.skipped("inventory_objects")
             else:
