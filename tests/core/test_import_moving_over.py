@@ -16,8 +16,9 @@ from sqlalchemy import select
 from labtui.core.actor import Actor
 from labtui.core.audit import AuditFilter
 from labtui.core.config import Config, LabConfig
+from labtui.core.db.engine import get_metadata, set_metadata
 from labtui.core.db.inventory import InventoryObject
-from labtui.core.db.models import InventoryType, User, UserToken
+from labtui.core.db.models import InventoryType, Role, User, UserToken
 from labtui.core.errors import AuthError
 from labtui.core.importer import ImportReport, ImportRequest, import_cloudlab
 from labtui.core.runtime import Core
@@ -89,6 +90,11 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     await core.inventory.update(admin, server, {"region": "per"})
     erin = await core.db.run(lambda s: s.scalar(select(User.id).where(User.username == "erin")))
     await core.users.set_active(admin, erin, False)
+    ops = await core.db.run(lambda s: s.scalar(select(Role.id).where(Role.name == "ops")))
+    await core.rbac.update_role(admin, ops, permissions={"jobs.view_all", "services.view"})
+    await core.schedules.set_enabled(admin, "nightly web deploy", False)
+    refreshed = {"all": {"hosts": {"web9": {"ansible_host": "192.0.2.99"}}}}
+    await core.db.run(lambda s: set_metadata(s, "instances_cache", refreshed))  # labtui's own refresh
     before = {slug: await objects_of(core, slug) for slug in ("service", "user", "deployment", "server")}
 
     again = await run(core, db)
@@ -97,6 +103,9 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     assert after == before, "synced objects keep labtui's data, labtui's edit stands"
     assert not await core.db.run(lambda s: s.get(User, erin).is_active), "the deactivation stands"
     assert "per" in json.dumps(after["server"])
+    assert await core.db.run(lambda s: sorted(p.codename for p in s.get(Role, ops).permissions)) == ["jobs.view_all", "services.view"]
+    assert not (await core.schedules.get(admin, "nightly web deploy")).enabled
+    assert await core.db.run(lambda s: get_metadata(s, "instances_cache")) == refreshed
 
 
 async def test_what_cloudlab_changed_since_the_last_import_still_comes_over(make_core: MakeCore, tmp_path: Path) -> None:

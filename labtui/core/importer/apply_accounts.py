@@ -82,12 +82,21 @@ def apply_roles(ctx: Context) -> None:
             s.add(row)
             s.flush()
             ctx.report.created("roles")
+            if not ctx.legacy:
+                ctx.unchanged("role", rec.name, _role_fingerprint(rec))
             ctx.report.created("role_permissions", len(rec.permissions))
+        elif not ctx.legacy and ctx.unchanged("role", rec.name, _role_fingerprint(rec)) and ctx.mapped("role", rec.name) == str(row.id):
+            ctx.report.skipped("roles")  # as the last import read it: labtui's edits since stand
+            ctx.report.skipped("role_permissions", len(rec.permissions))
         else:
             _update_role(ctx, row, rec)
         existing[rec.name] = row
         ctx.roles[rec.name] = row.id
         ctx.remember("role", rec.name, row.id)
+
+
+def _role_fingerprint(rec: RoleRec) -> dict[str, object]:
+    return {"description": rec.description, "permissions": sorted(rec.permissions)}
 
 
 def _update_role(ctx: Context, row: Role, rec: RoleRec) -> None:

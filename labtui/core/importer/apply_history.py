@@ -122,6 +122,7 @@ def apply_schedules(ctx: Context) -> None:
             continue
         _report_undeclared_inputs(ctx, spec)
         row = existing.get(spec.name)
+        fresh = ctx.unchanged("schedule", spec.name, vars(rec))
         if row is None:
             row = ScheduledJob(created_by=ctx.users.get(rec.created_by or ""), created_at=rec.created_at or ctx.now, updated_at=ctx.now)
             apply_spec(row, spec, ctx.now)
@@ -134,7 +135,9 @@ def apply_schedules(ctx: Context) -> None:
             probe = ScheduledJob(created_by=row.created_by)
             apply_spec(probe, spec, ctx.now)
             mine = ctx.mapped("schedule", spec.name) == str(row.id)
-            if _definition(probe) == _definition(row):
+            if _definition(probe) == _definition(row) or (mine and fresh):
+                # The same, or as the last import read it: labtui's edits since (a schedule
+                # disabled, its cron moved) stand.
                 ctx.report.skipped("scheduled_jobs")
             elif mine or ctx.overwrite:
                 apply_spec(row, spec, ctx.now)
@@ -478,7 +481,9 @@ def apply_metadata(ctx: Context) -> None:
             ctx.report.skipped("app_metadata")
             continue
         current = get_metadata(s, key, _MISSING)
-        if current == value or (current is not _MISSING and ctx.legacy):
+        # As the last import read it: a value labtui refreshed since (instances_cache) stands.
+        fresh = ctx.unchanged("app_metadata", key, value)
+        if current == value or (current is not _MISSING and (ctx.legacy or fresh)):
             ctx.report.skipped("app_metadata")
             continue
         set_metadata(s, key, value)
