@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from labtui.core.actor import Actor
 from labtui.core.audit import AuditFilter
 from labtui.core.config import Config, LabConfig
+from labtui.core.db.base import utcnow
 from labtui.core.db.engine import get_metadata, set_metadata
+from labtui.core.db.health import HealthCheckResult
 from labtui.core.db.inventory import InventoryObject
 from labtui.core.db.models import InventoryType, Role, User, UserToken
 from labtui.core.errors import AuthError
+from labtui.core.health import LEASE_NAME
 from labtui.core.importer import ImportReport, ImportRequest, import_cloudlab
+from labtui.core.leases import Lease
 from labtui.core.runtime import Core
 from labtui.core.sync import run_sync_adapters
 from tests.cloudlab_fixtures import (
@@ -95,6 +99,11 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     await core.schedules.set_enabled(admin, "nightly web deploy", False)
     refreshed = {"all": {"hosts": {"web9": {"ansible_host": "192.0.2.99"}}}}
     await core.db.run(lambda s: set_metadata(s, "instances_cache", refreshed))  # labtui's own refresh
+    await core.inventory.tags.delete(admin, "staging")
+    grant = next(g for g in await core.inventory.acl.grants(admin) if g.tag == "prod")
+    await core.inventory.acl.revoke(admin, grant.id)
+    lease = Lease(core.db, LEASE_NAME, seconds=30, holder="p1", clock=utcnow)
+    assert await core.health.poller(lease, retention_days=1).retention() == 8, "CloudLab's results are old"
     before = {slug: await objects_of(core, slug) for slug in ("service", "user", "deployment", "server")}
 
     again = await run(core, db)
@@ -106,6 +115,9 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     assert await core.db.run(lambda s: sorted(p.codename for p in s.get(Role, ops).permissions)) == ["jobs.view_all", "services.view"]
     assert not (await core.schedules.get(admin, "nightly web deploy")).enabled
     assert await core.db.run(lambda s: get_metadata(s, "instances_cache")) == refreshed
+    assert "staging" not in [t.name for t in await core.inventory.tags.list(admin)]
+    assert [g.tag for g in await core.inventory.acl.grants(admin)] == [], "the revoked grant stays revoked"
+    assert await core.db.run(lambda s: s.scalar(select(func.count(HealthCheckResult.id)))) == 0, "retention's deletes stand"
 
 
 async def test_what_cloudlab_changed_since_the_last_import_still_comes_over(make_core: MakeCore, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ they are matched by (time, user, action, resource) and (service, check, time).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -398,11 +399,21 @@ def apply_health(ctx: Context) -> None:
             .where(HealthCheckResult.checked_at >= low, HealthCheckResult.checked_at <= high)
         )
     }
+    # Each check's newest result an earlier import read: older ones were imported then, and
+    # are missing now only because labtui's retention deleted them.
+    imported: dict[str, dt.datetime | None] = {}
+    newest: dict[str, dt.datetime] = {}
     batch: list[dict[str, Any]] = []
     for r in results:
         ctx.at("health_check_results", f"{r.service_name}/{r.check_name} at {r.checked_at.isoformat()}")
+        check = f"{r.service_name}/{r.check_name}"
+        if check not in imported:
+            mark = ctx.mapped("health_results", check)
+            imported[check] = dt.datetime.fromisoformat(mark) if mark else None
+        newest[check] = max(newest.get(check, r.checked_at), r.checked_at)
         key = (r.service_name, r.check_name, r.checked_at)
-        if key in have:
+        seen = imported[check]
+        if key in have or (seen is not None and r.checked_at <= seen):
             ctx.report.skipped("health_check_results")
             continue
         have.add(key)
@@ -415,6 +426,9 @@ def apply_health(ctx: Context) -> None:
         ctx.report.created("health_check_results")
     if batch:
         s.execute(insert(table_of(HealthCheckResult)), batch)
+    for check, at in newest.items():
+        seen = imported.get(check)
+        ctx.remember("health_results", check, max(at, seen).isoformat() if seen else at.isoformat())
     _health_state(ctx, results)
 
 

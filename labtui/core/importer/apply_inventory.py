@@ -73,7 +73,8 @@ def apply_tags(ctx: Context) -> None:
             ctx.report.warn(f"inventory_tags: '{t.name}' skipped: {exc}")
             ctx.report.skipped("inventory_tags")
             continue
-        if name in ctx.tags:
+        fresh = ctx.unchanged("inventory_tag", name, t.colour)
+        if name in ctx.tags or fresh:  # fresh: imported before, so deleted in labtui since
             ctx.report.skipped("inventory_tags")
             continue
         try:
@@ -197,8 +198,8 @@ def apply_acls(ctx: Context) -> None:
     for a in ctx.snap.acls:
         ctx.at("object_acl", f"object {a.object_id}, role '{a.role}', '{a.permission}'")
         object_id, role_id = ctx.objects.get(a.object_id), ctx.roles.get(a.role)
-        if object_id is None or role_id is None:
-            ctx.report.skipped("object_acl")
+        if object_id is None or role_id is None or ctx.unchanged("object_acl", f"{a.object_id}/{a.role}/{a.permission}", a.effect):
+            ctx.report.skipped("object_acl")  # unchanged since the last import: labtui's rule since stands
             continue
         if a.role == SUPER_ADMIN and a.effect == DENY:
             ctx.report.warn(
@@ -225,7 +226,8 @@ def apply_tag_grants(ctx: Context) -> None:
     for g in ctx.snap.tag_grants:
         ctx.at("tag_permissions", f"tag '{g.tag}', role '{g.role}', '{g.permission}'")
         tag_id, role_id = ctx.tags.get(g.tag.strip()), ctx.roles.get(g.role)
-        if tag_id is None or role_id is None:
+        if tag_id is None or role_id is None or ctx.unchanged("tag_permission", f"{g.tag}/{g.role}/{g.permission}", True):
+            # Unchanged: imported before, perhaps revoked in labtui since.
             ctx.report.skipped("tag_permissions")
             continue
         found = s.scalar(
