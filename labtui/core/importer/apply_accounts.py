@@ -176,9 +176,12 @@ def apply_users(ctx: Context) -> None:
             row.invited_by_id = ctx.users.get(rec.invited_by)
 
 
+#: What of CloudLab's account a re-import applies (a login in CloudLab is no change of it).
+_APPLIED = ("password_hash", "is_active", "email", "display_name", "invite_accepted_at", "ssh_public_key", "roles")
+
+
 def _fingerprint(rec: UserRec) -> dict[str, object]:
-    """What of CloudLab's account an import applies (not when CloudLab made the row)."""
-    return {k: v for k, v in vars(rec).items() if k != "created_at"}
+    return {k: getattr(rec, k) for k in _APPLIED}
 
 
 def _email(ctx: Context, rec: UserRec) -> str | None:

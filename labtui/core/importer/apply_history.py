@@ -48,6 +48,8 @@ METADATA_KEYS = (
     "plans_cache", "cost_cache", "cost_cache_time",
 )
 SEED_NOTE = "Initial version (seeded)"
+#: A schedule's fields CloudLab's scheduler writes as it fires.
+_RUNTIME = {"last_run_at", "last_job_id", "last_status", "created_at"}
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
@@ -123,7 +125,8 @@ def apply_schedules(ctx: Context) -> None:
             continue
         _report_undeclared_inputs(ctx, spec)
         row = existing.get(spec.name)
-        fresh = ctx.unchanged("schedule", spec.name, vars(rec))
+        # Its definition: a firing in CloudLab (last_run_at ...) is no change of it.
+        fresh = ctx.unchanged("schedule", spec.name, {k: v for k, v in vars(rec).items() if k not in _RUNTIME})
         if row is None:
             row = ScheduledJob(created_by=ctx.users.get(rec.created_by or ""), created_at=rec.created_at or ctx.now, updated_at=ctx.now)
             apply_spec(row, spec, ctx.now)
