@@ -197,6 +197,20 @@ OBJECTS: list[tuple[str, dict[str, Any]]] = [
     ("legacy", {"name": "old-thing", "note": "from a type the lab dropped"}),
     ("credential", {"name": "db root", "kind": "password", "username": "root", "secret": "s3cret-db"}),
 ]
+#: Objects of the demo lab's synced types (service_discovery, user_sync, deployment_sync) as
+#: CloudLab's own sync left them: labtui's adapters own them once imported.
+SYNCED_OBJECTS: list[tuple[str, dict[str, Any]]] = [
+    ("service", {"name": "hello", "service_dir": "/services/hello", "status": "deployed"}),
+    ("service", {"name": "greet", "service_dir": "/services/greet", "status": "available"}),
+    ("user", {"username": "frank", "email": "frank@example.com", "display_name": "Frank", "role": "ops", "status": "invited"}),
+    ("user", {"username": "carol", "email": "carol@old.example.com", "display_name": "Carol", "role": "ops", "status": "active"}),
+    ("deployment", {"service_name": "web", "deployment_id": "dep-0", "status": "completed", "job_id": "c0000000", "hostname": "gone"}),
+]
+#: CloudLab's versions of the service's config.yaml, v1 first (v1 is what the lab's git holds).
+CONFIG_VERSIONS = ("replicas: 1\n", "replicas: 2\n", "replicas: 3\nimage: web:2\n")
+#: CloudLab's invite and reset tokens (plain text, as CloudLab stored them).
+PENDING_INVITE, EXPIRED_INVITE = "i" * 64, "e" * 64
+PENDING_RESET, USED_RESET = "p" * 64, "r" * 64
 TAGS = {"prod": "#E8984A", "staging": "red", "svc:web": "#e8984a"}
 OBJECT_TAGS = [(1, "prod"), (2, "prod"), (3, "staging"), (4, "prod"), (6, "svc:web")]
 #: (object id, role, suffix, effect)
@@ -213,10 +227,14 @@ def _permissions() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def build_sqlite(path: Path, *, jobs: int = 6, lines: int = 4, audit: int = 25, health: int = 8) -> Built:
+def build_sqlite(
+    path: Path, *, jobs: int = 6, lines: int = 4, audit: int = 25, health: int = 8, synced: bool = False,
+    config_service: str = "web",
+) -> Built:
     """A ``cloudlab.db`` with custom roles, users (one invited), tokens, inventory objects with
-    tags, ACLs and tag grants, schedules, jobs (one left running), audit rows, config versions,
-    health results and metadata."""
+    tags, ACLs and tag grants, schedules, jobs (one left running), audit rows, config versions
+    (of ``config_service``'s config.yaml), health results and metadata; with ``synced``, also
+    objects of the synced types (:data:`SYNCED_OBJECTS`, ids after :data:`OBJECTS`)."""
     built = Built(path)
     conn = sqlite3.connect(path)
     conn.executescript(SCHEMA)
@@ -246,15 +264,23 @@ def build_sqlite(path: Path, *, jobs: int = 6, lines: int = 4, audit: int = 25, 
         if password:
             built.passwords[name] = password
         conn.executemany("INSERT INTO user_roles VALUES (?, ?)", [(cur.lastrowid, role_id[r]) for r in roles])
-    future, past = naive(dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=70)), naive(BASE)
-    conn.execute("INSERT INTO invite_tokens (user_id, token, expires_at) VALUES (?, ?, ?)", (user_id["frank"], "i" * 64, future))
-    conn.execute("INSERT INTO password_reset_tokens (user_id, token, expires_at, used_at) VALUES (?, ?, ?, ?)", (user_id["carol"], "r" * 64, past, past))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    future, soon, past = naive(now + dt.timedelta(hours=70)), naive(now + dt.timedelta(minutes=50)), naive(BASE)
+    conn.executemany("INSERT INTO invite_tokens (user_id, token, expires_at) VALUES (?, ?, ?)", [
+        (user_id["frank"], EXPIRED_INVITE, past), (user_id["frank"], PENDING_INVITE, future),
+    ])
+    conn.executemany("INSERT INTO password_reset_tokens (user_id, token, expires_at, used_at) VALUES (?, ?, ?, ?)", [
+        (user_id["carol"], USED_RESET, past, past), (user_id["dave"], PENDING_RESET, soon, None),
+    ])
 
     type_id = {}
-    for slug, label in (("server", "Servers"), ("network", "Networks"), ("legacy", "Legacy things"), ("credential", "Credentials")):
+    types = [("server", "Servers"), ("network", "Networks"), ("legacy", "Legacy things"), ("credential", "Credentials")]
+    if synced:
+        types += [("service", "Services"), ("user", "Users"), ("deployment", "Deployments")]
+    for slug, label in types:
         cur = conn.execute("INSERT INTO inventory_types (slug, label, description, icon, config_hash, created_at, updated_at) VALUES (?, ?, '', '', 'x', ?, ?)", (slug, label, t, t))
         type_id[slug] = cur.lastrowid
-    for slug, data in OBJECTS:
+    for slug, data in OBJECTS + (SYNCED_OBJECTS if synced else []):
         conn.execute(
             "INSERT INTO inventory_objects (type_id, data, search_text, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (type_id[slug], json.dumps(data), " ".join(str(v) for v in data.values()).lower(), user_id["admin"], t, t),
@@ -314,12 +340,12 @@ def build_sqlite(path: Path, *, jobs: int = 6, lines: int = 4, audit: int = 25, 
     )
 
 
-    for n, content in enumerate(("replicas: 1\n", "replicas: 2\n", "replicas: 3\nimage: web:2\n"), 1):
+    for n, content in enumerate(CONFIG_VERSIONS, 1):
         data = content.encode()
         conn.execute(
             "INSERT INTO config_versions (service_name, filename, content, content_hash, size_bytes, version_number, change_note, "
-            "created_by_id, created_by_username, ip_address, created_at) VALUES ('web', 'config.yaml', ?, ?, ?, ?, ?, ?, 'carol', ?, ?)",
-            (content, hashlib.sha256(data).hexdigest(), len(data), n, f"change {n}", user_id["carol"], "203.0.113.5", naive(BASE + dt.timedelta(hours=n))),
+            "created_by_id, created_by_username, ip_address, created_at) VALUES (?, 'config.yaml', ?, ?, ?, ?, ?, ?, 'carol', ?, ?)",
+            (config_service, content, hashlib.sha256(data).hexdigest(), len(data), n, f"change {n}", user_id["carol"], "203.0.113.5", naive(BASE + dt.timedelta(hours=n))),
         )
     previous = "unknown"
     for i in range(health):

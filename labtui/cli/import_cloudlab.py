@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "import-cloudlab",
         help="import CloudLab's users, roles, jobs, schedules, inventory and history",
         description="Import CloudLab's legacy database.json and/or its cloudlab.db into labtui, in one "
-        "transaction. Re-running is safe: records are matched by their natural keys.",
+        "transaction. Re-running is safe: records are matched by their natural keys, and what changed in "
+        "labtui since the last import stays unless CloudLab changed it too.",
     )
     p.add_argument("--json", dest="json_path", metavar="PATH", help="CloudLab's legacy database.json")
     p.add_argument("--db", dest="db_path", metavar="PATH", help="CloudLab's SQLite database (cloudlab.db)")

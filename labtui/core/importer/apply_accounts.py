@@ -4,6 +4,10 @@ A role or account that exists in labtui and did not come from an earlier import 
 CloudLab (the import map says so; for accounts, an equal password hash also proves it) is a
 conflict: reported and left alone unless ``--overwrite``. CloudLab's ``super-admin`` is
 labtui's own system role, which always holds every permission: it is matched, never changed.
+
+Pending invite and reset tokens are imported as labtui stores tokens (the digest only,
+single-use, CloudLab's expiry), so the token already in a person's mail still redeems; a
+used or expired one is not imported.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from labtui.core import validation
-from labtui.core.db.models import AuthSession, Permission, Role, User, user_roles
+from labtui.core.auth import INVITE, RESET
+from labtui.core.db.models import AuthSession, Permission, Role, User, UserToken, user_roles
 from labtui.core.errors import ValidationError
 from labtui.core.importer.context import Context
-from labtui.core.importer.records import RoleRec, UserRec
+from labtui.core.importer.records import RoleRec, TokenRec, UserRec
+from labtui.core.passwords import token_digest
 from labtui.core.rbac import SUPER_ADMIN
 
 _ROLE_NAME = re.compile(r"[\w .-]{2,50}")
@@ -76,12 +82,21 @@ def apply_roles(ctx: Context) -> None:
             s.add(row)
             s.flush()
             ctx.report.created("roles")
+            if not ctx.legacy:
+                ctx.unchanged("role", rec.name, _role_fingerprint(rec))
             ctx.report.created("role_permissions", len(rec.permissions))
+        elif not ctx.legacy and ctx.unchanged("role", rec.name, _role_fingerprint(rec)) and ctx.mapped("role", rec.name) == str(row.id):
+            ctx.report.skipped("roles")  # as the last import read it: labtui's edits since stand
+            ctx.report.skipped("role_permissions", len(rec.permissions))
         else:
             _update_role(ctx, row, rec)
         existing[rec.name] = row
         ctx.roles[rec.name] = row.id
         ctx.remember("role", rec.name, row.id)
+
+
+def _role_fingerprint(rec: RoleRec) -> dict[str, object]:
+    return {"description": rec.description, "permissions": sorted(rec.permissions)}
 
 
 def _update_role(ctx: Context, row: Role, rec: RoleRec) -> None:
@@ -140,6 +155,15 @@ def apply_users(ctx: Context) -> None:
             s.flush()
             created.append((row, rec))
             ctx.report.created("users")
+            if not ctx.legacy:
+                ctx.unchanged("user", name, _fingerprint(rec))
+        elif not ctx.legacy and ctx.unchanged("user", name, _fingerprint(rec)) and ctx.mapped("user", name) == str(row.id):
+            # CloudLab's account is as the last import read it: what labtui did since (a
+            # deactivation, an accepted invitation, a role taken away) stands.
+            ctx.report.skipped("users")
+            ctx.report.skipped("user_roles", len(rec.roles))
+            ctx.users[name] = row.id
+            continue
         elif not _update_user(ctx, row, rec, email):
             continue
         existing[name] = row
@@ -150,11 +174,14 @@ def apply_users(ctx: Context) -> None:
     for row, rec in created:
         if rec.invited_by:
             row.invited_by_id = ctx.users.get(rec.invited_by)
-    invited = sum(1 for _, rec in created if not rec.is_active and rec.password_hash is None)
-    if invited:
-        ctx.report.warn(
-            f"users: {invited} invited account(s) had not accepted yet; their tokens were not imported: invite them again"
-        )
+
+
+#: What of CloudLab's account a re-import applies (a login in CloudLab is no change of it).
+_APPLIED = ("password_hash", "is_active", "email", "display_name", "invite_accepted_at", "ssh_public_key", "roles")
+
+
+def _fingerprint(rec: UserRec) -> dict[str, object]:
+    return {k: getattr(rec, k) for k in _APPLIED}
 
 
 def _email(ctx: Context, rec: UserRec) -> str | None:
@@ -234,3 +261,45 @@ def _assign(ctx: Context, row: User, roles: list[str]) -> None:
             have.add(role_id)
             ctx.report.created("user_roles")
 
+
+
+_TOKEN_KINDS = {"invite_tokens": INVITE, "password_reset_tokens": RESET}
+
+
+def _token_unusable(ctx: Context, rec: TokenRec, user: User | None) -> str | None:
+    """Why ``rec`` is not imported (None: it is)."""
+    if rec.used_at is not None:
+        return "used"
+    if rec.expires_at <= ctx.now:
+        return "expired"
+    if user is None:
+        return f"'{rec.username}' was not imported"
+    if rec.table == "invite_tokens" and (user.password_hash is not None or user.invite_accepted_at is not None):
+        # An invitation sets the password of whoever holds it: never for an account in use.
+        return f"'{rec.username}' has accepted already"
+    if rec.table == "password_reset_tokens" and not user.is_active:
+        return f"'{rec.username}' is not active"
+    return None
+
+
+def apply_tokens(ctx: Context) -> None:
+    assert ctx.snap is not None
+    s = ctx.session
+    for rec in ctx.snap.tokens:
+        ctx.at(rec.table, rec.ref)
+        digest = token_digest(rec.token)
+        if not ctx.claim("tokens", digest) or s.scalar(select(UserToken.id).where(UserToken.token_hash == digest)) is not None:
+            ctx.report.skipped("tokens")  # imported already (and perhaps redeemed since)
+            continue
+        user_id = ctx.users.get(rec.username)
+        user = s.get(User, user_id) if user_id is not None else None
+        why = _token_unusable(ctx, rec, user)
+        if why is not None:
+            ctx.report.skipped("tokens")
+            if why not in ("used", "expired"):
+                ctx.report.warn(f"tokens: a pending {_TOKEN_KINDS[rec.table]} token not imported ({why}): send a new one")
+            continue
+        assert user is not None
+        s.add(UserToken(user_id=user.id, kind=_TOKEN_KINDS[rec.table], token_hash=digest, created_at=ctx.now,
+                        expires_at=rec.expires_at))
+        ctx.report.created("tokens")

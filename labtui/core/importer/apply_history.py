@@ -9,16 +9,20 @@ they are matched by (time, user, action, resource) and (service, check, time).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from labtui.core.audit import redact
+from labtui.core.configs import CONFIG_FILES
 from labtui.core.db.base import table_of
 from labtui.core.db.configs import ConfigVersion
 from labtui.core.db.engine import get_metadata, set_metadata
@@ -28,8 +32,8 @@ from labtui.core.db.models import AuditRecord
 from labtui.core.db.schedules import ScheduledJob
 from labtui.core.errors import ValidationError
 from labtui.core.files import sha256
-from labtui.core.importer.context import Context
-from labtui.core.importer.records import HealthRec, JobRec, ScheduleRec
+from labtui.core.importer.context import ConfigWrite, Context
+from labtui.core.importer.records import ConfigVersionRec, HealthRec, JobRec, ScheduleRec
 from labtui.core.schedules import ScheduleSpec, validate_spec
 from labtui.core.schedules import _apply as apply_spec
 from labtui.core.services import load_scripts, services_root, undeclared
@@ -44,6 +48,8 @@ METADATA_KEYS = (
     "plans_cache", "cost_cache", "cost_cache_time",
 )
 SEED_NOTE = "Initial version (seeded)"
+#: A schedule's fields CloudLab's scheduler writes as it fires.
+_RUNTIME = {"last_run_at", "last_job_id", "last_status", "created_at"}
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
@@ -119,6 +125,8 @@ def apply_schedules(ctx: Context) -> None:
             continue
         _report_undeclared_inputs(ctx, spec)
         row = existing.get(spec.name)
+        # Its definition: a firing in CloudLab (last_run_at ...) is no change of it.
+        fresh = ctx.unchanged("schedule", spec.name, {k: v for k, v in vars(rec).items() if k not in _RUNTIME})
         if row is None:
             row = ScheduledJob(created_by=ctx.users.get(rec.created_by or ""), created_at=rec.created_at or ctx.now, updated_at=ctx.now)
             apply_spec(row, spec, ctx.now)
@@ -131,7 +139,9 @@ def apply_schedules(ctx: Context) -> None:
             probe = ScheduledJob(created_by=row.created_by)
             apply_spec(probe, spec, ctx.now)
             mine = ctx.mapped("schedule", spec.name) == str(row.id)
-            if _definition(probe) == _definition(row):
+            if _definition(probe) == _definition(row) or (mine and fresh):
+                # The same, or as the last import read it: labtui's edits since (a schedule
+                # disabled, its cron moved) stand.
                 ctx.report.skipped("scheduled_jobs")
             elif mine or ctx.overwrite:
                 apply_spec(row, spec, ctx.now)
@@ -322,6 +332,59 @@ def apply_config_versions(ctx: Context) -> None:
         ctx.remember("config_version", key, row.id)
 
 
+def apply_config_files(ctx: Context) -> None:
+    """Bring the checkout's config files to CloudLab's latest version of each.
+
+    CloudLab's edits lived only on its own disk (never in the lab's git), so a fresh checkout
+    holds an older version. A file whose content is one of its known versions is behind and
+    gets the latest one (written after the commit); a file that is none of them was changed
+    in the checkout on its own (a commit since): it is kept, and the report says how to apply
+    CloudLab's. A file labtui has a newer version of is left to labtui."""
+    assert ctx.snap is not None
+    s = ctx.session
+    latest: dict[tuple[str, str], ConfigVersionRec] = {}
+    for v in ctx.snap.config_versions:
+        key = (v.service_name, v.filename)
+        if key not in latest or v.version_number > latest[key].version_number:
+            latest[key] = v
+    for (service, filename), v in sorted(latest.items()):
+        where = f"services/{service}/{filename}"
+        ctx.at("config_files", where)
+        if not ctx.claim("config_files", where):
+            continue
+        want = sha256(v.content.encode("utf-8"))
+        known = dict(s.execute(
+            select(ConfigVersion.content_hash, ConfigVersion.version_number)
+            .where(ConfigVersion.service_name == service, ConfigVersion.filename == filename)
+            .order_by(ConfigVersion.version_number)
+        ).all())
+        top = max(known.values(), default=None)
+        if filename not in CONFIG_FILES or known.get(want) != top:
+            continue  # not a config file labtui edits, or labtui saved a newer version since
+        folder = services_root(ctx.lab_dir) / service if ctx.lab_dir is not None else None
+        if folder is None or not folder.is_dir():
+            ctx.report.warn(f"config_files: {where} (CloudLab's v{v.version_number}) not written: the checkout has no service '{service}'")
+            ctx.report.skipped("config_files")
+            continue
+        real = Path(os.path.realpath(folder / filename))
+        if not real.is_relative_to(Path(os.path.realpath(folder))) or (real.exists() and not real.is_file()):
+            ctx.report.warn(f"config_files: {where} not written: it is not a file inside the service folder")
+            ctx.report.skipped("config_files")
+            continue
+        current = sha256(real.read_bytes()) if real.is_file() else None
+        if current == want:
+            ctx.report.skipped("config_files")
+        elif current is None or current in known:
+            ctx.config_writes.append(ConfigWrite(service, filename, real, v.content, v.version_number, current is None))
+            (ctx.report.created if current is None else ctx.report.updated)("config_files")
+        else:
+            ctx.report.warn(
+                f"config_files: {where} in the checkout differs from every CloudLab version: the checkout's kept; "
+                f"'labtui configs restore {service} {filename} {v.version_number}' applies CloudLab's latest"
+            )
+            ctx.report.skipped("config_files")
+
+
 # -- health ------------------------------------------------------------------------------------
 
 
@@ -339,11 +402,21 @@ def apply_health(ctx: Context) -> None:
             .where(HealthCheckResult.checked_at >= low, HealthCheckResult.checked_at <= high)
         )
     }
+    # Each check's newest result an earlier import read: older ones were imported then, and
+    # are missing now only because labtui's retention deleted them.
+    imported: dict[str, dt.datetime | None] = {}
+    newest: dict[str, dt.datetime] = {}
     batch: list[dict[str, Any]] = []
     for r in results:
         ctx.at("health_check_results", f"{r.service_name}/{r.check_name} at {r.checked_at.isoformat()}")
+        check = f"{r.service_name}/{r.check_name}"
+        if check not in imported:
+            mark = ctx.mapped("health_results", check)
+            imported[check] = dt.datetime.fromisoformat(mark) if mark else None
+        newest[check] = max(newest.get(check, r.checked_at), r.checked_at)
         key = (r.service_name, r.check_name, r.checked_at)
-        if key in have:
+        seen = imported[check]
+        if key in have or (seen is not None and r.checked_at <= seen):
             ctx.report.skipped("health_check_results")
             continue
         have.add(key)
@@ -356,6 +429,9 @@ def apply_health(ctx: Context) -> None:
         ctx.report.created("health_check_results")
     if batch:
         s.execute(insert(table_of(HealthCheckResult)), batch)
+    for check, at in newest.items():
+        seen = imported.get(check)
+        ctx.remember("health_results", check, max(at, seen).isoformat() if seen else at.isoformat())
     _health_state(ctx, results)
 
 
@@ -422,7 +498,9 @@ def apply_metadata(ctx: Context) -> None:
             ctx.report.skipped("app_metadata")
             continue
         current = get_metadata(s, key, _MISSING)
-        if current == value or (current is not _MISSING and ctx.legacy):
+        # As the last import read it: a value labtui refreshed since (instances_cache) stands.
+        fresh = ctx.unchanged("app_metadata", key, value)
+        if current == value or (current is not _MISSING and (ctx.legacy or fresh)):
             ctx.report.skipped("app_metadata")
             continue
         set_metadata(s, key, value)

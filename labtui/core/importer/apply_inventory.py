@@ -2,7 +2,9 @@
 
 Objects are matched by the import map (their CloudLab id), else by the first ``unique``
 field of the lab's type (so an object a labtui sync adapter made already is adopted, not
-doubled). Values are stored as core stores them: checked by field type, secret fields apart
+doubled). An object a sync adapter owns (``source`` set) keeps labtui's data: the adapter
+reads the same upstream CloudLab's sync did, and later, so a re-import never puts CloudLab's
+stale copy back (docs/cloudlab.md). Values are stored as core stores them: checked by field type, secret fields apart
 from the rest, and the search text computed by labtui's :func:`search_text`. A type the lab
 no longer defines gets a ``removed`` type row; its objects are kept read-only, as core does.
 """
@@ -71,7 +73,8 @@ def apply_tags(ctx: Context) -> None:
             ctx.report.warn(f"inventory_tags: '{t.name}' skipped: {exc}")
             ctx.report.skipped("inventory_tags")
             continue
-        if name in ctx.tags:
+        fresh = ctx.unchanged("inventory_tag", name, t.colour)
+        if name in ctx.tags or fresh:  # fresh: imported before, so deleted in labtui since
             ctx.report.skipped("inventory_tags")
             continue
         try:
@@ -134,6 +137,14 @@ def apply_objects(ctx: Context) -> None:
         data, secrets = _stored(ctx, type_def, o)
         text = search_text(type_def, data) if type_def is not None else o.search_text.lower()
         row = _match(ctx, type_id, type_def, {**data, **secrets}, o)
+        mapped = row is not None and ctx.mapped("inventory_object", str(o.source_id)) == str(row.id)
+        if ctx.unchanged("inventory_object", str(o.source_id), {"data": o.data, "tags": sorted(o.tags)}) and mapped:
+            # As the last import read it: labtui's edits since (values, tags) stand.
+            assert row is not None
+            ctx.report.skipped("inventory_objects")
+            ctx.report.skipped("object_tags", len(o.tags))
+            ctx.objects[o.source_id] = row.id
+            continue
         if row is None:
             row = InventoryObject(
                 type_id=type_id, data=json.dumps(data), secrets=seal_secrets(s, secrets), search_text=text,
@@ -144,9 +155,17 @@ def apply_objects(ctx: Context) -> None:
             s.flush()
             ctx.report.created("inventory_objects")
         else:
-            # CloudLab's values win; fields only labtui has (a sync adapter's) are kept.
             old_data, old_secrets = json.loads(row.data or "{}"), open_secrets(s, row.secrets)
-            new_data, new_secrets = {**old_data, **data}, {**old_secrets, **secrets}
+            if row.source is not None:
+                # A sync adapter owns the object now: its data is labtui's, fresher than
+                # CloudLab's copy of the same upstream. CloudLab only fills in fields labtui's
+                # object has no value for, and only the first time it is matched.
+                first = not mapped
+                new_data = {**data, **old_data} if first else old_data
+                new_secrets = {**secrets, **old_secrets} if first else old_secrets
+            else:
+                # CloudLab's values win; fields only labtui has are kept.
+                new_data, new_secrets = {**old_data, **data}, {**old_secrets, **secrets}
             if (new_data, new_secrets) == (old_data, old_secrets):
                 ctx.report.skipped("inventory_objects")
             else:
@@ -179,8 +198,8 @@ def apply_acls(ctx: Context) -> None:
     for a in ctx.snap.acls:
         ctx.at("object_acl", f"object {a.object_id}, role '{a.role}', '{a.permission}'")
         object_id, role_id = ctx.objects.get(a.object_id), ctx.roles.get(a.role)
-        if object_id is None or role_id is None:
-            ctx.report.skipped("object_acl")
+        if object_id is None or role_id is None or ctx.unchanged("object_acl", f"{a.object_id}/{a.role}/{a.permission}", a.effect):
+            ctx.report.skipped("object_acl")  # unchanged since the last import: labtui's rule since stands
             continue
         if a.role == SUPER_ADMIN and a.effect == DENY:
             ctx.report.warn(
@@ -207,7 +226,8 @@ def apply_tag_grants(ctx: Context) -> None:
     for g in ctx.snap.tag_grants:
         ctx.at("tag_permissions", f"tag '{g.tag}', role '{g.role}', '{g.permission}'")
         tag_id, role_id = ctx.tags.get(g.tag.strip()), ctx.roles.get(g.role)
-        if tag_id is None or role_id is None:
+        if tag_id is None or role_id is None or ctx.unchanged("tag_permission", f"{g.tag}/{g.role}/{g.permission}", True):
+            # Unchanged: imported before, perhaps revoked in labtui since.
             ctx.report.skipped("tag_permissions")
             continue
         found = s.scalar(

@@ -4,6 +4,8 @@ natural key, the import map, and where the import is (for an error naming the re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,18 @@ from labtui.core.importer.report import ImportReport
 from labtui.core.inventory.types import InventoryTypeDef
 
 SOURCE = "cloudlab"
+
+
+@dataclass(frozen=True)
+class ConfigWrite:
+    """A config file of the checkout to bring to CloudLab's latest version, after the commit."""
+
+    service: str
+    filename: str
+    path: Path
+    content: str
+    version: int
+    created: bool
 
 
 @dataclass
@@ -43,6 +57,8 @@ class Context:
     objects: dict[int, int] = field(default_factory=dict)
     #: (table, key) handled by an earlier source of this run: a later (older) one skips them.
     claimed: set[tuple[str, str]] = field(default_factory=set)
+    #: Config files to write once the import is committed (never on a dry run).
+    config_writes: list[ConfigWrite] = field(default_factory=list)
     _map: dict[str, dict[str, str]] = field(default_factory=dict)
     _pending: list[dict[str, object]] = field(default_factory=list)
 
@@ -94,6 +110,15 @@ class Context:
         )
         if len(self._pending) >= 5000:
             self.flush_map()
+
+    def unchanged(self, kind: str, key: str, record: object) -> bool:
+        """True if CloudLab's ``record`` is what the last import of ``key`` read: CloudLab did
+        not change it since, so whatever labtui did to the row since stands. Remembers the
+        record's digest for the next import either way."""
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+        same = self.mapped(f"{kind}#digest", key) == digest
+        self.remember(f"{kind}#digest", key, digest)
+        return same
 
     def flush_map(self) -> None:
         if self._pending:

@@ -191,6 +191,19 @@ class HealthRec:
 
 
 @dataclass
+class TokenRec:
+    """A pending invite or reset token. CloudLab kept the token itself (plain text); labtui
+    keeps only its digest, so the one already in the person's mail still works."""
+
+    table: str  # invite_tokens | password_reset_tokens
+    ref: str
+    username: str
+    token: str = field(repr=False)
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+@dataclass
 class Snapshot:
     """Everything one source file holds, with the warnings met while reading it."""
 
@@ -212,6 +225,6 @@ class Snapshot:
     #: CloudLab's ``app_metadata`` (values decoded), the vault password taken out.
     metadata: dict[str, Any] = field(default_factory=dict)
     vault_password: str | None = None
-    #: Token table -> (rows, of which still pending): never imported (stored in plain text).
-    tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: CloudLab's invite and reset tokens, used and expired ones included.
+    tokens: list[TokenRec] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ from labtui.core.errors import LabtuiError
 TABLES = (
     "users", "roles", "permissions", "user_roles", "role_permissions",
     "inventory_types", "inventory_tags", "inventory_objects", "object_tags", "object_acl", "tag_permissions",
-    "scheduled_jobs", "jobs", "job_output", "audit_log", "config_versions",
+    "scheduled_jobs", "jobs", "job_output", "audit_log", "config_versions", "config_files",
     "health_check_results", "health_check_state", "app_metadata", "vault", "tokens",
 )
 

@@ -3,7 +3,8 @@
 The sources are read first (a corrupt file fails before anything is touched), then applied
 on one session: any failure rolls everything back and names the file and the record. A dry
 run applies everything the same way and rolls back, so its counts are exactly what a real
-run would do. The vault password is written to its file only after the commit. The source
+run would do. The vault password and the checkout's config files brought to CloudLab's
+latest versions are written only after the commit. The source
 files are only read: the import is recorded in ``app_metadata`` (``import.cloudlab``).
 """
 
@@ -27,13 +28,16 @@ from labtui.core.db.base import utcnow
 from labtui.core.db.engine import get_metadata, set_metadata
 from labtui.core.db.models import User
 from labtui.core.errors import PermissionDenied, ValidationError
+from labtui.core.files import atomic_write
 from labtui.core.importer.apply_accounts import (
     apply_permissions,
     apply_roles,
+    apply_tokens,
     apply_users,
 )
 from labtui.core.importer.apply_history import (
     apply_audit,
+    apply_config_files,
     apply_config_versions,
     apply_health,
     apply_jobs,
@@ -47,7 +51,7 @@ from labtui.core.importer.apply_inventory import (
     apply_tags,
     apply_types,
 )
-from labtui.core.importer.context import Context
+from labtui.core.importer.context import ConfigWrite, Context
 from labtui.core.importer.json_source import read_json
 from labtui.core.importer.records import Snapshot
 from labtui.core.importer.report import ImportFailed, ImportReport
@@ -65,8 +69,8 @@ ACTION = "import.cloudlab"
 #: super-admin (who holds ``*``) may do it.
 PERMISSION = "*"
 STEPS = (
-    apply_permissions, apply_roles, apply_users, apply_types, apply_tags, apply_objects, apply_acls,
-    apply_tag_grants, apply_schedules, apply_jobs, apply_audit, apply_config_versions, apply_health,
+    apply_permissions, apply_roles, apply_users, apply_tokens, apply_types, apply_tags, apply_objects, apply_acls,
+    apply_tag_grants, apply_schedules, apply_jobs, apply_audit, apply_config_versions, apply_config_files, apply_health,
     apply_metadata,
 )
 
@@ -114,7 +118,7 @@ async def import_cloudlab(core: Core, actor: Actor, request: ImportRequest) -> I
     report = ImportReport(sources=[str(s.path) for s in snaps], dry_run=request.dry_run)
     for snap in snaps:
         report.warnings.extend(snap.warnings)
-    vault = await asyncio.to_thread(_apply, core, actor, snaps, request, report, now)
+    vault, writes = await asyncio.to_thread(_apply, core, actor, snaps, request, report, now)
     if vault is not None:
         try:
             _write_private(core.vault.path, vault + "\n")
@@ -122,6 +126,7 @@ async def import_cloudlab(core: Core, actor: Actor, request: ImportRequest) -> I
             raise ImportFailed(
                 f"{core.vault.path}: the records were imported, but the vault password could not be written: {exc}"
             ) from None
+    await asyncio.to_thread(_write_configs, writes)
     core.rbac.invalidate()
     log.info(
         "import from %s%s: %s; %d warning(s)", ", ".join(report.sources), " (dry run)" if request.dry_run else "",
@@ -132,8 +137,9 @@ async def import_cloudlab(core: Core, actor: Actor, request: ImportRequest) -> I
 
 def _apply(
     core: Core, actor: Actor, snaps: list[Snapshot], request: ImportRequest, report: ImportReport, now: dt.datetime
-) -> str | None:
-    """Apply every snapshot in one transaction; returns the vault password to write, if any."""
+) -> tuple[str | None, list[ConfigWrite]]:
+    """Apply every snapshot in one transaction; returns the vault password to write, if any,
+    and the config files to write."""
     with core.db.open_session() as s:
         ctx = Context(s, report, request.overwrite, core.inventory_types, now, lab_dir=core.lab_dir)
         try:
@@ -146,15 +152,16 @@ def _apply(
             ctx.flush_map()
             ctx.snap, ctx.where = None, "vault password"
             vault = _vault(ctx, core, actor, snaps)
-            _tokens(ctx, snaps)
             if request.dry_run:
                 s.rollback()
-                return None
+                return None, []
             ctx.where = "recording the import"
+            for w in ctx.config_writes:
+                audit.record(s, actor, "service.config.import", f"services/{w.service}/{w.filename}",
+                             {"file": w.filename, "version": w.version, "via": ACTION})
             audit.record(s, actor, ACTION, ", ".join(p.name for p in (sn.path for sn in snaps)), report.audit_detail())
             _record(s, actor, snaps, report, now)
             s.commit()
-            return vault
         except (ImportFailed, PermissionDenied):
             s.rollback()
             raise
@@ -163,6 +170,20 @@ def _apply(
             log.warning("import failed at %s", ctx.where, exc_info=True)
             where = str(ctx.snap.path) if ctx.snap is not None else "import"
             raise ImportFailed(f"{where}: {ctx.where}: {_reason(exc)}; nothing was imported") from None
+    return vault, ctx.config_writes
+
+
+def _write_configs(writes: list[ConfigWrite]) -> None:
+    """The checkout's config files, after the commit: the versions are recorded either way,
+    and a file that could not be written is one labtui's configs see as changed on disk."""
+    failed = []
+    for w in writes:
+        try:
+            atomic_write(w.path, w.content.encode("utf-8"))
+        except OSError as exc:
+            failed.append(f"services/{w.service}/{w.filename}: {exc.strerror or exc}")
+    if failed:
+        raise ImportFailed(f"the records were imported, but config files could not be written: {'; '.join(failed)}")
 
 
 def _vault(ctx: Context, core: Core, actor: Actor, snaps: list[Snapshot]) -> str | None:
@@ -187,20 +208,6 @@ def _vault(ctx: Context, core: Core, actor: Actor, snaps: list[Snapshot]) -> str
     audit.record(ctx.session, actor, "vault.set", "vault", {"replaced": current is not None, "via": ACTION})
     (ctx.report.created if current is None else ctx.report.updated)("vault")
     return password
-
-
-def _tokens(ctx: Context, snaps: list[Snapshot]) -> None:
-    total = pending = 0
-    for snap in snaps:
-        for rows, open_ in snap.tokens.values():
-            total += rows
-            pending += open_
-    if total:
-        ctx.report.skipped("tokens", total)
-        ctx.report.warn(
-            f"tokens: {total} invite/reset token(s) not imported (CloudLab stored them in plain text); "
-            f"{pending} still pending: send new invitations or resets"
-        )
 
 
 def _record(s: Session, actor: Actor, snaps: list[Snapshot], report: ImportReport, now: dt.datetime) -> None:

@@ -29,6 +29,7 @@ from labtui.core.importer.records import (
     SourceError,
     TagGrantRec,
     TagRec,
+    TokenRec,
     TypeRec,
     UserRec,
     parse_time,
@@ -107,7 +108,7 @@ class _Reader:
         perms = self.names("permissions", "codename")
         self._roles(roles, perms)
         self._users(usernames, roles)
-        self._tokens()
+        self._tokens(usernames)
         schedules = self.names("scheduled_jobs", "name")
         self._jobs(usernames, schedules)
         self._schedules(usernames)
@@ -164,16 +165,18 @@ class _Reader:
                 )
             )
 
-    def _tokens(self) -> None:
+    def _tokens(self, usernames: dict[int, str]) -> None:
         for table in TOKEN_TABLES:
-            total = pending = 0
             for r in self.rows(table):
-                total += 1
-                expires = parse_time(r.get("expires_at"), table, f"id={r.get('id')}", "expires_at")
-                if r.get("used_at") is None and expires is not None and expires >= self.now:
-                    pending += 1
-            if total:
-                self.snap.tokens[table] = (total, pending)
+                ref = f"id={r.get('id')}"  # never the token: it is a secret
+                expires = parse_time(r.get("expires_at"), table, ref, "expires_at")
+                token, user_id = r.get("token"), r.get("user_id")
+                user = usernames.get(user_id) if isinstance(user_id, int) else None
+                if expires is None or not isinstance(token, str) or not token.strip() or user is None:
+                    raise SourceError(table, ref, "a token needs its user, its text and expires_at")
+                self.snap.tokens.append(
+                    TokenRec(table, ref, user, token, expires, parse_time(r.get("used_at"), table, ref, "used_at"))
+                )
 
     def _jobs(self, usernames: dict[int, str], schedules: dict[int, str]) -> None:
         for r in self.rows("jobs"):
