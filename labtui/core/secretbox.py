@@ -26,11 +26,15 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from labtui.core.errors import ConfigError, LabtuiError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("labtui.secrets")
 
@@ -244,3 +248,11 @@ __all__ = [
     "KEY_FILE", "PREFIX", "SecretBox", "SecretUnreadable", "box_for_home", "create_key_file", "create_private", "load_box",
     "new_key", "parse_key", "private_dir", "private_file", "sealed_file", "tighten", "write_private",
 ]
+
+
+def secret_box(session: Session) -> SecretBox:
+    """The lab's box for a session's sealed columns."""
+    box: SecretBox | None = session.info.get("secrets")
+    if box is None:
+        raise RuntimeError("this database was opened without the lab's secrets key (Database(secrets=...))")
+    return box

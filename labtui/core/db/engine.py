@@ -157,14 +157,6 @@ class Database:
         self.engine.dispose()
 
 
-def secret_box(session: Session) -> SecretBox:
-    """The lab's box for a session's sealed columns."""
-    box: SecretBox | None = session.info.get("secrets")
-    if box is None:
-        raise RuntimeError("this database was opened without the lab's secrets key (Database(secrets=...))")
-    return box
-
-
 def get_metadata(session: Session, key: str, default: Any = None) -> Any:
     row = session.get(AppMetadata, key)
     if row is None:
@@ -184,4 +176,4 @@ def set_metadata(session: Session, key: str, value: Any) -> None:
         row.value = text
 
 
-__all__ = ["Database", "get_metadata", "secret_box", "set_metadata", "select"]
+__all__ = ["Database", "get_metadata", "set_metadata", "select"]

@@ -23,8 +23,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from labtui.core.db.base import Base, UTCDateTime, utcnow
-from labtui.core.db.engine import secret_box
-from labtui.core.secretbox import SecretBox
+from labtui.core.secretbox import SecretBox, secret_box
 
 #: The two effects of an object ACL entry (tag grants only allow, as in CloudLab).
 ALLOW, DENY = "allow", "deny"
