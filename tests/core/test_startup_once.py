@@ -8,6 +8,7 @@ served as a file:// URL, SSH sessions over asyncssh.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -98,14 +99,14 @@ async def test_a_cloudlab_lab_starts_once_from_the_git_url_its_actions_return(tm
 
     serve_err = tmp_path / "serve.stderr"
     with serve_err.open("w") as err:
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "labtui", "--home", str(home), "--config", str(config),
-             "serve", "--no-scheduler", "--ssh", "127.0.0.1:0"],
+        serve = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "labtui", "--home", str(home), "--config", str(config),
+            "serve", "--no-scheduler", "--ssh", "127.0.0.1:0",
             stdout=subprocess.DEVNULL, stderr=err, env=_env(),
         )
     try:
         found = await until(
-            lambda: re.search(r"SSH on [\d.]+:(\d+)", serve_err.read_text()) or serve.poll() is not None,
+            lambda: re.search(r"SSH on [\d.]+:(\d+)", serve_err.read_text()) or serve.returncode is not None,
             timeout=60, what="labtui serve to listen",
         )
         assert isinstance(found, re.Match), serve_err.read_text()
@@ -137,7 +138,7 @@ async def test_a_cloudlab_lab_starts_once_from_the_git_url_its_actions_return(tm
             assert {s["name"] for s in json.loads(str(listing.stdout))} == {"fromgit"}
     finally:
         serve.terminate()
-        serve.wait(timeout=60)
+        await asyncio.wait_for(serve.wait(), 60)
 
     assert (home / "made-once").is_dir()
     assert runs_logged(home, "mkdir made-once") == 1
