@@ -214,3 +214,29 @@ def test_a_command_starts_again_when_the_record_or_the_checkout_is_gone(tmp_path
         shutil.rmtree(home / "lab")
     assert "greet" in services(home, config)
     assert (home / "startup.json").is_file() and (home / "lab" / "services").is_dir()
+
+
+@pytest.mark.parametrize("start", [["tui", "--no-workers"], ["serve", "--no-scheduler"]], ids=["tui", "serve"])
+async def test_a_tui_or_serve_start_runs_the_startup_again(tmp_path: Path, start: list[str]) -> None:
+    import pexpect
+
+    (tmp_path / "actions.yaml").write_text("setup:\n  - RUN mkdir prepared\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("lab:\n  startup_actions: actions.yaml\n")
+    home = tmp_path / "home"
+    assert "greet" in services(home, config)  # the first command's start
+    (home / "prepared").rmdir()
+
+    proc = pexpect.spawn(
+        sys.executable, ["-m", "labtui", "--home", str(home), "--config", str(config), *start],
+        env=_env(), dimensions=(30, 100),
+    )
+    try:
+        record = await until(
+            lambda: (read := json.loads((home / "startup.json").read_text()))["pid"] == proc.pid and read,
+            timeout=60, what=f"the {start[0]} start to be recorded",
+        )
+    finally:
+        proc.terminate(force=True)
+    assert record["ok"] is True and record["actions"]["ran"] == ["RUN mkdir prepared"]
+    assert (home / "prepared").is_dir()
