@@ -302,12 +302,16 @@ def _yaml_mapping(path: Path, what: str) -> dict[str, object]:
     return {str(k): v for k, v in data.items()}
 
 
+def startup_conf_path(returned: str, cwd: Path) -> Path:
+    path = Path(returned).expanduser()
+    return path if path.is_absolute() else cwd / path
+
+
 def read_startup_conf(returned: str, cwd: Path) -> StartupConf:
     """Read the file a ``RETURN`` names (relative to ``cwd``, where the actions ran, as
     CloudLab's were relative to its working dir). A missing or malformed file is a
     :class:`StartupError`: CloudLab did not start without it either."""
-    path = Path(returned).expanduser()
-    path = path if path.is_absolute() else cwd / path
+    path = startup_conf_path(returned, cwd)
     data = _yaml_mapping(path, "the startup config its RETURN names")
     values: dict[str, str] = {}
     for key in ("git_url", "git_key", "core_settings"):

@@ -37,6 +37,7 @@ from labtui.core.lab import (
     read_startup_conf,
     redact,
     run_startup_actions,
+    startup_conf_path,
     sync_lab_repo,
 )
 from labtui.core.runtime import Core, Paths
@@ -184,6 +185,12 @@ async def step_startup_actions(core: Core, record: dict[str, Any] | None = None)
     if record is not None:
         record["actions"] = {"file": str(path), "ran": result.ran, "returned": result.returned}
     if not result.returned:
+        return None
+    returned = startup_conf_path(result.returned, core.paths.home)
+    if core.config.lab.repo and not returned.exists():
+        # A CloudLab file kept as it was (RETURN /app/cloudlabsettings/...) on a machine
+        # where lab.repo says where the lab is: nothing is missing.
+        _report(core, f"startup config {returned} (the RETURN of {path}) does not exist: lab.repo is used")
         return None
     conf = read_startup_conf(result.returned, core.paths.home)
     log.info(
