@@ -31,8 +31,10 @@ class CliContext:
             self._config = resolve_config(self.paths, self._config_path)
         return self._config
 
-    async def core(self, *, start: bool = True) -> Core:
-        """The core, with the startup sequence run once (``start=False`` only opens the db)."""
+    async def core(self, *, start: bool = True, full: bool = False) -> Core:
+        """The core for a CLI command: the lab as the last start left it (the startup
+        sequence runs only if none completed yet). ``full``: a start of ``serve`` or the
+        TUI, which runs the whole sequence. ``start=False`` only opens the database."""
         if self._core is None:
             config = self.config  # a bad config is reported before the data dir is touched
             check_data_dir(self.paths.home)
@@ -41,12 +43,15 @@ class CliContext:
             except OSError as exc:
                 raise StorageError(f"data dir {self.paths.home}: cannot write {exc.filename}: {exc.strerror}") from None
             self._core = Core(config, self.paths)
-            if start:
-                await self._core.start()
-                for problem in self._core.startup_report:
-                    print(f"labtui: warning: {problem}", file=sys.stderr)
-            else:
+            if not start:
                 self._core.db.create_schema()
+                return self._core
+            if full:
+                await self._core.start()
+            else:
+                await self._core.attach()
+            for problem in self._core.startup_report:
+                print(f"labtui: warning: {problem}", file=sys.stderr)
         return self._core
 
     async def actor(self, username: str) -> Actor:

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
-    core = await ctx.core()
+    core = await ctx.core(full=True)  # a start: the startup actions and the pull run here
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -59,12 +59,9 @@ def read_handoff(fd: int) -> dict[str, Any]:
 def prepare(core: Core) -> None:
     """What a session needs of the startup the server already ran: the inventory types
     (kept in memory), read without writing anything."""
-    from labtui.core.inventory.types import load_inventory_types
+    from labtui.core.startup import load_types_readonly
 
-    report = load_inventory_types(core.lab_dir)
-    for type_def in report.types:
-        core.rbac.register(type_def.permission_defs())
-    core.inventory_types = report.by_slug
+    load_types_readonly(core)
 
 
 class HandoffContext(CliContext):
@@ -136,7 +133,7 @@ class SshCommandContext(HandoffContext):
         self._token, self._origin = token, origin
         self._actor: Actor | None = None
 
-    async def core(self, *, start: bool = True) -> Core:
+    async def core(self, *, start: bool = True, full: bool = False) -> Core:
         first = self._core is None
         core = await super().core(start=False)
         if first:

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
-    core = await ctx.core()
+    core = await ctx.core(full=True)  # a start: the startup actions and the pull run here
     from labtui.core.workers import start_workers
     from labtui.tui.app import LabApp
 

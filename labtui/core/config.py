@@ -47,13 +47,17 @@ def _doc(
 class LabConfig:
     """The lab repo: services, playbooks and inventory types (CloudLab's layout)."""
 
-    repo: str = _doc("Git URL or local path of the lab repo; empty means the bundled demo lab.", "")
+    repo: str = _doc(
+        "Git URL or local path of the lab repo; empty means the git_url of the startup config the "
+        "startup actions RETURN, else the bundled demo lab.", ""
+    )
     branch: str = _doc("Branch to check out; empty means the repo's default.", "")
     ssh_key: str = _doc("Private key file for cloning over SSH (git's GIT_SSH_COMMAND).", "")
     checkout: str = _doc("Where the repo is cloned; empty means $LABTUI_HOME/lab.", "")
-    pull: bool = _doc("Pull the repo at every start (a failed pull keeps the old checkout).", True)
+    pull: bool = _doc("Pull the repo at every start of serve or the TUI (a failed pull keeps the old checkout).", True)
     startup_actions: str = _doc(
-        "CloudLab's startup_action.conf.yaml (ENV, CLONE, RUN, RETURN lines); empty for none.", ""
+        "CloudLab's startup_action.conf.yaml (ENV, CLONE, RUN, RETURN lines), run at every start of "
+        "serve or the TUI (never for a CLI command); empty for none.", ""
     )
     symlinks: dict[str, str] = _doc(
         "Links to create at startup, link path -> target relative to the lab checkout "

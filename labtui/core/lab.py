@@ -223,8 +223,8 @@ async def run_startup_actions(path: Path, *, cwd: Path, env: Mapping[str, str] |
 
     ``ENV`` changes a working copy of the environment (never ``os.environ``) that later
     commands of this file get. A failing ``RUN`` or ``CLONE`` raises :class:`StartupError`
-    with its output. ``CLONE`` of a target that already exists is skipped, because the file
-    runs at every start.
+    with its output. ``CLONE`` of a target that already exists is skipped: the file runs at
+    every start of ``labtui serve`` or the TUI (never for a CLI command, docs/architecture.md).
     """
     commands = parse_actions(path)
     result = ActionsResult(env=dict(os.environ if env is None else env))
@@ -271,6 +271,65 @@ async def _run_action(cmd: ActionCommand, cwd: Path, result: ActionsResult) -> N
     if output:
         log.info("startup action %s output:\n%s", cmd.where, output)
     result.ran.append(f"RUN {shlex.join(argv)}")
+
+
+@dataclass(frozen=True)
+class StartupConf:
+    """CloudLab's ``startup.conf.yaml``, the file a ``RETURN`` line names (docs/cloudlab.md)."""
+
+    path: Path
+    git_url: str = ""
+    git_key: str = ""
+    core_settings: str = ""
+    #: ``dns_basename`` of the core settings file, when it names one that exists.
+    dns_basename: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def _yaml_mapping(path: Path, what: str) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise StartupError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise StartupError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StartupError(f"{path}: {what} must be a mapping")
+    return {str(k): v for k, v in data.items()}
+
+
+def startup_conf_path(returned: str, cwd: Path) -> Path:
+    path = Path(returned).expanduser()
+    return path if path.is_absolute() else cwd / path
+
+
+def read_startup_conf(returned: str, cwd: Path) -> StartupConf:
+    """Read the file a ``RETURN`` names (relative to ``cwd``, where the actions ran, as
+    CloudLab's were relative to its working dir). A missing or malformed file is a
+    :class:`StartupError`: CloudLab did not start without it either."""
+    path = startup_conf_path(returned, cwd)
+    data = _yaml_mapping(path, "the startup config its RETURN names")
+    values: dict[str, str] = {}
+    for key in ("git_url", "git_key", "core_settings"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise StartupError(f"{path}: {key} must be text")
+        values[key] = (value or "").strip()
+    warnings: list[str] = []
+    dns_basename = ""
+    if values["core_settings"]:
+        # CloudLab read it relative to its working dir ("/app/" + value).
+        core_path = Path(values["core_settings"]).expanduser()
+        core_path = core_path if core_path.is_absolute() else cwd / core_path
+        if core_path.is_file():
+            dns_basename = str(_yaml_mapping(core_path, "core settings").get("dns_basename") or "")
+        else:
+            warnings.append(f"{path}: core_settings {core_path} does not exist")
+    return StartupConf(path, dns_basename=dns_basename, warnings=tuple(warnings), **values)
 
 
 # -- the lab repo -------------------------------------------------------------------------

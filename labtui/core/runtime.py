@@ -63,6 +63,11 @@ class Paths:
     def lab(self) -> Path:
         return self.home / "lab"
 
+    @property
+    def startup_record(self) -> Path:
+        """When the last start ran and what it did (labtui/core/startup.py)."""
+        return self.home / "startup.json"
+
 
 def resolve_home(explicit: str | None = None) -> Path:
     """``--home``, else ``$LABTUI_HOME``, else ``~/.local/share/labtui``."""
@@ -121,10 +126,19 @@ class Core:
         return Path(self.config.lab.checkout).expanduser() if self.config.lab.checkout else self.paths.lab
 
     async def start(self) -> None:
-        """Run the startup sequence (docs/architecture.md, startup)."""
+        """Run the startup sequence, startup actions and git pull included: a start of
+        ``labtui serve`` or the TUI (docs/architecture.md, startup)."""
         from labtui.core.startup import run_startup
 
         await run_startup(self)
+
+    async def attach(self) -> bool:
+        """Open the lab for a CLI command: the startup sequence only if no start has
+        completed yet in this data dir, else read what the last start prepared. Returns
+        whether the sequence ran."""
+        from labtui.core.startup import attach
+
+        return await attach(self)
 
     async def aclose(self) -> None:
         await self.jobs.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from labtui.core.errors import StartupError
 from labtui.core.lab import (
     create_symlinks,
     is_remote,
+    read_startup_conf,
     run_startup_actions,
     sync_lab_repo,
 )
+from labtui.core.startup import lab_config
 
 PY = shlex.quote(sys.executable)
 
@@ -128,6 +131,46 @@ async def test_malformed_files_name_file_and_line(tmp_path: Path, text: str, exp
 async def test_missing_actions_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="cannot read startup actions"):
         await run_startup_actions(tmp_path / "nope.yaml", cwd=tmp_path)
+
+
+def test_the_returned_startup_config_is_read_relative_to_where_the_actions_ran(tmp_path: Path) -> None:
+    settings = tmp_path / "cloudlabsettings"
+    settings.mkdir()
+    (settings / "startup.conf.yaml").write_text(
+        "core_settings: cloudlabsettings/core.yaml\ngit_url: git@github.com:me/cloudlab.git\ngit_key: /data/key_lab\n"
+    )
+    (settings / "core.yaml").write_text("dns_basename: lab.example\n")
+    conf = read_startup_conf("cloudlabsettings/startup.conf.yaml", tmp_path)
+    assert (conf.git_url, conf.git_key, conf.dns_basename) == ("git@github.com:me/cloudlab.git", "/data/key_lab", "lab.example")
+    assert conf.warnings == ()
+
+    # The returned config gives the lab and its key unless lab.* names them.
+    assert (lab_config(LabConfig(), conf).repo, lab_config(LabConfig(), conf).ssh_key) == (conf.git_url, "/data/key_lab")
+    mine = LabConfig(repo="/srv/lab", ssh_key="/k")
+    assert lab_config(mine, conf) == mine
+    assert lab_config(LabConfig(ssh_key="/k"), conf).ssh_key == "/k"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "cannot read the startup config its RETURN names"),
+        ("- a list\n", "must be a mapping"),
+        ("git_url: [1]\n", "git_url must be text"),
+        ("git_url: 'x\n", "startup.conf.yaml:2: invalid YAML"),
+    ],
+)
+def test_a_bad_returned_startup_config_stops_startup(tmp_path: Path, text: str | None, expected: str) -> None:
+    if text is not None:
+        (tmp_path / "startup.conf.yaml").write_text(text)
+    with pytest.raises(StartupError, match=re.escape(expected)):
+        read_startup_conf(str(tmp_path / "startup.conf.yaml"), tmp_path)
+
+
+def test_a_missing_core_settings_file_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "startup.conf.yaml").write_text("core_settings: nowhere.yaml\n")
+    conf = read_startup_conf("startup.conf.yaml", tmp_path)
+    assert conf.dns_basename == "" and "nowhere.yaml does not exist" in conf.warnings[0]
 
 
 async def test_clone_uses_the_engine_env_and_is_skipped_when_present(tmp_path: Path) -> None:

@@ -116,6 +116,20 @@ async def test_startup_action_relative_to_the_config_file(make_core: MakeCore, t
         await make_core(config)
 
 
+async def test_a_missing_returned_startup_config_is_reported_when_lab_repo_is_set(make_core: MakeCore, tmp_path: Path) -> None:
+    actions = tmp_path / "startup_action.conf.yaml"
+    actions.write_text(f"startup_action:\n  - RETURN {tmp_path}/cloudlabsettings/startup.conf.yaml\n")
+    core = await make_core(Config(lab=LabConfig(repo=str(DEMO_LAB), startup_actions=str(actions))))
+    assert core.startup_report == [
+        f"startup config {tmp_path}/cloudlabsettings/startup.conf.yaml (the RETURN of {actions}) does not exist: lab.repo is used"
+    ]
+    assert (core.lab_dir / "services" / "greet").is_dir()
+
+    # Without lab.repo the lab was to come from it: labtui does not start on the demo lab.
+    with pytest.raises(StartupError, match="cannot read the startup config its RETURN names"):
+        await make_core(Config(lab=LabConfig(startup_actions=str(actions))))
+
+
 async def test_broken_type_file_is_reported_and_startup_goes_on(make_core: MakeCore, tmp_path: Path) -> None:
     lab = copy_lab(tmp_path)
     (lab / "inventory_types" / "switch.yaml").write_text(
