@@ -139,7 +139,9 @@ class Built:
 # -- legacy JSON -------------------------------------------------------------------------------
 
 
-def build_json(path: Path, *, passwords: dict[str, str] | None = None, jobs: int = 3, extra: dict[str, Any] | None = None) -> Built:
+def build_json(
+    path: Path, *, passwords: dict[str, str] | None = None, jobs: int = 3, extra: dict[str, Any] | None = None
+) -> Built:
     """``database.json`` as CloudLab's migration consumed it (4-space indent, like data.py)."""
     passwords = passwords or {"alice": "alice-secret-1", "bob": "bob-secret-22"}
     built = Built(path, dict(passwords))
@@ -149,7 +151,9 @@ def build_json(path: Path, *, passwords: dict[str, str] | None = None, jobs: int
         "jobs": {},
         "secret_key": "ab" * 32,
         "vault_password": "vault-from-json",
-        "instances_cache": {"all": {"hosts": {"web1": {"ansible_host": "192.0.2.10", "vultr_tags": ["web"]}}, "children": {}}},
+        "instances_cache": {
+            "all": {"hosts": {"web1": {"ansible_host": "192.0.2.10", "vultr_tags": ["web"]}}, "children": {}}
+        },
         "instances_cache_time": "2024-05-01T10:00:00+00:00",
         "dns_id": "zone-123",
     }
@@ -159,10 +163,14 @@ def build_json(path: Path, *, passwords: dict[str, str] | None = None, jobs: int
         if i == 1:
             output.append("[EXIT CODE: 2]")
         data["jobs"][job_id] = {
-            "service": "hello", "action": "deploy", "script": None, "status": "failed" if i == 1 else "completed",
+            "service": "hello",
+            "action": "deploy",
+            "script": None,
+            "status": "failed" if i == 1 else "completed",
             "started_at": (BASE + dt.timedelta(minutes=i)).isoformat(),
             "finished_at": (BASE + dt.timedelta(minutes=i, seconds=30)).isoformat(),
-            "output": output, "deployment_id": f"dep-{i}",
+            "output": output,
+            "deployment_id": f"dep-{i}",
         }
         built.jobs[job_id] = output
     data.update(extra or {})
@@ -174,7 +182,10 @@ def build_json(path: Path, *, passwords: dict[str, str] | None = None, jobs: int
 
 #: The custom roles: name -> (description, permissions).
 ROLES: dict[str, tuple[str, list[str]]] = {
-    "ops": ("Runs the lab", ["jobs.view_all", "services.deploy", "services.view", "inventory.server.view", "inventory.server.edit"]),
+    "ops": (
+        "Runs the lab",
+        ["jobs.view_all", "services.deploy", "services.view", "inventory.server.view", "inventory.server.edit"],
+    ),
     "netadmin": ("Networks", ["inventory.network.view", "inventory.legacy.view"]),
     "auditors": ("Read the logs", ["system.audit_log", "jobs.view_all"]),
 }
@@ -189,7 +200,16 @@ USERS: dict[str, tuple[str | None, list[str], bool]] = {
 }
 #: Inventory objects: (type slug, data); ids are 1.. in this order.
 OBJECTS: list[tuple[str, dict[str, Any]]] = [
-    ("server", {"hostname": "web1", "ip_address": "192.0.2.10", "region": "mel", "power_status": "running", "vultr_tags": ["web"]}),
+    (
+        "server",
+        {
+            "hostname": "web1",
+            "ip_address": "192.0.2.10",
+            "region": "mel",
+            "power_status": "running",
+            "vultr_tags": ["web"],
+        },
+    ),
     ("server", {"hostname": "web2", "ip_address": "192.0.2.11", "region": "syd", "power_status": "stopped"}),
     ("server", {"hostname": "db1", "ip_address": "192.0.2.20", "region": "mel", "power_status": "running"}),
     ("network", {"name": "lan", "cidr": "10.0.0.0/24", "vlan": 10, "dhcp": True}),
@@ -202,9 +222,36 @@ OBJECTS: list[tuple[str, dict[str, Any]]] = [
 SYNCED_OBJECTS: list[tuple[str, dict[str, Any]]] = [
     ("service", {"name": "hello", "service_dir": "/services/hello", "status": "deployed"}),
     ("service", {"name": "greet", "service_dir": "/services/greet", "status": "available"}),
-    ("user", {"username": "frank", "email": "frank@example.com", "display_name": "Frank", "role": "ops", "status": "invited"}),
-    ("user", {"username": "carol", "email": "carol@old.example.com", "display_name": "Carol", "role": "ops", "status": "active"}),
-    ("deployment", {"service_name": "web", "deployment_id": "dep-0", "status": "completed", "job_id": "c0000000", "hostname": "gone"}),
+    (
+        "user",
+        {
+            "username": "frank",
+            "email": "frank@example.com",
+            "display_name": "Frank",
+            "role": "ops",
+            "status": "invited",
+        },
+    ),
+    (
+        "user",
+        {
+            "username": "carol",
+            "email": "carol@old.example.com",
+            "display_name": "Carol",
+            "role": "ops",
+            "status": "active",
+        },
+    ),
+    (
+        "deployment",
+        {
+            "service_name": "web",
+            "deployment_id": "dep-0",
+            "status": "completed",
+            "job_id": "c0000000",
+            "hostname": "gone",
+        },
+    ),
 ]
 #: CloudLab's versions of the service's config.yaml, v1 first (v1 is what the lab's git holds).
 CONFIG_VERSIONS = ("replicas: 1\n", "replicas: 2\n", "replicas: 3\nimage: web:2\n")
@@ -214,21 +261,39 @@ PENDING_RESET, USED_RESET = "p" * 64, "r" * 64
 TAGS = {"prod": "#E8984A", "staging": "red", "svc:web": "#e8984a"}
 OBJECT_TAGS = [(1, "prod"), (2, "prod"), (3, "staging"), (4, "prod"), (6, "svc:web")]
 #: (object id, role, suffix, effect)
-ACLS = [(2, "ops", "view", "deny"), (3, "auditors", "view", "allow"), (4, "ops", "edit", "allow"), (5, "netadmin", "view", "deny")]
+ACLS = [
+    (2, "ops", "view", "deny"),
+    (3, "auditors", "view", "allow"),
+    (4, "ops", "edit", "allow"),
+    (5, "netadmin", "view", "deny"),
+]
 #: (tag, role, suffix)
 TAG_GRANTS = [("prod", "auditors", "view"), ("staging", "netadmin", "edit")]
 
 
 def _permissions() -> list[tuple[str, str, str, str]]:
     rows = [(p.codename, p.category, p.label, p.description) for p in STATIC_PERMISSIONS]
-    for slug, label in (("server", "Server"), ("network", "Network"), ("legacy", "Legacy"), ("credential", "Credential")):
+    for slug, label in (
+        ("server", "Server"),
+        ("network", "Network"),
+        ("legacy", "Legacy"),
+        ("credential", "Credential"),
+    ):
         for verb in ("view", "create", "edit", "delete"):
-            rows.append((f"inventory.{slug}.{verb}", f"inventory.{slug}", f"{verb.title()} {label}s", f"{verb} {label}"))
+            rows.append(
+                (f"inventory.{slug}.{verb}", f"inventory.{slug}", f"{verb.title()} {label}s", f"{verb} {label}")
+            )
     return rows
 
 
 def build_sqlite(
-    path: Path, *, jobs: int = 6, lines: int = 4, audit: int = 25, health: int = 8, synced: bool = False,
+    path: Path,
+    *,
+    jobs: int = 6,
+    lines: int = 4,
+    audit: int = 25,
+    health: int = 8,
+    synced: bool = False,
     config_service: str = "web",
 ) -> Built:
     """A ``cloudlab.db`` with custom roles, users (one invited), tokens, inventory objects with
@@ -242,11 +307,16 @@ def build_sqlite(
     perms = _permissions()
     conn.executemany("INSERT INTO permissions (codename, category, label, description) VALUES (?, ?, ?, ?)", perms)
     perm_id = {code: i for i, (code, *_rest) in enumerate(perms, 1)}
-    conn.execute("INSERT INTO roles (name, description, is_system, created_at) VALUES ('super-admin', 'Full system access', 1, ?)", (t,))
+    conn.execute(
+        "INSERT INTO roles (name, description, is_system, created_at) VALUES ('super-admin', 'Full system access', 1, ?)",
+        (t,),
+    )
     conn.executemany("INSERT INTO role_permissions VALUES (1, ?)", [(i,) for i in perm_id.values()])
     role_id = {"super-admin": 1}
     for name, (description, codes) in ROLES.items():
-        cur = conn.execute("INSERT INTO roles (name, description, is_system, created_at) VALUES (?, ?, 0, ?)", (name, description, t))
+        cur = conn.execute(
+            "INSERT INTO roles (name, description, is_system, created_at) VALUES (?, ?, 0, ?)", (name, description, t)
+        )
         role_id[name] = cur.lastrowid  # type: ignore[assignment]
         conn.executemany("INSERT INTO role_permissions VALUES (?, ?)", [(cur.lastrowid, perm_id[c]) for c in codes])
     user_id: dict[str, int] = {}
@@ -255,9 +325,17 @@ def build_sqlite(
             "INSERT INTO users (username, email, display_name, password_hash, is_active, created_at, updated_at, "
             "last_login_at, invited_by_id, invite_accepted_at, ssh_public_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                name, f"{name.title()}@Example.com".lower(), name.title(), bcrypt_hash(password) if password else None,
-                int(active), t, t, t if active else None, user_id.get("admin") if name != "admin" else None,
-                t if password else None, f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{name} {name.title()}@cloudlab" if name == "carol" else None,
+                name,
+                f"{name.title()}@Example.com".lower(),
+                name.title(),
+                bcrypt_hash(password) if password else None,
+                int(active),
+                t,
+                t,
+                t if active else None,
+                user_id.get("admin") if name != "admin" else None,
+                t if password else None,
+                f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{name} {name.title()}@cloudlab" if name == "carol" else None,
             ),
         )
         user_id[name] = cur.lastrowid  # type: ignore[assignment]
@@ -266,19 +344,30 @@ def build_sqlite(
         conn.executemany("INSERT INTO user_roles VALUES (?, ?)", [(cur.lastrowid, role_id[r]) for r in roles])
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     future, soon, past = naive(now + dt.timedelta(hours=70)), naive(now + dt.timedelta(minutes=50)), naive(BASE)
-    conn.executemany("INSERT INTO invite_tokens (user_id, token, expires_at) VALUES (?, ?, ?)", [
-        (user_id["frank"], EXPIRED_INVITE, past), (user_id["frank"], PENDING_INVITE, future),
-    ])
-    conn.executemany("INSERT INTO password_reset_tokens (user_id, token, expires_at, used_at) VALUES (?, ?, ?, ?)", [
-        (user_id["carol"], USED_RESET, past, past), (user_id["dave"], PENDING_RESET, soon, None),
-    ])
+    conn.executemany(
+        "INSERT INTO invite_tokens (user_id, token, expires_at) VALUES (?, ?, ?)",
+        [
+            (user_id["frank"], EXPIRED_INVITE, past),
+            (user_id["frank"], PENDING_INVITE, future),
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO password_reset_tokens (user_id, token, expires_at, used_at) VALUES (?, ?, ?, ?)",
+        [
+            (user_id["carol"], USED_RESET, past, past),
+            (user_id["dave"], PENDING_RESET, soon, None),
+        ],
+    )
 
     type_id = {}
     types = [("server", "Servers"), ("network", "Networks"), ("legacy", "Legacy things"), ("credential", "Credentials")]
     if synced:
         types += [("service", "Services"), ("user", "Users"), ("deployment", "Deployments")]
     for slug, label in types:
-        cur = conn.execute("INSERT INTO inventory_types (slug, label, description, icon, config_hash, created_at, updated_at) VALUES (?, ?, '', '', 'x', ?, ?)", (slug, label, t, t))
+        cur = conn.execute(
+            "INSERT INTO inventory_types (slug, label, description, icon, config_hash, created_at, updated_at) VALUES (?, ?, '', '', 'x', ?, ?)",
+            (slug, label, t, t),
+        )
         type_id[slug] = cur.lastrowid
     for slug, data in OBJECTS + (SYNCED_OBJECTS if synced else []):
         conn.execute(
@@ -287,14 +376,46 @@ def build_sqlite(
         )
     tag_id = {}
     for name, color in TAGS.items():
-        tag_id[name] = conn.execute("INSERT INTO inventory_tags (name, color, created_at) VALUES (?, ?, ?)", (name, color, t)).lastrowid
+        tag_id[name] = conn.execute(
+            "INSERT INTO inventory_tags (name, color, created_at) VALUES (?, ?, ?)", (name, color, t)
+        ).lastrowid
     conn.executemany("INSERT INTO object_tags VALUES (?, ?)", [(o, tag_id[n]) for o, n in OBJECT_TAGS])
-    conn.executemany("INSERT INTO object_acl (object_id, role_id, permission, effect) VALUES (?, ?, ?, ?)", [(o, role_id[r], p, e) for o, r, p, e in ACLS])
-    conn.executemany("INSERT INTO tag_permissions (tag_id, role_id, permission) VALUES (?, ?, ?)", [(tag_id[g], role_id[r], p) for g, r, p in TAG_GRANTS])
+    conn.executemany(
+        "INSERT INTO object_acl (object_id, role_id, permission, effect) VALUES (?, ?, ?, ?)",
+        [(o, role_id[r], p, e) for o, r, p, e in ACLS],
+    )
+    conn.executemany(
+        "INSERT INTO tag_permissions (tag_id, role_id, permission) VALUES (?, ?, ?)",
+        [(tag_id[g], role_id[r], p) for g, r, p in TAG_GRANTS],
+    )
 
     schedules = [
-        ("nightly web deploy", "service_script", "web", "deploy", None, None, None, None, "0 3 * * *", 1, json.dumps({"env": "prod"})),
-        ("refresh instances", "system_task", None, None, None, None, None, "refresh_instances", "*/30 * * * *", 1, None),
+        (
+            "nightly web deploy",
+            "service_script",
+            "web",
+            "deploy",
+            None,
+            None,
+            None,
+            None,
+            "0 3 * * *",
+            1,
+            json.dumps({"env": "prod"}),
+        ),
+        (
+            "refresh instances",
+            "system_task",
+            None,
+            None,
+            None,
+            None,
+            None,
+            "refresh_instances",
+            "*/30 * * * *",
+            1,
+            None,
+        ),
         ("reboot db", "inventory_action", None, None, "server", "reboot", 3, None, "0 4 * * 0", 0, None),
     ]
     for sched in schedules:
@@ -315,37 +436,65 @@ def build_sqlite(
             output.append("[EXIT CODE: 1]")
         who = users_cycle[i % 3]
         start = BASE + dt.timedelta(minutes=i)
-        rows.append((
-            job_id, "web", "deploy", None, status, start.isoformat(),
-            None if status == "running" else (start + dt.timedelta(seconds=20)).isoformat(),
-            json.dumps(output), f"dep-{i}" if i % 2 == 0 else None, user_id[who], who, None, None,
-            1 if i == 0 else None,
-        ))
+        rows.append(
+            (
+                job_id,
+                "web",
+                "deploy",
+                None,
+                status,
+                start.isoformat(),
+                None if status == "running" else (start + dt.timedelta(seconds=20)).isoformat(),
+                json.dumps(output),
+                f"dep-{i}" if i % 2 == 0 else None,
+                user_id[who],
+                who,
+                None,
+                None,
+                1 if i == 0 else None,
+            )
+        )
         built.jobs[job_id] = output
     conn.executemany("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     if jobs:
-        conn.execute("UPDATE scheduled_jobs SET last_job_id = ?, last_status = 'completed', last_run_at = ? WHERE id = 1", (rows[0][0], t))
+        conn.execute(
+            "UPDATE scheduled_jobs SET last_job_id = ?, last_status = 'completed', last_run_at = ? WHERE id = 1",
+            (rows[0][0], t),
+        )
 
     actions = ["login", "service.deploy", "service.config.edit", "schedule.create", "inventory.action.reboot"]
     conn.executemany(
         "INSERT INTO audit_log (user_id, username, action, resource, details, ip_address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (
-                user_id[users_cycle[i % 3]], users_cycle[i % 3], actions[i % len(actions)], f"services/web{i % 7}",
-                json.dumps({"n": i, "password": "hunter2"} if i == 0 else {"n": i}), "203.0.113.5" if i % 2 else None,
+                user_id[users_cycle[i % 3]],
+                users_cycle[i % 3],
+                actions[i % len(actions)],
+                f"services/web{i % 7}",
+                json.dumps({"n": i, "password": "hunter2"} if i == 0 else {"n": i}),
+                "203.0.113.5" if i % 2 else None,
                 naive(BASE + dt.timedelta(seconds=i)),
             )
             for i in range(audit)
         ],
     )
 
-
     for n, content in enumerate(CONFIG_VERSIONS, 1):
         data = content.encode()
         conn.execute(
             "INSERT INTO config_versions (service_name, filename, content, content_hash, size_bytes, version_number, change_note, "
             "created_by_id, created_by_username, ip_address, created_at) VALUES (?, 'config.yaml', ?, ?, ?, ?, ?, ?, 'carol', ?, ?)",
-            (config_service, content, hashlib.sha256(data).hexdigest(), len(data), n, f"change {n}", user_id["carol"], "203.0.113.5", naive(BASE + dt.timedelta(hours=n))),
+            (
+                config_service,
+                content,
+                hashlib.sha256(data).hexdigest(),
+                len(data),
+                n,
+                f"change {n}",
+                user_id["carol"],
+                "203.0.113.5",
+                naive(BASE + dt.timedelta(hours=n)),
+            ),
         )
     previous = "unknown"
     for i in range(health):
@@ -353,8 +502,14 @@ def build_sqlite(
         conn.execute(
             "INSERT INTO health_check_results (service_name, check_name, status, response_time_ms, status_code, error_message, "
             "check_type, target, checked_at, previous_status) VALUES ('web', 'web-ui', ?, ?, ?, ?, 'http', 'https://web1.lab/', ?, ?)",
-            (status, 12.5 + i, 200 if status == "healthy" else 503, None if status == "healthy" else "Expected status 200, got 503",
-             naive(BASE + dt.timedelta(minutes=i)), previous),
+            (
+                status,
+                12.5 + i,
+                200 if status == "healthy" else 503,
+                None if status == "healthy" else "Expected status 200, got 503",
+                naive(BASE + dt.timedelta(minutes=i)),
+                previous,
+            ),
         )
         previous = status
     metadata = {
@@ -387,14 +542,24 @@ def build_bulk_sqlite(path: Path, *, jobs: int, lines: int, audit: int) -> None:
     conn.executemany(
         "INSERT INTO jobs (id, service, action, status, started_at, finished_at, output, user_id, username) VALUES (?, 'web', 'deploy', 'completed', ?, ?, ?, 2, 'carol')",
         (
-            (f"{i:08x}", (BASE + dt.timedelta(seconds=i)).isoformat(), (BASE + dt.timedelta(seconds=i + 5)).isoformat(), json.dumps(job_output(i, lines)))
+            (
+                f"{i:08x}",
+                (BASE + dt.timedelta(seconds=i)).isoformat(),
+                (BASE + dt.timedelta(seconds=i + 5)).isoformat(),
+                json.dumps(job_output(i, lines)),
+            )
             for i in range(jobs)
         ),
     )
     conn.executemany(
         "INSERT INTO audit_log (user_id, username, action, resource, details, ip_address, created_at) VALUES (2, 'carol', ?, ?, ?, '203.0.113.5', ?)",
         (
-            ("service.deploy" if i % 3 else "login", f"services/web{i % 50}", json.dumps({"job_id": f"{i:08x}"}), naive(BASE + dt.timedelta(milliseconds=i * 10)))
+            (
+                "service.deploy" if i % 3 else "login",
+                f"services/web{i % 50}",
+                json.dumps({"job_id": f"{i:08x}"}),
+                naive(BASE + dt.timedelta(milliseconds=i * 10)),
+            )
             for i in range(audit)
         ),
     )

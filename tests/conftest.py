@@ -33,6 +33,7 @@ def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
+
 MakeCore = Callable[..., Awaitable[Core]]
 
 

@@ -26,7 +26,25 @@ from labtui.core.errors import ConfigError, LabtuiError, StartupError, StorageEr
 from labtui.core.runtime import setup_logging
 
 #: Subcommand modules, in the order ``labtui --help`` lists them.
-COMMAND_MODULES = ("tui", "serve", "shell", "init", "users", "audit", "services", "jobs", "schedules", "configs", "vault", "health", "inventory", "instances", "dns", "import_cloudlab", "screenshots")
+COMMAND_MODULES = (
+    "tui",
+    "serve",
+    "shell",
+    "init",
+    "users",
+    "audit",
+    "services",
+    "jobs",
+    "schedules",
+    "configs",
+    "vault",
+    "health",
+    "inventory",
+    "instances",
+    "dns",
+    "import_cloudlab",
+    "screenshots",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,8 +35,15 @@ async def list_records(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(
         ("id", "time (utc)", "user", "action", "target", "origin", "detail"),
         [
-            (r.id, r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.username, r.action, r.target, r.origin,
-             json.dumps(r.detail, sort_keys=True) if r.detail else "")
+            (
+                r.id,
+                r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.username,
+                r.action,
+                r.target,
+                r.origin,
+                json.dumps(r.detail, sort_keys=True) if r.detail else "",
+            )
             for r in rows
         ],
     )

@@ -90,7 +90,10 @@ async def list_files(ctx: CliContext, args: argparse.Namespace) -> int:
         return 0
     print_table(
         ("file", "on disk", "size", "versions", "latest"),
-        [(f.filename, "yes" if f.exists else "no", f.size if f.exists else "", f.versions, f.latest_version or "") for f in files],
+        [
+            (f.filename, "yes" if f.exists else "no", f.size if f.exists else "", f.versions, f.latest_version or "")
+            for f in files
+        ],
     )
     return 0
 
@@ -117,7 +120,9 @@ async def save_file(ctx: CliContext, args: argparse.Namespace) -> int:
     core = await ctx.core()
     actor = await ctx.actor(args.as_user)
     version = await core.configs.save(actor, args.service, args.file, content, args.note)
-    print(f"{args.service}/{args.file}: saved as version {version.number} ({version.size} bytes, sha256 {version.sha256[:12]})")
+    print(
+        f"{args.service}/{args.file}: saved as version {version.number} ({version.size} bytes, sha256 {version.sha256[:12]})"
+    )
     return 0
 
 
@@ -129,7 +134,10 @@ async def history(ctx: CliContext, args: argparse.Namespace) -> int:
         return 0
     print_table(
         ("version", "saved (utc)", "by", "from", "size", "sha256", "note"),
-        [(v.number, v.created_at.strftime("%Y-%m-%d %H:%M:%S"), v.author, v.origin, v.size, v.sha256[:12], v.note) for v in versions],
+        [
+            (v.number, v.created_at.strftime("%Y-%m-%d %H:%M:%S"), v.author, v.origin, v.size, v.sha256[:12], v.note)
+            for v in versions
+        ],
     )
     return 0
 

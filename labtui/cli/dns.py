@@ -74,7 +74,9 @@ async def set_record(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(record.as_json())
     else:
-        print(f"{'updated' if args.record_id else 'created'} {record.type} {record.name} -> {record.content} (id {record.id})")
+        print(
+            f"{'updated' if args.record_id else 'created'} {record.type} {record.name} -> {record.content} (id {record.id})"
+        )
     return 0
 
 

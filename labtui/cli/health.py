@@ -116,10 +116,16 @@ async def status(ctx: CliContext, args: argparse.Namespace) -> int:
     defs = core.health.definitions
     healthy = all(s.status == HEALTHY for s in services)
     if args.json:
-        print(json.dumps(
-            {"healthy": healthy, "services": [s.as_json() for s in services], "problems": [str(p) for p in defs.problems]},
-            indent=2,
-        ))
+        print(
+            json.dumps(
+                {
+                    "healthy": healthy,
+                    "services": [s.as_json() for s in services],
+                    "problems": [str(p) for p in defs.problems],
+                },
+                indent=2,
+            )
+        )
         return 0 if healthy else 1
     _problems(defs.problems)
     if not services:
@@ -144,7 +150,11 @@ async def check_now(ctx: CliContext, args: argparse.Namespace) -> int:
         print(json.dumps({"service": service, "check": name, **result.as_json()}, indent=2))
     else:
         line = f"{service}/{name}: {result.status}"
-        details = [x for x in (result.target, _ms(result.latency_ms), f"HTTP {result.status_code}" if result.status_code else "") if x]
+        details = [
+            x
+            for x in (result.target, _ms(result.latency_ms), f"HTTP {result.status_code}" if result.status_code else "")
+            if x
+        ]
         if details:
             line += f" ({', '.join(details)})"
         print(line)
@@ -168,7 +178,17 @@ async def history(ctx: CliContext, args: argparse.Namespace) -> int:
     table: list[tuple[str, ...]] = []
     for r in rows:
         change = f"{r.previous_status} -> {r.status}" if r.is_transition else r.status
-        table.append((_when(r.checked_at), r.check, change, r.outcome, _ms(r.latency_ms), str(r.status_code or ""), (r.error or "")[:80]))
+        table.append(
+            (
+                _when(r.checked_at),
+                r.check,
+                change,
+                r.outcome,
+                _ms(r.latency_ms),
+                str(r.status_code or ""),
+                (r.error or "")[:80],
+            )
+        )
     print_table(("time", "check", "status", "result", "latency", "code", "error"), table)
     return 0
 
@@ -180,8 +200,10 @@ async def reload(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
         return 1 if report.problems else 0
-    print(f"{report.count} service(s) with health checks; "
-          f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed")
+    print(
+        f"{report.count} service(s) with health checks; "
+        f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed"
+    )
     for label, keys in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         for key in keys:
             print(f"  {label}: {key}")

@@ -25,8 +25,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", dest="json_path", metavar="PATH", help="CloudLab's legacy database.json")
     p.add_argument("--db", dest="db_path", metavar="PATH", help="CloudLab's SQLite database (cloudlab.db)")
     p.add_argument("--dry-run", action="store_true", help="show what would change, and change nothing")
-    p.add_argument("--overwrite", action="store_true", help="replace labtui's records that conflict (same username, other account)")
-    p.add_argument("--as", dest="as_user", metavar="USER", help="act as this user (a super-admin); default labtui itself")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace labtui's records that conflict (same username, other account)"
+    )
+    p.add_argument(
+        "--as", dest="as_user", metavar="USER", help="act as this user (a super-admin); default labtui itself"
+    )
     p.add_argument("--json-report", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=run)
 

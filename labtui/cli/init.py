@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="write a commented config.yaml and a secrets key into the data dir")
     p.add_argument("--force", action="store_true", help="overwrite an existing config.yaml (an existing key is kept)")
     p.add_argument(
-        "--key-file", metavar="PATH",
+        "--key-file",
+        metavar="PATH",
         help=f"where the secrets key lives (default $LABTUI_HOME/{KEY_FILE}; better outside the data dir and its backups)",
     )
     p.set_defaults(handler=run)

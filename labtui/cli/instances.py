@@ -64,15 +64,19 @@ async def list_instances(ctx: CliContext, args: argparse.Namespace) -> int:
     core = await ctx.core()
     listed = await core.instances.list(await _actor(ctx, args))
     if args.json:
-        print_json({
-            "cache_time": listed.cache_time.isoformat() if listed.cache_time else None,
-            "instances": [i.as_json() for i in listed.instances],
-        })
+        print_json(
+            {
+                "cache_time": listed.cache_time.isoformat() if listed.cache_time else None,
+                "instances": [i.as_json() for i in listed.instances],
+            }
+        )
         return 0
     print_table(
         ("label", "hostname", "region", "plan", "ip", "power", "tags", "monthly"),
-        [(i.label, i.hostname, i.region, i.plan, i.ip, i.power_status, " ".join(i.tags), money(i.monthly_cost))
-         for i in listed.instances],
+        [
+            (i.label, i.hostname, i.region, i.plan, i.ip, i.power_status, " ".join(i.tags), money(i.monthly_cost))
+            for i in listed.instances
+        ],
     )
     when = f"{listed.cache_time:%Y-%m-%d %H:%M} UTC, " if listed.cache_time else ""
     print(f"({len(listed.instances)} cached; {when}{age_text(listed.age(utcnow()))})")
@@ -97,8 +101,10 @@ async def costs(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_json())
         return 0
-    print(f"Total: {money(report.total)} a month for {len(report.instances)} instances"
-          + ("" if report.plans else " (no plan costs cached: run `labtui instances refresh --costs`)"))
+    print(
+        f"Total: {money(report.total)} a month for {len(report.instances)} instances"
+        + ("" if report.plans else " (no plan costs cached: run `labtui instances refresh --costs`)")
+    )
     for title, groups in (("tag", report.by_tag), ("region", report.by_region)):
         print()
         print_table((title, "instances", "monthly"), [(g.name, g.count, money(g.monthly_cost)) for g in groups])

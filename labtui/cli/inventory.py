@@ -30,9 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     list_p = cmds.add_parser("list", help="objects the user may view, newest first")
     list_p.add_argument("--type", metavar="T", help="only this type (its slug)")
-    list_p.add_argument("--tag", action="append", default=[], metavar="NAME", help="only objects with this tag (repeatable)")
+    list_p.add_argument(
+        "--tag", action="append", default=[], metavar="NAME", help="only objects with this tag (repeatable)"
+    )
     list_p.add_argument("--search", default="", metavar="Q", help="words in searchable fields; tag:NAME also filters")
-    list_p.add_argument("--limit", type=int, default=100, metavar="N", help=f"at most N objects (1-{MAX_PAGE}, default 100)")
+    list_p.add_argument(
+        "--limit", type=int, default=100, metavar="N", help=f"at most N objects (1-{MAX_PAGE}, default 100)"
+    )
     list_p.add_argument("--before", type=int, metavar="ID", help="objects older than this id (the next page)")
     list_p.add_argument("--count", action="store_true", help="print how many objects match instead")
     _as(list_p)
@@ -65,8 +69,17 @@ def _type_json(t: InventoryTypeDef) -> dict[str, Any]:
         "sync": t.sync,
         "removed": False,
         "fields": [
-            {"name": f.name, "type": f.type, "label": f.label, "searchable": f.searchable, "required": f.required,
-             "unique": f.unique, "readonly": f.readonly, "options": list(f.options), "default": f.default}
+            {
+                "name": f.name,
+                "type": f.type,
+                "label": f.label,
+                "searchable": f.searchable,
+                "required": f.required,
+                "unique": f.unique,
+                "readonly": f.readonly,
+                "options": list(f.options),
+                "default": f.default,
+            }
             for f in t.fields
         ],
         "actions": [
@@ -78,11 +91,22 @@ def _type_json(t: InventoryTypeDef) -> dict[str, Any]:
 
 async def list_types(ctx: CliContext, args: argparse.Namespace) -> int:
     core = await ctx.core()
-    rows = await core.db.run(lambda s: list(s.execute(select(InventoryType.slug, InventoryType.label, InventoryType.filename)).all()))
+    rows = await core.db.run(
+        lambda s: list(s.execute(select(InventoryType.slug, InventoryType.label, InventoryType.filename)).all())
+    )
     out = [_type_json(t) for t in core.inventory_types.values()]
     out += [
-        {"slug": slug, "label": label, "file": filename, "removed": True, "fields": [], "actions": [], "sync": None,
-         "description": "", "icon": ""}
+        {
+            "slug": slug,
+            "label": label,
+            "file": filename,
+            "removed": True,
+            "fields": [],
+            "actions": [],
+            "sync": None,
+            "description": "",
+            "icon": "",
+        }
         for slug, label, filename in rows
         if slug not in core.inventory_types
     ]
@@ -93,8 +117,14 @@ async def list_types(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(
         ("slug", "label", "fields", "actions", "sync", "file"),
         [
-            (t["slug"], t["label"] + (" (removed)" if t["removed"] else ""), len(t["fields"]),
-             ", ".join(a["name"] for a in t["actions"]), t["sync"] or "", t["file"])
+            (
+                t["slug"],
+                t["label"] + (" (removed)" if t["removed"] else ""),
+                len(t["fields"]),
+                ", ".join(a["name"] for a in t["actions"]),
+                t["sync"] or "",
+                t["file"],
+            )
             for t in out
         ],
     )
@@ -163,8 +193,10 @@ async def show(ctx: CliContext, args: argparse.Namespace) -> int:
     print(f"  tags: {' '.join(t.name for t in obj.tags) or '—'}")
     for entry in acl:
         print(f"  acl: {entry['effect']} {entry['permission']} to {entry['role']}")
-    print(f"  created {obj.created_at:%Y-%m-%d %H:%M} by {obj.created_by or '?'}, updated {obj.updated_at:%Y-%m-%d %H:%M}"
-          + (f", synced from {obj.source}" if obj.source else ""))
+    print(
+        f"  created {obj.created_at:%Y-%m-%d %H:%M} by {obj.created_by or '?'}, updated {obj.updated_at:%Y-%m-%d %H:%M}"
+        + (f", synced from {obj.source}" if obj.source else "")
+    )
     return 0
 
 

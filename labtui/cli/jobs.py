@@ -33,8 +33,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_p = jobs.add_parser("run", help="queue a service's script (default: deploy)")
     run_p.add_argument("service")
     run_p.add_argument("script", nargs="?", default="deploy")
-    run_p.add_argument("--input", "-i", action="append", default=[], metavar="K=V",
-                       help="an input of the script; repeat a key for a list")
+    run_p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an input of the script; repeat a key for a list",
+    )
     _as_required(run_p)
     run_p.add_argument("--follow", "-f", action="store_true", help="print the output as it arrives")
     run_p.set_defaults(handler=run)
@@ -75,8 +81,12 @@ def _as_required(p: argparse.ArgumentParser) -> None:
 
 
 def _as_optional(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--as", dest="as_user", metavar="USER",
-                   help="see what this user may see (default: everything; you own the data dir)")
+    p.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        help="see what this user may see (default: everything; you own the data dir)",
+    )
 
 
 async def _reader(ctx: CliContext, args: argparse.Namespace) -> Actor:
@@ -176,7 +186,10 @@ async def list_jobs(ctx: CliContext, args: argparse.Namespace) -> int:
         return 0
     print_table(
         ("id", "service", "script", "status", "user", "created (utc)", "deployment"),
-        [(j.id, j.service, j.script or j.action, j.status, j.username, _fmt_time(j), j.deployment_id or "") for j in jobs],
+        [
+            (j.id, j.service, j.script or j.action, j.status, j.username, _fmt_time(j), j.deployment_id or "")
+            for j in jobs
+        ],
     )
     return 0
 

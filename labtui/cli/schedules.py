@@ -32,15 +32,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--cron", required=True, metavar="EXPR", help="5 fields: minute hour day month weekday")
     add.add_argument("--service", required=True)
     add.add_argument("--script", default="deploy")
-    add.add_argument("--input", "-i", action="append", default=[], metavar="K=V",
-                     help="an input of the script; repeat a key for a list")
+    add.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an input of the script; repeat a key for a list",
+    )
     add.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone the cron fields are read in (default UTC)")
     add.add_argument("--description", default="")
     add.add_argument("--disabled", action="store_true", help="create it disabled")
-    add.add_argument("--run-while-running", action="store_true",
-                     help="fire even while the previous job still runs (default: skip)")
-    add.add_argument("--misfire-grace", type=int, default=300, metavar="SECONDS",
-                     help="a run missed while no scheduler ran still fires within this (default 300)")
+    add.add_argument(
+        "--run-while-running", action="store_true", help="fire even while the previous job still runs (default: skip)"
+    )
+    add.add_argument(
+        "--misfire-grace",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="a run missed while no scheduler ran still fires within this (default 300)",
+    )
     _as(add, required=True)
     add.set_defaults(handler=add_schedule)
 
@@ -92,12 +104,21 @@ async def add_schedule(ctx: CliContext, args: argparse.Namespace) -> int:
     script = service.script(args.script)
     values = validate_inputs(args.service, script, inputs)
     spec = ScheduleSpec(
-        name=args.name, cron=expr, service=args.service, script=args.script, inputs=values, tz=args.tz,
-        enabled=not args.disabled, skip_if_running=not args.run_while_running,
-        misfire_grace_seconds=args.misfire_grace, description=args.description,
+        name=args.name,
+        cron=expr,
+        service=args.service,
+        script=args.script,
+        inputs=values,
+        tz=args.tz,
+        enabled=not args.disabled,
+        skip_if_running=not args.run_while_running,
+        misfire_grace_seconds=args.misfire_grace,
+        description=args.description,
     )
     info = await core.schedules.create(actor, spec)
-    print(f"schedule {info.name} added: {info.target} at '{info.cron}' ({info.tz}); next run {_fmt(info, info.next_run_at)}")
+    print(
+        f"schedule {info.name} added: {info.target} at '{info.cron}' ({info.tz}); next run {_fmt(info, info.next_run_at)}"
+    )
     return 0
 
 
@@ -111,8 +132,17 @@ async def list_schedules(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(
         ("name", "target", "cron", "tz", "enabled", "next run", "last run", "last status", "last job"),
         [
-            (r.name, r.target, r.cron, r.tz, "yes" if r.enabled else "no", _fmt(r, r.next_run_at),
-             _fmt(r, r.last_run_at), r.last_status or "", r.last_job_id or "")
+            (
+                r.name,
+                r.target,
+                r.cron,
+                r.tz,
+                "yes" if r.enabled else "no",
+                _fmt(r, r.next_run_at),
+                _fmt(r, r.last_run_at),
+                r.last_status or "",
+                r.last_job_id or "",
+            )
             for r in rows
         ],
     )

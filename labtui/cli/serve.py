@@ -41,8 +41,7 @@ async def run(ctx: CliContext, args: argparse.Namespace) -> int:
     freeze_once()  # started: what is alive now lives as long as the process (labtui/heap.py)
     name = workers.job_worker.name if workers.job_worker else "-"
     print(
-        f"labtui serve: worker {name} running up to {core.config.jobs.max_parallel} job(s); "
-        "SIGTERM or Ctrl-C stops it",
+        f"labtui serve: worker {name} running up to {core.config.jobs.max_parallel} job(s); SIGTERM or Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )

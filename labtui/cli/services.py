@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "stop-all", help="stop every instance of the lab (the lab's stop-instances.yaml, no service filter)"
     )
     stop_p.add_argument("--as", dest="as_user", required=True, metavar="USER", help="act as this labtui user")
-    stop_p.add_argument("--confirm", action="store_true", help="yes, stop every instance (the TUI asks for 'stop all' typed)")
+    stop_p.add_argument(
+        "--confirm", action="store_true", help="yes, stop every instance (the TUI asks for 'stop all' typed)"
+    )
     stop_p.add_argument("--follow", "-f", action="store_true", help="print the output as it arrives")
     stop_p.set_defaults(handler=stop_all)
 

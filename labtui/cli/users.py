@@ -91,7 +91,13 @@ async def list_users(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(
         ("username", "status", "roles", "email", "last login"),
         [
-            (u.username, u.status, ", ".join(u.roles), u.email or "", u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never")
+            (
+                u.username,
+                u.status,
+                ", ".join(u.roles),
+                u.email or "",
+                u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
+            )
             for u in users
         ],
     )
@@ -157,7 +163,10 @@ async def keys_list(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json([k.as_json() for k in keys])
     else:
-        print_table(("fingerprint", "type", "comment", "added"), [(k.fingerprint, k.key_type, k.comment, k.created_at.strftime("%Y-%m-%d")) for k in keys])
+        print_table(
+            ("fingerprint", "type", "comment", "added"),
+            [(k.fingerprint, k.key_type, k.comment, k.created_at.strftime("%Y-%m-%d")) for k in keys],
+        )
     return 0
 
 

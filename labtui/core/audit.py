@@ -90,9 +90,7 @@ class AuditRow:
 TEXT_CAP = 20_000
 
 
-def query_page(
-    session: Session, flt: AuditFilter, *, before_id: int | None = None, limit: int = 50
-) -> list[AuditRow]:
+def query_page(session: Session, flt: AuditFilter, *, before_id: int | None = None, limit: int = 50) -> list[AuditRow]:
     """Newest first, keyset-paged: ``before_id`` is the smallest id of the previous page.
 
     Keyset paging keeps every page as cheap as the first, even on millions of rows.
@@ -121,7 +119,11 @@ def query_page(
         stmt = stmt.where(AuditRecord.id.in_(ids))
     elif indexed and matches_at_most(session, AUDIT_FTS, match_phrase(flt.text), TEXT_CAP):
         # Text with a user or action filter: a rare text narrows best through the index.
-        stmt = stmt.where(AuditRecord.id.in_(text(f"SELECT rowid FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q").bindparams(q=match_phrase(flt.text))))
+        stmt = stmt.where(
+            AuditRecord.id.in_(
+                text(f"SELECT rowid FROM {AUDIT_FTS} WHERE {AUDIT_FTS} MATCH :q").bindparams(q=match_phrase(flt.text))
+            )
+        )
     elif flt.text:
         # A common text under a user or action filter: their index narrows first. SQLite's
         # LIKE ignores ASCII case already; ilike would lower() five columns a row.

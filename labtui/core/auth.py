@@ -62,7 +62,9 @@ class Auth:
         """True while no user exists at all: the TUI shows the setup screen."""
         return await self.db.run(lambda s: s.scalar(select(func.count(User.id))) == 0)
 
-    async def create_admin(self, username: str, password: str, *, origin: str = "local", first_run_only: bool = False) -> int:
+    async def create_admin(
+        self, username: str, password: str, *, origin: str = "local", first_run_only: bool = False
+    ) -> int:
         """Create an active super-admin. The setup screen passes ``first_run_only``."""
         name = validation.username(username)
         validation.password(password)
@@ -78,7 +80,9 @@ class Auth:
             user.roles = [role] if role else []
             s.add(user)
             s.flush()
-            audit.record(s, Actor(None, "setup" if first_run_only else "cli", origin), "user.create_admin", f"users/{name}")
+            audit.record(
+                s, Actor(None, "setup" if first_run_only else "cli", origin), "user.create_admin", f"users/{name}"
+            )
             return user.id
 
         return await self.db.run(q)
@@ -101,7 +105,9 @@ class Auth:
         s.add_all(rows)
         s.flush()
         minutes = self._locked_minutes(s, subjects, now)
-        if not minutes and any(self._attempts(s, scope, subject, window) > self.config.lockout_attempts for scope, subject in subjects):
+        if not minutes and any(
+            self._attempts(s, scope, subject, window) > self.config.lockout_attempts for scope, subject in subjects
+        ):
             # Attempts still being checked fill the count: this one waits as if they failed.
             minutes = self.config.lockout_minutes
         if minutes:
@@ -109,7 +115,11 @@ class Auth:
             return [], minutes
         # Rows of these subjects older than the window count no more.
         for scope, subject in subjects:
-            s.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.at <= window))
+            s.execute(
+                delete(LoginAttempt).where(
+                    LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.at <= window
+                )
+            )
         return [r.id for r in rows], 0
 
     @staticmethod
@@ -125,16 +135,16 @@ class Auth:
     def _locked_minutes(s: Session, subjects: list[tuple[str, str]], now: dt.datetime) -> int:
         until = None
         for scope, subject in subjects:
-            row = s.scalar(
-                select(func.max(Lockout.until)).where(Lockout.scope == scope, Lockout.subject == subject)
-            )
+            row = s.scalar(select(func.max(Lockout.until)).where(Lockout.scope == scope, Lockout.subject == subject))
             if row and row > now and (until is None or row > until):
                 until = row
         if until is None:
             return 0
         return max(1, int((until - now).total_seconds() + 59) // 60)
 
-    def _fail(self, s: Session, subjects: list[tuple[str, str]], reserved: list[int], username: str, origin: str) -> int:
+    def _fail(
+        self, s: Session, subjects: list[tuple[str, str]], reserved: list[int], username: str, origin: str
+    ) -> int:
         """Turn this attempt's rows into failures; returns the minutes locked if they brought
         a subject to ``lockout_attempts``. A lockout clears only its own subject's failures:
         the user's and the origin's counts go on independently."""
@@ -146,10 +156,19 @@ class Auth:
         for scope, subject in subjects:
             count = self._attempts(s, scope, subject, window, failed_only=True)
             if count >= self.config.lockout_attempts:
-                s.add(Lockout(scope=scope, subject=subject, until=now + dt.timedelta(minutes=self.config.lockout_minutes)))
-                s.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.failed.is_(True)))
+                s.add(
+                    Lockout(scope=scope, subject=subject, until=now + dt.timedelta(minutes=self.config.lockout_minutes))
+                )
+                s.execute(
+                    delete(LoginAttempt).where(
+                        LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.failed.is_(True)
+                    )
+                )
                 audit.record(
-                    s, Actor(None, username, origin), "login.lockout", f"{scope}/{subject}",
+                    s,
+                    Actor(None, username, origin),
+                    "login.lockout",
+                    f"{scope}/{subject}",
                     {"failures": count, "minutes": self.config.lockout_minutes},
                 )
                 locked = self.config.lockout_minutes
@@ -161,7 +180,11 @@ class Auth:
         failures stay: one good account must not wipe what the origin tried on others."""
         s.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(reserved)))
         scope, subject = subjects[0]
-        s.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.failed.is_(True)))
+        s.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.scope == scope, LoginAttempt.subject == subject, LoginAttempt.failed.is_(True)
+            )
+        )
 
     async def login(self, username: str, password: str, *, origin: str = "local") -> LoginResult:
         """Check credentials; raises :class:`AuthError` or :class:`AccountLocked`.
@@ -174,7 +197,9 @@ class Auth:
         def reserve(s: Session) -> tuple[User | None, list[int], int]:
             reserved, minutes = self._reserve(s, subjects)
             if minutes:
-                audit.record(s, Actor(None, username, origin), "login.locked", f"users/{username}", {"minutes_left": minutes})
+                audit.record(
+                    s, Actor(None, username, origin), "login.locked", f"users/{username}", {"minutes_left": minutes}
+                )
                 return None, [], minutes
             return s.scalar(select(User).where(User.username == username)), reserved, 0
 
@@ -198,7 +223,9 @@ class Auth:
             if rehash:
                 row.password_hash = rehash
             result = self._open_session(s, row, origin)
-            audit.record(s, result.actor, "login", f"users/{row.username}", {"rehashed": bool(rehash)} if rehash else {})
+            audit.record(
+                s, result.actor, "login", f"users/{row.username}", {"rehashed": bool(rehash)} if rehash else {}
+            )
             return result
 
         outcome = await self.db.run(finish)
@@ -291,7 +318,9 @@ class Auth:
         def q(s: Session) -> LoginResult:
             user = self._key_user(s, username, public_key, origin)
             if user is None:
-                audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
+                audit.record(
+                    s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"}
+                )
                 raise AuthError(BAD_LOGIN)
             user.last_login_at = utcnow()
             result = self._open_session(s, user, origin)
@@ -303,7 +332,9 @@ class Auth:
     async def key_login_refused(self, username: str, *, origin: str) -> None:
         """Audit an SSH connection that offered only keys not registered to ``username``."""
         await self.db.run(
-            lambda s: audit.record(s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"})
+            lambda s: audit.record(
+                s, Actor(None, username, origin), "login.failed", f"users/{username}", {"method": "publickey"}
+            )
         )
 
     async def issue_handoff(self, actor: Actor, seconds: int = 30) -> str:
@@ -312,7 +343,9 @@ class Auth:
         The SSH server passes it to the child over an inherited pipe, never in argv or env."""
         assert actor.user_id is not None
         uid = actor.user_id
-        return await self.db.run(lambda s: self.issue_token(s, uid, HANDOFF, dt.timedelta(seconds=seconds), retire=False))
+        return await self.db.run(
+            lambda s: self.issue_token(s, uid, HANDOFF, dt.timedelta(seconds=seconds), retire=False)
+        )
 
     async def redeem_handoff(self, token: str, *, origin: str) -> LoginResult:
         def q(s: Session) -> LoginResult:
@@ -356,7 +389,9 @@ class Auth:
             raise AuthError(BAD_TOKEN)
         return user
 
-    async def redeem_invite(self, token: str, password: str, *, display_name: str = "", origin: str = "local") -> LoginResult:
+    async def redeem_invite(
+        self, token: str, password: str, *, display_name: str = "", origin: str = "local"
+    ) -> LoginResult:
         validation.password(password)
         hashed = await hash_in_thread(password)
 
@@ -413,7 +448,9 @@ class Auth:
             user = s.scalar(
                 select(User).where((User.username == who) | (User.email == who.lower()), User.is_active.is_(True))
             )
-            audit.record(s, Actor(None, "anonymous", origin), "password_reset.requested", "", {"matched": user is not None})
+            audit.record(
+                s, Actor(None, "anonymous", origin), "password_reset.requested", "", {"matched": user is not None}
+            )
             if user is None or not user.email:
                 return None
             token = self.issue_token(s, user.id, RESET, dt.timedelta(minutes=self.config.reset_minutes))
@@ -427,7 +464,9 @@ class Auth:
         uid = actor.user_id
         stored = await self.db.run(lambda s: s.get(User, uid).password_hash)  # type: ignore[union-attr]
         if not await verify_in_thread(stored, current):
-            await self.db.run(lambda s: audit.record(s, actor, "user.password_change_failed", f"users/{actor.username}"))
+            await self.db.run(
+                lambda s: audit.record(s, actor, "user.password_change_failed", f"users/{actor.username}")
+            )
             raise AuthError("The current password is wrong")
         hashed = await hash_in_thread(new)
 
@@ -472,7 +511,11 @@ def _key_login_locked(s: Session, username: str, origin: str) -> bool:
     no one in meanwhile either. Reads the lockout rows only, whatever counts them."""
     now = utcnow()
     return any(
-        s.scalar(select(func.count(Lockout.id)).where(Lockout.scope == scope, Lockout.subject == subject, Lockout.until > now))
+        s.scalar(
+            select(func.count(Lockout.id)).where(
+                Lockout.scope == scope, Lockout.subject == subject, Lockout.until > now
+            )
+        )
         for scope, subject in _lockout_subjects(username, origin)
     )
 

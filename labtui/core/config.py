@@ -49,7 +49,8 @@ class LabConfig:
 
     repo: str = _doc(
         "Git URL or local path of the lab repo; empty means the git_url of the startup config the "
-        "startup actions RETURN, else the bundled demo lab.", ""
+        "startup actions RETURN, else the bundled demo lab.",
+        "",
     )
     branch: str = _doc("Branch to check out; empty means the repo's default.", "")
     ssh_key: str = _doc("Private key file for cloning over SSH (git's GIT_SSH_COMMAND).", "")
@@ -57,7 +58,8 @@ class LabConfig:
     pull: bool = _doc("Pull the repo at every start of serve or the TUI (a failed pull keeps the old checkout).", True)
     startup_actions: str = _doc(
         "CloudLab's startup_action.conf.yaml (ENV, CLONE, RUN, RETURN lines), run at every start of "
-        "serve or the TUI (never for a CLI command); empty for none.", ""
+        "serve or the TUI (never for a CLI command); empty for none.",
+        "",
     )
     symlinks: dict[str, str] = _doc(
         "Links to create at startup, link path -> target relative to the lab checkout "
@@ -100,9 +102,7 @@ class SmtpConfig:
 class EmailConfig:
     """How invitations, password resets and health alerts are mailed."""
 
-    provider: str = _doc(
-        "none | smtp | sendamatic. With none, tokens are shown to the admin who made them.", "none"
-    )
+    provider: str = _doc("none | smtp | sendamatic. With none, tokens are shown to the admin who made them.", "none")
     from_: str = _doc("Sender, 'Name <address>'.", "labtui <labtui@localhost>")
     sendamatic: SendamaticConfig = _doc("Settings of the sendamatic provider.", factory=SendamaticConfig)
     smtp: SmtpConfig = _doc("Settings of the smtp provider.", factory=SmtpConfig)
@@ -145,12 +145,13 @@ class JobsConfig:
 
     max_parallel: int = _doc("Jobs one labtui process runs at the same time.", 4, between=(1, 256))
     lease_seconds: int = _doc(
-        "Heartbeat lease of a running job: a job whose worker has not heartbeated for twice "
-        "this long is marked lost.",
+        "Heartbeat lease of a running job: a job whose worker has not heartbeated for twice this long is marked lost.",
         15,
         between=(1, 3600),
     )
-    retention_days: int = _doc("Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30, between=(1, 3650))
+    retention_days: int = _doc(
+        "Per-job data dirs ($LABTUI_HOME/jobs/ID) older than this are deleted.", 30, between=(1, 3650)
+    )
     nice: int = _doc(
         "Niceness of job processes (0-19; 0: as labtui's own): a job flooding output or "
         "burning CPU then leaves the screens and log panes of everyone on the bastion quick.",
@@ -173,8 +174,7 @@ class HealthConfig:
     max_concurrency: int = _doc("Checks run at the same time, at most.", 50, between=(1, 1000))
     retention_days: int = _doc("Check results older than this are deleted.", 7, between=(1, 3650))
     lease_seconds: int = _doc(
-        "The poller's lease: another process takes polling over within this long after the "
-        "polling one stops.",
+        "The poller's lease: another process takes polling over within this long after the polling one stops.",
         30,
         between=(1, 3600),
     )
@@ -209,9 +209,13 @@ class CloudflareConfig:
 class SshConfig:
     """`labtui serve --ssh`: labtui served to many people over SSH."""
 
-    idle_timeout: int = _doc("Minutes without a keystroke after which a session is closed (0: never).", 30, between=(0, 10080))
+    idle_timeout: int = _doc(
+        "Minutes without a keystroke after which a session is closed (0: never).", 30, between=(0, 10080)
+    )
     max_sessions: int = _doc("Sessions open at the same time, at most (0: no limit).", 100, between=(0, 10000))
-    max_sessions_per_user: int = _doc("Sessions one account may have open at once (0: no limit).", 10, between=(0, 1000))
+    max_sessions_per_user: int = _doc(
+        "Sessions one account may have open at once (0: no limit).", 10, between=(0, 1000)
+    )
     max_startups: int = _doc(
         "Connections that have not logged in yet, at most (OpenSSH's MaxStartups); more are dropped at once.",
         30,
@@ -290,9 +294,7 @@ def yaml_key(name: str) -> str:
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
-    return {
-        yaml_key(f.name): f for f in dataclasses.fields(cls) if not f.metadata.get("internal")
-    }
+    return {yaml_key(f.name): f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
 
 
 _REF = re.compile(r"\$\{([^}]+)\}")
@@ -329,9 +331,7 @@ def _convert(node: yaml.Node, hint: Any, file: str, key: str) -> Any:
         if not isinstance(node, yaml.MappingNode):
             raise ConfigError(f"{where}: expected a mapping")
         _, value_type = typing.get_args(hint)
-        return {
-            str(k.value): _convert(v, value_type, file, f"{key}.{k.value}") for k, v in node.value
-        }
+        return {str(k.value): _convert(v, value_type, file, f"{key}.{k.value}") for k, v in node.value}
     if origin is list:
         if not isinstance(node, yaml.SequenceNode):
             raise ConfigError(f"{where}: expected a list")
@@ -381,16 +381,12 @@ def _build(node: yaml.Node, cls: type, file: str, key: str) -> Any:
         name = str(key_node.value)
         path = f"{key}.{name}" if key else name
         if name not in known:
-            raise ConfigError(
-                f"{_where(file, key_node, path)}: unknown key (known here: {', '.join(sorted(known))})"
-            )
+            raise ConfigError(f"{_where(file, key_node, path)}: unknown key (known here: {', '.join(sorted(known))})")
         f = known[name]
         value = _convert(value_node, hints[f.name], file, path)
         choices = _CHOICES.get((key, name))
         if choices and value not in choices:
-            raise ConfigError(
-                f"{_where(file, value_node, path)}: must be one of {', '.join(choices)}, got {value!r}"
-            )
+            raise ConfigError(f"{_where(file, value_node, path)}: must be one of {', '.join(choices)}, got {value!r}")
         _check_between(f, value, _where(file, value_node, path))
         values[f.name] = value
     return cls(**values)
@@ -445,6 +441,6 @@ def render_example(values: Mapping[str, Any] | None = None) -> str:
             rendered = yaml.safe_dump(default, default_flow_style=True).strip()
             rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
             lines.append(f"{pad}{key}: {rendered if rendered != '' else chr(39) * 2}")
+
     walk(Config, 0, "")
     return "\n".join(lines) + "\n"
-

@@ -97,8 +97,15 @@ class Diff:
 
 def _info(row: ConfigVersion) -> VersionInfo:
     return VersionInfo(
-        row.id, row.version_number, row.content_hash, row.size_bytes, row.change_note,
-        row.created_by_username, row.origin, row.restored_from, row.created_at,
+        row.id,
+        row.version_number,
+        row.content_hash,
+        row.size_bytes,
+        row.change_note,
+        row.created_by_username,
+        row.origin,
+        row.restored_from,
+        row.created_at,
     )
 
 
@@ -142,17 +149,28 @@ def add_version(
     restored_from: int | None = None,
 ) -> ConfigVersion:
     """Store a new version (number max + 1) and prune the file's history to the newest 50."""
-    top = s.scalar(
-        select(func.max(ConfigVersion.version_number)).where(
-            ConfigVersion.service_name == service, ConfigVersion.filename == filename
+    top = (
+        s.scalar(
+            select(func.max(ConfigVersion.version_number)).where(
+                ConfigVersion.service_name == service, ConfigVersion.filename == filename
+            )
         )
-    ) or 0
+        or 0
+    )
     data = content.encode("utf-8")
     row = ConfigVersion(
-        service_name=service, filename=filename, content=content, content_hash=sha256(data),
-        size_bytes=len(data), version_number=top + 1, change_note=(note or "")[:NOTE_MAX],
-        created_by_id=author_id, created_by_username=author, origin=origin,
-        restored_from=restored_from, created_at=utcnow(),
+        service_name=service,
+        filename=filename,
+        content=content,
+        content_hash=sha256(data),
+        size_bytes=len(data),
+        version_number=top + 1,
+        change_note=(note or "")[:NOTE_MAX],
+        created_by_id=author_id,
+        created_by_username=author,
+        origin=origin,
+        restored_from=restored_from,
+        created_at=utcnow(),
     )
     s.add(row)
     s.flush()
@@ -176,10 +194,7 @@ def seed_versions(s: Session, services_root: Path) -> list[str]:
     except OSError:
         return []
     seeded: list[str] = []
-    have = {
-        (svc, fn)
-        for svc, fn in s.execute(select(ConfigVersion.service_name, ConfigVersion.filename).distinct())
-    }
+    have = {(svc, fn) for svc, fn in s.execute(select(ConfigVersion.service_name, ConfigVersion.filename).distinct())}
     for name in names:
         folder = services_root / name
         if not folder.is_dir():
@@ -256,8 +271,18 @@ class Configs:
         return await self.db.run(q)
 
     def _write(
-        self, s: Session, actor: Actor, service: str, filename: str, real: Path, content: str,
-        *, note: str, action: str, restored_from: int | None = None, base_hash: str | None = None,
+        self,
+        s: Session,
+        actor: Actor,
+        service: str,
+        filename: str,
+        real: Path,
+        content: str,
+        *,
+        note: str,
+        action: str,
+        restored_from: int | None = None,
+        base_hash: str | None = None,
     ) -> VersionInfo:
         """Record the version, audit, then write the file (all or nothing)."""
         current: str | None = None
@@ -269,11 +294,21 @@ class Configs:
         if current is not None and (latest is None or latest.content_hash != sha256(current.encode("utf-8"))):
             add_version(s, service, filename, current, author_id=None, author="system", origin="disk", note=DISK_NOTE)
         row = add_version(
-            s, service, filename, content, author_id=actor.user_id, author=actor.username,
-            origin=actor.origin, note=note, restored_from=restored_from,
+            s,
+            service,
+            filename,
+            content,
+            author_id=actor.user_id,
+            author=actor.username,
+            origin=actor.origin,
+            note=note,
+            restored_from=restored_from,
         )
         detail: dict[str, Any] = {
-            "file": filename, "version": row.version_number, "size": row.size_bytes, "sha256": row.content_hash,
+            "file": filename,
+            "version": row.version_number,
+            "size": row.size_bytes,
+            "sha256": row.content_hash,
         }
         if note:
             detail["note"] = note[:NOTE_MAX]
@@ -298,7 +333,9 @@ class Configs:
         def q(s: Session) -> VersionInfo:
             self.rbac.require(s, actor, "services.config.edit", f"services/{service}/{filename}")
             real = self._path(actor, service, filename)
-            return self._write(s, actor, service, filename, real, content, note=note, action="service.config.edit", base_hash=base_hash)
+            return self._write(
+                s, actor, service, filename, real, content, note=note, action="service.config.edit", base_hash=base_hash
+            )
 
         return await self.db.run(q)
 
@@ -340,7 +377,9 @@ class Configs:
                 )
             else:
                 old = _get(s, service, filename, base)
-            text = unified_diff(old.content if old else "", new.content, f"v{old.version_number}" if old else "(empty)", f"v{to}")
+            text = unified_diff(
+                old.content if old else "", new.content, f"v{old.version_number}" if old else "(empty)", f"v{to}"
+            )
             return Diff(text, old.version_number if old else None, to)
 
         return await self.db.run(q)
@@ -353,8 +392,15 @@ class Configs:
             real = self._path(actor, service, filename)
             old = _get(s, service, filename, number)
             return self._write(
-                s, actor, service, filename, real, old.content,
-                note=note or f"Restored from version {number}", action="service.config.restore", restored_from=number,
+                s,
+                actor,
+                service,
+                filename,
+                real,
+                old.content,
+                note=note or f"Restored from version {number}",
+                action="service.config.restore",
+                restored_from=number,
             )
 
         return await self.db.run(q)

@@ -98,7 +98,9 @@ def _check_ranges(spec: _Field, text: str, expr: str) -> None:
         hint = "write the smaller number first"
         if low <= spec.last and not match.group(3):
             hint += f", or {_span(low, spec.last)},{_span(spec.first, high)} to wrap round"
-        raise ValidationError(f"Invalid cron expression '{expr}': the {spec.name} range {item} runs backwards ({hint})", "cron")
+        raise ValidationError(
+            f"Invalid cron expression '{expr}': the {spec.name} range {item} runs backwards ({hint})", "cron"
+        )
 
 
 def _span(low: int, high: int) -> str:

@@ -158,7 +158,9 @@ class Dns:
         if not self.config.api_token:
             raise DnsNotConfigured("DNS is not configured (cloudflare.api_token is empty in the config)")
         if not (self.config.zone_id or self.config.zone_name):
-            raise DnsNotConfigured("DNS is not configured (set cloudflare.zone_id or cloudflare.zone_name in the config)")
+            raise DnsNotConfigured(
+                "DNS is not configured (set cloudflare.zone_id or cloudflare.zone_name in the config)"
+            )
         return CloudflareClient(self.config.base_url, self.config.api_token, self.config.timeout_seconds)
 
     async def _zone_of(self, client: CloudflareClient) -> Zone:
@@ -177,8 +179,14 @@ class Dns:
         await self.db.run(lambda s: self.rbac.require(s, actor, permission, target))
 
     async def _audit(self, actor: Actor, action: str, record: DnsRecord, **extra: Any) -> None:
-        detail = {"name": record.name, "type": record.type, "content": record.content, "ttl": record.ttl,
-                  "proxied": record.proxied, **extra}
+        detail = {
+            "name": record.name,
+            "type": record.type,
+            "content": record.content,
+            "ttl": record.ttl,
+            "proxied": record.proxied,
+            **extra,
+        }
 
         def q(s: Session) -> None:
             audit.record(s, actor, action, f"dns:{record.name}", detail)
@@ -215,7 +223,13 @@ class Dns:
             clean.name = qualify(clean.name, zone.name)
             before = await client.get_record(zone.id, record_id)
             record = await client.update_record(zone.id, record_id, clean.body())
-        await self._audit(actor, "dns.update", record, id=record.id, before={"type": before.type, "name": before.name, "content": before.content})
+        await self._audit(
+            actor,
+            "dns.update",
+            record,
+            id=record.id,
+            before={"type": before.type, "name": before.name, "content": before.content},
+        )
         return record
 
     async def delete(self, actor: Actor, record_id: str) -> DnsRecord:
@@ -253,6 +267,12 @@ class Dns:
         if before is None:
             await self._audit(actor, "dns.create", record, id=record.id, via="point")
         else:
-            await self._audit(actor, "dns.update", record, id=record.id, via="point",
-                              before={"type": before.type, "name": before.name, "content": before.content})
+            await self._audit(
+                actor,
+                "dns.update",
+                record,
+                id=record.id,
+                via="point",
+                before={"type": before.type, "name": before.name, "content": before.content},
+            )
         return record

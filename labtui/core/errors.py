@@ -51,9 +51,7 @@ class AccountLocked(AuthError):
 
     def __init__(self, minutes_left: int) -> None:
         plural = "s" if minutes_left != 1 else ""
-        super().__init__(
-            f"Too many failed logins: locked, try again in {minutes_left} minute{plural}"
-        )
+        super().__init__(f"Too many failed logins: locked, try again in {minutes_left} minute{plural}")
         self.minutes_left = minutes_left
 
 
@@ -66,7 +64,9 @@ class KeyInUse(Conflict):
     sshd's first matching line would decide who its holder becomes (docs/auth.md)."""
 
     def __init__(self) -> None:
-        super().__init__("That public key belongs to another account: each key logs in one user only, so use a key of your own")
+        super().__init__(
+            "That public key belongs to another account: each key logs in one user only, so use a key of your own"
+        )
 
 
 class StorageError(LabtuiError):

@@ -60,9 +60,7 @@ def human_size(size: int) -> str:
 
 def check_size(size: int, what: str) -> None:
     if size > MAX_BYTES:
-        raise ValidationError(
-            f"{what} is {human_size(size)}: the limit is {MAX_BYTES // 1024} KB", "content"
-        )
+        raise ValidationError(f"{what} is {human_size(size)}: the limit is {MAX_BYTES // 1024} KB", "content")
 
 
 # -- the guard ------------------------------------------------------------------------------
@@ -79,7 +77,10 @@ class PathGuard:
         """Audit the refusal (own transaction) and return the error to raise."""
         with self.db.session() as own:
             audit.record(
-                own, actor, "service.path_refused", f"services/{service}",
+                own,
+                actor,
+                "service.path_refused",
+                f"services/{service}",
                 {"path": attempted, "reason": reason},
             )
         return PathRefused(f"Refused '{attempted}': {reason}", attempted)
@@ -109,7 +110,9 @@ class PathGuard:
         if real != root and not real.is_relative_to(root):
             raise self.refuse(actor, service, rel, "it leads out of the service folder (symlink)")
 
-    def config_file(self, actor: Actor, service: str, rel: str, allowed: tuple[str, ...], *, any_folder: bool = False) -> Path:
+    def config_file(
+        self, actor: Actor, service: str, rel: str, allowed: tuple[str, ...], *, any_folder: bool = False
+    ) -> Path:
         """The real path of config file ``rel`` (one of ``allowed``, directly in the folder)."""
         folder = self.service_dir(actor, service, any_folder=any_folder)
         clean = self._relative(actor, service, rel)
@@ -255,7 +258,9 @@ class ServiceFiles:
 
         return await self.db.run(q)
 
-    async def write(self, actor: Actor, service: str, path: str, text: str, *, base_hash: str | None = None) -> FileContent:
+    async def write(
+        self, actor: Actor, service: str, path: str, text: str, *, base_hash: str | None = None
+    ) -> FileContent:
         """Create or replace a file (the old content kept as ``.backup``).
 
         ``base_hash`` is the sha256 the editor loaded: if the file changed since, the save is
@@ -273,7 +278,10 @@ class ServiceFiles:
             if base_hash is not None and existed and sha256(real.read_bytes()) != base_hash:
                 raise ValidationError(f"'{path}' changed on disk since it was opened: reload it first", "content")
             audit.record(
-                s, actor, "service.file.write", f"services/{service}",
+                s,
+                actor,
+                "service.file.write",
+                f"services/{service}",
                 {"path": path, "size": len(data), "sha256": sha256(data), "created": not existed},
             )
             s.flush()
@@ -307,7 +315,10 @@ class ServiceFiles:
             data = real_src.read_bytes()
             check_size(len(data), f"'{source}'")
             audit.record(
-                s, actor, "service.file.upload", f"services/{service}",
+                s,
+                actor,
+                "service.file.upload",
+                f"services/{service}",
                 {"path": rel, "source": str(src), "size": len(data), "sha256": sha256(data)},
             )
             s.flush()
@@ -326,7 +337,13 @@ class ServiceFiles:
             if not real.is_file():
                 raise NotFound(f"No file '{path}' in service '{service}'")
             backup = entry.with_name(entry.name + BACKUP_SUFFIX)
-            audit.record(s, actor, "service.file.delete", f"services/{service}", {"path": path, "backup": f"{path}{BACKUP_SUFFIX}"})
+            audit.record(
+                s,
+                actor,
+                "service.file.delete",
+                f"services/{service}",
+                {"path": path, "backup": f"{path}{BACKUP_SUFFIX}"},
+            )
             s.flush()
             shutil.copy2(real, backup)
             entry.unlink()

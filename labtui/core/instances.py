@@ -117,9 +117,16 @@ class InstanceInfo:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "hostname": self.hostname, "label": self.label, "region": self.region, "plan": self.plan,
-            "os": self.os, "ip": self.ip, "power_status": self.power_status, "vultr_id": self.vultr_id,
-            "tags": list(self.tags), "monthly_cost": self.monthly_cost,
+            "hostname": self.hostname,
+            "label": self.label,
+            "region": self.region,
+            "plan": self.plan,
+            "os": self.os,
+            "ip": self.ip,
+            "power_status": self.power_status,
+            "vultr_id": self.vultr_id,
+            "tags": list(self.tags),
+            "monthly_cost": self.monthly_cost,
         }
 
 
@@ -347,9 +354,16 @@ def write_inventory_file(lab_dir: Path, cache: Mapping[str, Any]) -> Path:
 def _info(hostname: str, host: Mapping[str, Any], plans: Mapping[str, float]) -> InstanceInfo:
     data = vultr_sync.server_data(hostname, host)
     return InstanceInfo(
-        hostname=hostname, label=str(host.get("vultr_label") or ""), region=data["region"], plan=data["plan"],
-        os=data["os"], ip=data["ip_address"], power_status=data["power_status"], vultr_id=data["vultr_id"],
-        tags=tuple(data["vultr_tags"]), monthly_cost=plans.get(data["plan"]),
+        hostname=hostname,
+        label=str(host.get("vultr_label") or ""),
+        region=data["region"],
+        plan=data["plan"],
+        os=data["os"],
+        ip=data["ip_address"],
+        power_status=data["power_status"],
+        vultr_id=data["vultr_id"],
+        tags=tuple(data["vultr_tags"]),
+        monthly_cost=plans.get(data["plan"]),
     )
 
 
@@ -377,8 +391,11 @@ def hosts_of_object(hosts: Mapping[str, Mapping[str, Any]], data: Mapping[str, A
             return by_id
     label, region = str(data.get("vultr_label") or ""), str(data.get("region") or "")
     if label:
-        found = [name for name, h in hosts.items()
-                 if str(h.get("vultr_label") or "") == label and str(h.get("vultr_region") or "") == region]
+        found = [
+            name
+            for name, h in hosts.items()
+            if str(h.get("vultr_label") or "") == label and str(h.get("vultr_region") or "") == region
+        ]
         if found:
             return found
     hostname = str(data.get("hostname") or "")
@@ -390,7 +407,8 @@ def _delete_servers(s: Session, actor: Actor, keys: set[str], reason: dict[str, 
     if not keys:
         return []
     rows = s.execute(
-        select(InventoryObject, InventoryType.slug).join(InventoryType, InventoryObject.type_id == InventoryType.id)
+        select(InventoryObject, InventoryType.slug)
+        .join(InventoryType, InventoryObject.type_id == InventoryType.id)
         .where(InventoryObject.source == vultr_sync.SOURCE, InventoryObject.source_key.in_(sorted(keys)))
     ).all()
     gone = []
@@ -424,7 +442,10 @@ def stop_all_steps(lab: Path, inventory: Path | None) -> list[Step]:
     return [
         Step("playbook", lab / GENERATE_INVENTORY, lab, header="--- Generating inventory ---", check=False),
         Step(
-            "playbook", lab / STOP_INSTANCES, lab, header="--- Stopping all instances ---",
+            "playbook",
+            lab / STOP_INSTANCES,
+            lab,
+            header="--- Stopping all instances ---",
             inventory=vultr if vultr.is_file() else inventory,
         ),
     ]
@@ -474,6 +495,7 @@ class Instances:
     def for_core(cls, core: Core) -> Instances:
         """The instances of a :class:`Core`: plans its ``stop_all`` jobs for the workers and
         hooks the server type's ``destroy`` action (its job's end)."""
+
         async def sync(actor: Actor) -> list[tuple[str, dict[str, int]]]:
             token = vultr_sync.sync_actor.set(actor)
             try:
@@ -481,8 +503,15 @@ class Instances:
             finally:
                 vultr_sync.sync_actor.reset(token)
 
-        svc = cls(core.db, core.rbac, core.config.vultr, lambda: core.lab_dir, sync,
-                  jobs=core.jobs, types=lambda: core.inventory_types)
+        svc = cls(
+            core.db,
+            core.rbac,
+            core.config.vultr,
+            lambda: core.lab_dir,
+            sync,
+            jobs=core.jobs,
+            types=lambda: core.inventory_types,
+        )
         core.jobs.planners[STOP_ALL] = svc.plan_stop_all
         core.jobs.on_finished.append(svc.after_job)
         return svc
@@ -521,8 +550,11 @@ class Instances:
             by_tag = [(tag, i.monthly_cost or 0.0) for i in items for tag in (i.tags or (UNTAGGED,))]
             by_region = [(i.region or "?", i.monthly_cost or 0.0) for i in items]
             return CostReport(
-                total=round(sum(i.monthly_cost or 0.0 for i in items), 2), instances=items,
-                by_tag=_groups(by_tag), by_region=_groups(by_region), plans=len(plans),
+                total=round(sum(i.monthly_cost or 0.0 for i in items), 2),
+                instances=items,
+                by_tag=_groups(by_tag),
+                by_region=_groups(by_region),
+                plans=len(plans),
                 plans_time=_parse_time(get_metadata(s, COSTS_TIME_KEY)),
             )
 
@@ -554,7 +586,9 @@ class Instances:
             # the file and the objects never disagree.
             return await asyncio.shield(self._store(actor, raw, plans))
 
-    async def _store(self, actor: Actor, raw: builtins.list[dict[str, Any]], plans: builtins.list[dict[str, Any]] | None) -> RefreshResult:
+    async def _store(
+        self, actor: Actor, raw: builtins.list[dict[str, Any]], plans: builtins.list[dict[str, Any]] | None
+    ) -> RefreshResult:
         cache = build_cache(raw)
         now = utcnow()
 
@@ -570,8 +604,13 @@ class Instances:
             if plans is not None:
                 set_metadata(s, PLANS_KEY, plans)
                 set_metadata(s, COSTS_TIME_KEY, now.isoformat())
-            audit.record(s, actor, "instances.refresh", "instances",
-                         {"ok": True, "count": len(after), "added": len(added), "removed": len(removed)})
+            audit.record(
+                s,
+                actor,
+                "instances.refresh",
+                "instances",
+                {"ok": True, "count": len(after), "added": len(added), "removed": len(removed)},
+            )
             return added, removed, changed
 
         added, removed, changed = await self.db.run(store)
@@ -602,7 +641,9 @@ class Instances:
 
         return await self.db.run(q)
 
-    async def _after_change(self, actor: Actor, cache: Mapping[str, Any], *, rewrite: bool = True) -> builtins.list[str]:
+    async def _after_change(
+        self, actor: Actor, cache: Mapping[str, Any], *, rewrite: bool = True
+    ) -> builtins.list[str]:
         """Write the inventory file; a failure is reported, not raised (the cache is stored)."""
         if not rewrite:
             return []
@@ -653,24 +694,33 @@ class Instances:
 
         return await self.db.run(q)
 
-    async def _call(self, actor: Actor, action: str, name: str, host: Mapping[str, Any],
-                    call: Callable[[VultrApi], Awaitable[None]]) -> None:
-        detail = {"label": host.get("vultr_label") or "", "region": host.get("vultr_region") or "",
-                  "vultr_id": host.get("vultr_id") or ""}
+    async def _call(
+        self, actor: Actor, action: str, name: str, host: Mapping[str, Any], call: Callable[[VultrApi], Awaitable[None]]
+    ) -> None:
+        detail = {
+            "label": host.get("vultr_label") or "",
+            "region": host.get("vultr_region") or "",
+            "vultr_id": host.get("vultr_id") or "",
+        }
         try:
             async with _opened(self._client_factory()) as vultr:
                 await call(vultr)
         except VultrError as exc:
-            await self._audit(actor, f"instances.{action}", f"instances/{name}", {**detail, "ok": False, "error": str(exc)})
+            await self._audit(
+                actor, f"instances.{action}", f"instances/{name}", {**detail, "ok": False, "error": str(exc)}
+            )
             raise
         await self._audit(actor, f"instances.{action}", f"instances/{name}", {**detail, "ok": True})
 
     async def _update_cache(
-        self, actor: Actor, change: Callable[[Mapping[str, Any]], dict[str, Any]],
+        self,
+        actor: Actor,
+        change: Callable[[Mapping[str, Any]], dict[str, Any]],
         also: Callable[[Session, Mapping[str, Any]], object] | None = None,
     ) -> builtins.list[str]:
         """Store ``change(cache)``, write the file, sync; ``also(session, old cache)`` runs in
         the same transaction (a destroy deletes the object with the host)."""
+
         def q(s: Session) -> dict[str, Any]:
             old = get_metadata(s, CACHE_KEY) or {"all": {"hosts": {}, "children": {}}}
             cache = change(old)
@@ -739,7 +789,8 @@ class Instances:
 
         def q(s: Session) -> tuple[dict[str, Any] | None, builtins.list[str]]:
             row = s.execute(
-                select(InventoryObject, InventoryType.slug).join(InventoryType, InventoryObject.type_id == InventoryType.id)
+                select(InventoryObject, InventoryType.slug)
+                .join(InventoryType, InventoryObject.type_id == InventoryType.id)
                 .where(InventoryObject.id == object_id)
             ).first()
             if row is None:

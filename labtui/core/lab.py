@@ -78,12 +78,24 @@ def git_env(ssh_key: str = "", base: Mapping[str, str] | None = None) -> dict[st
         key = str(Path(ssh_key).expanduser())
         # BatchMode: a passphrase-protected key fails instead of prompting on the TUI's tty.
         env["GIT_SSH_COMMAND"] = shlex.join(
-            ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"]
+            [
+                "ssh",
+                "-i",
+                key,
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                "BatchMode=yes",
+            ]
         )
     return env
 
 
-def _run(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], timeout: float | None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(argv),
         cwd=cwd,
@@ -380,7 +392,14 @@ async def snapshot_local(source: Path, cache: Path) -> Path:
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
     snap = cache / f"lab-source-{digest}.git"
     env = {**git_env(), **_SNAPSHOT_IDENTITY}
-    base = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", f"--git-dir={snap}", f"--work-tree={source}"]
+    base = [
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "commit.gpgsign=false",
+        f"--git-dir={snap}",
+        f"--work-tree={source}",
+    ]
     fresh = not (snap / "HEAD").is_file()
     if fresh:
         snap.parent.mkdir(parents=True, exist_ok=True)
@@ -397,7 +416,9 @@ async def snapshot_local(source: Path, cache: Path) -> Path:
     return snap
 
 
-async def sync_lab_repo(config: LabConfig, checkout: Path, cache: Path, *, relative_to: Path | None = None) -> LabRepoResult:
+async def sync_lab_repo(
+    config: LabConfig, checkout: Path, cache: Path, *, relative_to: Path | None = None
+) -> LabRepoResult:
     """Clone the lab at the first start; later pull it (``lab.pull``) with ``--ff-only``.
 
     A failed clone raises :class:`GitError`. A failed pull, or a checkout that came from
@@ -410,7 +431,9 @@ async def sync_lab_repo(config: LabConfig, checkout: Path, cache: Path, *, relat
     needs_clone = not checkout.exists() or (checkout.is_dir() and not any(checkout.iterdir()))
     if not needs_clone:
         if not is_git_repo(checkout):
-            return LabRepoResult("kept", source, [f"lab checkout {checkout} is not a git repository: using it as it is"])
+            return LabRepoResult(
+                "kept", source, [f"lab checkout {checkout} is not a git repository: using it as it is"]
+            )
         if not config.pull:
             return LabRepoResult("kept", source)
     if local and not is_git_repo(Path(source)):
@@ -427,8 +450,12 @@ async def sync_lab_repo(config: LabConfig, checkout: Path, cache: Path, *, relat
         return LabRepoResult(
             "kept",
             source,
-            [redact(f"lab checkout {checkout} was cloned from {origin or 'elsewhere'}, not {source}: "
-                    f"kept as it is (remove it to clone {source})")],
+            [
+                redact(
+                    f"lab checkout {checkout} was cloned from {origin or 'elsewhere'}, not {source}: "
+                    f"kept as it is (remove it to clone {source})"
+                )
+            ],
         )
     before = (await git(["rev-parse", "HEAD"], cwd=checkout, env=env, check=False)).stdout.strip()
     try:

@@ -37,7 +37,12 @@ class LoginKey:
     created_at: dt.datetime
 
     def as_json(self) -> dict[str, str]:
-        return {"fingerprint": self.fingerprint, "type": self.key_type, "comment": self.comment, "created_at": self.created_at.isoformat()}
+        return {
+            "fingerprint": self.fingerprint,
+            "type": self.key_type,
+            "comment": self.comment,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 def parse_key(text: str) -> tuple[str, str, str]:
@@ -73,7 +78,9 @@ class LoginKeys:
         def q(s: Session) -> LoginKey:
             user = self._target(s, actor, username)
             lock_subjects(s, key_lock(fingerprint))
-            if s.scalar(select(UserSshKey.id).where(UserSshKey.user_id == user.id, UserSshKey.fingerprint == fingerprint)):
+            if s.scalar(
+                select(UserSshKey.id).where(UserSshKey.user_id == user.id, UserSshKey.fingerprint == fingerprint)
+            ):
                 raise Conflict(f"Key {fingerprint} is registered already")
             row = UserSshKey(user_id=user.id, public_key=key, fingerprint=fingerprint, comment=comment)
             s.add(row)
@@ -116,7 +123,9 @@ class LoginKeys:
     async def remove(self, actor: Actor, username: str, fingerprint: str) -> None:
         def q(s: Session) -> None:
             user = self._target(s, actor, username)
-            row = s.scalar(select(UserSshKey).where(UserSshKey.user_id == user.id, UserSshKey.fingerprint == fingerprint))
+            row = s.scalar(
+                select(UserSshKey).where(UserSshKey.user_id == user.id, UserSshKey.fingerprint == fingerprint)
+            )
             if row is None:
                 raise NotFound(f"'{username}' has no key {fingerprint}")
             s.delete(row)
@@ -146,7 +155,8 @@ def _authorized(s: Session) -> list[tuple[str, str]]:
         if len(names) > 1:
             log.warning(
                 "authorized-keys: key %s is held by %s: left out until all but one of them drop it",
-                fingerprint, ", ".join(sorted(names)),
+                fingerprint,
+                ", ".join(sorted(names)),
             )
     return [(name, key) for name, key, fingerprint in listed if len(holders[fingerprint]) == 1]
 
@@ -187,7 +197,9 @@ def ensure_sole_holder(s: Session, user_id: int, fingerprint: str) -> None:
 def record_refusal(s: Session, actor: Actor, action: str, username: str, fingerprint: str) -> None:
     """Audit a refused claim of another account's key (in its own transaction: the claim's
     was rolled back). The other account is not named, here or in the message."""
-    audit.record(s, actor, action, f"users/{username}", {"fingerprint": fingerprint, "reason": "key held by another account"})
+    audit.record(
+        s, actor, action, f"users/{username}", {"fingerprint": fingerprint, "reason": "key held by another account"}
+    )
 
 
 def _fingerprint(text: str | None) -> str | None:

@@ -137,7 +137,10 @@ class ServiceOutputs:
                 if item.name == name:
                     if item.is_credential:
                         audit.record(
-                            s, actor, "service.output.reveal", f"services/{service}",
+                            s,
+                            actor,
+                            "service.output.reveal",
+                            f"services/{service}",
                             {"output": name, "label": item.label, "credential_type": item.credential_type},
                         )
                     return item

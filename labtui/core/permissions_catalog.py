@@ -97,7 +97,12 @@ STATIC_PERMISSIONS: tuple[PermissionDef, ...] = tuple(
         (Perm.INVENTORY_TAGS_MANAGE, "inventory", "Manage Tags", "Create, edit, and delete inventory tags"),
         (Perm.INVENTORY_ACL_MANAGE, "inventory", "Manage ACLs", "Set per-object and tag-level permissions"),
         (Perm.HEALTH_VIEW, "health", "View Health Checks", "View health check status and history"),
-        (Perm.HEALTH_MANAGE, "health", "Manage Health Checks", "Reload health configs and manage health check settings"),
+        (
+            Perm.HEALTH_MANAGE,
+            "health",
+            "Manage Health Checks",
+            "Reload health configs and manage health check settings",
+        ),
     )
 )
 
@@ -105,9 +110,7 @@ WILDCARD = PermissionDef("*", "system", "Everything", "Every permission, present
 
 #: Seeded beyond CloudLab. ``operator`` runs the lab; ``viewer`` only looks.
 OPERATOR_PERMISSIONS: frozenset[str] = frozenset(
-    p.codename
-    for p in STATIC_PERMISSIONS
-    if p.category in ("services", "schedules", "instances", "health")
+    p.codename for p in STATIC_PERMISSIONS if p.category in ("services", "schedules", "instances", "health")
 ) | {str(p) for p in (Perm.JOBS_VIEW_OWN, Perm.JOBS_VIEW_ALL, Perm.JOBS_CANCEL, Perm.COSTS_VIEW)}
 
 VIEWER_PERMISSIONS: frozenset[str] = frozenset(

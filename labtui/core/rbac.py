@@ -161,19 +161,30 @@ class Rbac:
                 s.execute(select(user_roles.c.role_id, func.count()).group_by(user_roles.c.role_id)).all()
             )
             return [
-                RoleInfo(r.id, r.name, r.description, r.is_system, frozenset(p.codename for p in r.permissions), counts.get(r.id, 0))
+                RoleInfo(
+                    r.id,
+                    r.name,
+                    r.description,
+                    r.is_system,
+                    frozenset(p.codename for p in r.permissions),
+                    counts.get(r.id, 0),
+                )
                 for r in s.scalars(select(Role).order_by(Role.is_system.desc(), Role.name))
             ]
 
         return await self.db.run(q)
 
-    async def create_role(self, actor: Actor, name: str, description: str = "", permissions: set[str] | None = None) -> int:
+    async def create_role(
+        self, actor: Actor, name: str, description: str = "", permissions: set[str] | None = None
+    ) -> int:
         name = _role_name(name)
 
         def q(s: Session) -> int:
             self.require(s, actor, "roles.create")
             if s.scalar(select(Role.id).where(Role.name == name)):
-                raise Conflict(f"A role named '{name}' already exists", )
+                raise Conflict(
+                    f"A role named '{name}' already exists",
+                )
             role = Role(name=name, description=description.strip())
             role.permissions = _permission_rows(s, permissions or set())
             s.add(role)

@@ -109,7 +109,13 @@ class Core:
         self.vault = Vault(self.db, self.rbac, paths.home)
         self.jobs = Jobs(self.db, self.rbac, self.services, self.vault, paths.home, config.jobs)
         self.health = Health(
-            self.db, self.rbac, self.lab_dir, paths.home, config.health, self.mailer, mail_prefix=mail_subject_prefix(config)
+            self.db,
+            self.rbac,
+            self.lab_dir,
+            paths.home,
+            config.health,
+            self.mailer,
+            mail_prefix=mail_subject_prefix(config),
         )
         self.dns = Dns(self.db, self.rbac, config.cloudflare)
         self.instances = Instances.for_core(self)
@@ -164,11 +170,15 @@ class LogFile(logging.FileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.failed:
-            note = logging.makeLogRecord({
-                "name": "labtui.log", "levelno": logging.WARNING, "levelname": "WARNING",
-                "msg": "%d log record(s) could not be written (%s)",
-                "args": (self.failed, self._reason),
-            })
+            note = logging.makeLogRecord(
+                {
+                    "name": "labtui.log",
+                    "levelno": logging.WARNING,
+                    "levelname": "WARNING",
+                    "msg": "%d log record(s) could not be written (%s)",
+                    "args": (self.failed, self._reason),
+                }
+            )
             if not self._write(note):
                 self.failed += 1  # this record too: still failing
                 return

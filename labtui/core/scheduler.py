@@ -112,9 +112,9 @@ class Scheduler:
             lambda s: [
                 info(r)
                 for r in s.scalars(
-                    select(ScheduledJob).where(
-                        ScheduledJob.is_enabled.is_(True), ScheduledJob.next_run_at <= now
-                    ).order_by(ScheduledJob.next_run_at, ScheduledJob.id)
+                    select(ScheduledJob)
+                    .where(ScheduledJob.is_enabled.is_(True), ScheduledJob.next_run_at <= now)
+                    .order_by(ScheduledJob.next_run_at, ScheduledJob.id)
                 )
             ]
         )
@@ -124,7 +124,7 @@ class Scheduler:
         return firings
 
     async def run_now(self, row: ScheduleInfo) -> str:
-        """"Run now": queue the job at once, without touching the schedule's next run."""
+        """ "Run now": queue the job at once, without touching the schedule's next run."""
         job_id = await self.launcher.launch(row, schedule_actor(row))
         await self.db.run(lambda s: self._record(s, row.id, now=utcnow(), job_id=job_id, status="queued"))
         return job_id
@@ -176,8 +176,12 @@ class Scheduler:
                 queued.append((row, job_id))
                 firings[row.id] = Firing(row.name, "queued", job_id)
                 assert row.next_run_at is not None
-                log.info("schedule %s fired job %s (%.3f s after its time)", row.name, job_id,
-                         (now - row.next_run_at).total_seconds())
+                log.info(
+                    "schedule %s fired job %s (%.3f s after its time)",
+                    row.name,
+                    job_id,
+                    (now - row.next_run_at).total_seconds(),
+                )
         if queued or errors:
             await self.db.run(lambda s: self._record_all(s, now, queued, errors, {r.id for r, _ in missed}))
         return [firings[r.id] for r in won]
@@ -243,10 +247,17 @@ class Scheduler:
             status = "missed" if row.id in missed_ids else "error"
             log.warning("schedule %s: %s (%s)", row.name, status, detail)
             values.append({"sid": row.id, "at": now, "status": status, "job": row.last_job_id})
-            audit.record(s, Actor.system("scheduler"), f"schedule.{status}", f"schedules/{row.id}", {"name": row.name, "reason": detail})
+            audit.record(
+                s,
+                Actor.system("scheduler"),
+                f"schedule.{status}",
+                f"schedules/{row.id}",
+                {"name": row.name, "reason": detail},
+            )
         table = table_of(ScheduledJob)
         s.execute(
-            update(table).where(table.c.id == bindparam("sid"))
+            update(table)
+            .where(table.c.id == bindparam("sid"))
             .values(last_run_at=bindparam("at"), last_status=bindparam("status"), last_job_id=bindparam("job")),
             values,
         )

@@ -109,11 +109,27 @@ def info(row: ScheduledJob, job_status: str | None = None) -> ScheduleInfo:
     job's outcome (CloudLab's Last column), whichever process ran it."""
     last = job_status if row.last_status in _IN_FLIGHT and job_status else row.last_status
     return ScheduleInfo(
-        row.id, row.name, row.description, row.job_type, row.service_name, row.script_name,
-        row.system_task, row.cron_expression, row.timezone, row.is_enabled, row.skip_if_running,
-        row.misfire_grace_seconds, json.loads(row.inputs) if row.inputs else {}, row.next_run_at,
-        row.last_run_at, row.last_job_id, last, row.created_by,
-        row.type_slug, row.action_name, row.object_id,
+        row.id,
+        row.name,
+        row.description,
+        row.job_type,
+        row.service_name,
+        row.script_name,
+        row.system_task,
+        row.cron_expression,
+        row.timezone,
+        row.is_enabled,
+        row.skip_if_running,
+        row.misfire_grace_seconds,
+        json.loads(row.inputs) if row.inputs else {},
+        row.next_run_at,
+        row.last_run_at,
+        row.last_job_id,
+        last,
+        row.created_by,
+        row.type_slug,
+        row.action_name,
+        row.object_id,
     )
 
 
@@ -172,7 +188,11 @@ class Schedules:
 
         def q(s: Session) -> list[ScheduleInfo]:
             self.rbac.require(s, actor, "schedules.view")
-            rows = s.scalars(select(ScheduledJob).order_by(ScheduledJob.next_run_at.is_(None), ScheduledJob.next_run_at, ScheduledJob.name)).all()
+            rows = s.scalars(
+                select(ScheduledJob).order_by(
+                    ScheduledJob.next_run_at.is_(None), ScheduledJob.next_run_at, ScheduledJob.name
+                )
+            ).all()
             statuses = _last_job_statuses(s, rows)
             return [info(r, statuses.get(r.last_job_id or "")) for r in rows]
 
@@ -226,7 +246,13 @@ class Schedules:
             row = _find(s, ref)
             row.is_enabled = enabled
             row.next_run_at = cron.next_fire(row.cron_expression, utcnow(), row.timezone) if enabled else None
-            audit.record(s, actor, "schedule.enable" if enabled else "schedule.disable", f"schedules/{row.id}", {"name": row.name})
+            audit.record(
+                s,
+                actor,
+                "schedule.enable" if enabled else "schedule.disable",
+                f"schedules/{row.id}",
+                {"name": row.name},
+            )
             return info(row)
 
         result = await self.db.run(q)
@@ -256,8 +282,16 @@ def _find(s: Session, ref: int | str) -> ScheduledJob:
 
 def _audit_detail(spec: ScheduleSpec) -> dict[str, Any]:
     return {
-        "name": spec.name, "cron": spec.cron, "tz": spec.tz, "job_type": spec.job_type,
-        "service": spec.service, "script": spec.script, "enabled": spec.enabled,
-        "type_slug": spec.type_slug, "action": spec.action, "object_id": spec.object_id,
-        "system_task": spec.system_task, "inputs": sorted(spec.inputs),
+        "name": spec.name,
+        "cron": spec.cron,
+        "tz": spec.tz,
+        "job_type": spec.job_type,
+        "service": spec.service,
+        "script": spec.script,
+        "enabled": spec.enabled,
+        "type_slug": spec.type_slug,
+        "action": spec.action,
+        "object_id": spec.object_id,
+        "system_task": spec.system_task,
+        "inputs": sorted(spec.inputs),
     }

@@ -177,7 +177,7 @@ class SecretBox:
         """The plain text of a sealed value; a plain (legacy) value comes back as it is."""
         if not self.is_sealed(stored):
             return stored
-        key_id, _, body = stored[len(PREFIX):].partition(":")
+        key_id, _, body = stored[len(PREFIX) :].partition(":")
         opener = self._openers.get(key_id)
         if opener is None:
             raise SecretUnreadable(
@@ -226,7 +226,8 @@ def load_box(configured: str, home: Path) -> SecretBox:
         if create_key_file(path):
             log.warning(
                 "secrets: no secrets.key in the config: made %s (0600); keep the key outside the "
-                "data dir and its backups with secrets.key: ${file:...} (docs/secrets.md)", path,
+                "data dir and its backups with secrets.key: ${file:...} (docs/secrets.md)",
+                path,
             )
         tighten(path)
         try:
@@ -245,8 +246,21 @@ def box_for_home(home: Path) -> SecretBox:
 
 
 __all__ = [
-    "KEY_FILE", "PREFIX", "SecretBox", "SecretUnreadable", "box_for_home", "create_key_file", "create_private", "load_box",
-    "new_key", "parse_key", "private_dir", "private_file", "sealed_file", "tighten", "write_private",
+    "KEY_FILE",
+    "PREFIX",
+    "SecretBox",
+    "SecretUnreadable",
+    "box_for_home",
+    "create_key_file",
+    "create_private",
+    "load_box",
+    "new_key",
+    "parse_key",
+    "private_dir",
+    "private_file",
+    "sealed_file",
+    "tighten",
+    "write_private",
 ]
 
 

@@ -247,7 +247,9 @@ def script_path(service_dir: Path, script: ScriptDef, service: str) -> Path:
     base = service_dir.resolve()
     path = (service_dir / script.file).resolve()
     if not path.is_relative_to(base):
-        raise ValidationError(f"Script file '{script.file}' of service '{service}' is outside the service folder", "script")
+        raise ValidationError(
+            f"Script file '{script.file}' of service '{service}' is outside the service folder", "script"
+        )
     if not path.is_file():
         raise ValidationError(f"Script file '{script.file}' of service '{service}' does not exist", "script")
     return path

@@ -464,7 +464,9 @@ class SshTerminals:
             row = s.scalar(select(SshKnownHost).where(SshKnownHost.host == host_l, SshKnownHost.port == port))
             if row is None:
                 raise NotFound(f"No stored host key for {host}:{port}")
-            audit.record(s, actor, "ssh.hostkey_forget", f"ssh/{host_l}", {"port": port, "fingerprint": row.fingerprint})
+            audit.record(
+                s, actor, "ssh.hostkey_forget", f"ssh/{host_l}", {"port": port, "fingerprint": row.fingerprint}
+            )
             s.delete(row)
             return row.fingerprint
 
@@ -526,9 +528,7 @@ class SshTerminals:
                 with s.begin_nested():
                     s.add(row)
             except IntegrityError:  # another labtui process stored one a moment ago
-                row = s.scalar(
-                    select(SshKnownHost).where(SshKnownHost.host == host, SshKnownHost.port == target.port)
-                )
+                row = s.scalar(select(SshKnownHost).where(SshKnownHost.host == host, SshKnownHost.port == target.port))
             else:
                 first_use = True
         if row is None or row.fingerprint != presented_fp:

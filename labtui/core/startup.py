@@ -302,8 +302,12 @@ async def step_sync_adapters(core: Core) -> None:
     report = await run_sync_adapters(core)
     for problem in report.problems:
         _report(core, problem)
-    log.info("sync adapters: %d ran, %d failed, %d not available yet", len(report.ran), len(report.failed), len(report.pending))
-
+    log.info(
+        "sync adapters: %d ran, %d failed, %d not available yet",
+        len(report.ran),
+        len(report.failed),
+        len(report.pending),
+    )
 
 
 async def step_health_definitions(core: Core) -> None:

@@ -74,8 +74,14 @@ class SessionInfo:
 
 def _info(u: User) -> UserInfo:
     return UserInfo(
-        u.id, u.username, u.email, u.display_name, u.status,
-        tuple(sorted(r.name for r in u.roles)), u.last_login_at, bool(u.ssh_public_key),
+        u.id,
+        u.username,
+        u.email,
+        u.display_name,
+        u.status,
+        tuple(sorted(r.name for r in u.roles)),
+        u.last_login_at,
+        bool(u.ssh_public_key),
     )
 
 
@@ -143,7 +149,13 @@ class Users:
             if roles:
                 self.rbac.require(s, actor, "users.assign_roles")
             self._check_unique(s, name, mail)
-            user = User(username=name, email=mail, display_name=display_name.strip() or None, is_active=False, invited_by_id=actor.user_id)
+            user = User(
+                username=name,
+                email=mail,
+                display_name=display_name.strip() or None,
+                is_active=False,
+                invited_by_id=actor.user_id,
+            )
             user.roles = _roles_by_name(s, roles)
             s.add(user)
             s.flush()
@@ -154,18 +166,22 @@ class Users:
         token = await self.db.run(q)
         hours = self.auth.config.invite_hours
         return await self._deliver(
-            mail, token, "Your labtui invitation",
+            mail,
+            token,
+            "Your labtui invitation",
             f"You have been invited to labtui as '{name}'.\n\n"
-            f"On the labtui login screen choose \"I have an invitation\" and enter this token:\n\n{token}\n\n"
+            f'On the labtui login screen choose "I have an invitation" and enter this token:\n\n{token}\n\n'
             f"It works once and expires in {hours} hours.\n",
         )
 
     async def send_reset(self, to: str, token: str) -> TokenDelivery:
         minutes = self.auth.config.reset_minutes
         return await self._deliver(
-            to, token, "Your labtui password reset",
+            to,
+            token,
+            "Your labtui password reset",
             "Someone asked to reset your labtui password. If it was you, choose "
-            f"\"Reset password\" on the login screen and enter this token:\n\n{token}\n\n"
+            f'"Reset password" on the login screen and enter this token:\n\n{token}\n\n'
             f"It works once and expires in {minutes} minutes. If it was not you, ignore this mail.\n",
         )
 
@@ -213,7 +229,11 @@ class Users:
                 raise Conflict("This user has not accepted the invitation yet")
             user.is_active = active
             if not active:
-                s.execute(update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+                s.execute(
+                    update(AuthSession)
+                    .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                )
             audit.record(s, actor, "user.activate" if active else "user.deactivate", f"users/{user.username}")
             self.rbac.invalidate(user_id)
 
@@ -227,7 +247,13 @@ class Users:
                 raise NotFound("No such user")
             before = {r.name for r in user.roles}
             user.roles = _roles_by_name(s, roles)
-            audit.record(s, actor, "user.roles", f"users/{user.username}", {"added": sorted(set(roles) - before), "removed": sorted(before - set(roles))})
+            audit.record(
+                s,
+                actor,
+                "user.roles",
+                f"users/{user.username}",
+                {"added": sorted(set(roles) - before), "removed": sorted(before - set(roles))},
+            )
             self.rbac.invalidate(user_id)
 
         await self.db.run(q)
@@ -243,7 +269,9 @@ class Users:
             self._check_unique(s, user.username, mail, user.id)
             user.display_name = display_name.strip() or None
             user.email = mail
-            audit.record(s, actor, "profile.update", f"users/{user.username}", {"display_name": user.display_name, "email": mail})
+            audit.record(
+                s, actor, "profile.update", f"users/{user.username}", {"display_name": user.display_name, "email": mail}
+            )
 
         await self.db.run(q)
 
@@ -278,12 +306,16 @@ class Users:
                 s.flush()  # the write first, then the check: see ensure_sole_holder
                 ensure_sole_holder(s, user.id, fingerprint)
             action = "profile.ssh_key_set" if key_text else "profile.ssh_key_removed"
-            audit.record(s, actor, action, f"users/{user.username}", {"fingerprint": fingerprint, "generated": generated})
+            audit.record(
+                s, actor, action, f"users/{user.username}", {"fingerprint": fingerprint, "generated": generated}
+            )
 
         try:
             await self.db.run(q)
         except KeyInUse:
-            await self.db.run(lambda s: record_refusal(s, actor, "profile.ssh_key_refused", actor.username, fingerprint or ""))
+            await self.db.run(
+                lambda s: record_refusal(s, actor, "profile.ssh_key_refused", actor.username, fingerprint or "")
+            )
             raise
 
     async def my_ssh_key(self, actor: Actor) -> str | None:
@@ -293,10 +325,17 @@ class Users:
         def q(s: Session) -> list[SessionInfo]:
             rows = s.scalars(
                 select(AuthSession)
-                .where(AuthSession.user_id == actor.user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow())
+                .where(
+                    AuthSession.user_id == actor.user_id,
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.expires_at > utcnow(),
+                )
                 .order_by(AuthSession.id.desc())
             )
-            return [SessionInfo(r.id, r.origin, r.created_at, r.last_seen_at, r.expires_at, r.id == actor.session_id) for r in rows]
+            return [
+                SessionInfo(r.id, r.origin, r.created_at, r.last_seen_at, r.expires_at, r.id == actor.session_id)
+                for r in rows
+            ]
 
         return await self.db.run(q)
 

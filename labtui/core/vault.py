@@ -38,9 +38,7 @@ class Vault:
     async def set(self, actor: Actor, password: str) -> None:
         """Store the password (replacing any old one); needs ``system.settings.edit``."""
         if not password or password.strip() != password or "\n" in password:
-            raise ValidationError(
-                "The vault password must be one line without leading or trailing spaces", "password"
-            )
+            raise ValidationError("The vault password must be one line without leading or trailing spaces", "password")
 
         def q(s: Session) -> None:
             self.rbac.require(s, actor, "system.settings.edit", "vault")

@@ -47,7 +47,9 @@ class ProcessWorkers:
 
         scheduler = Scheduler(self.core.db, self.core.jobs)
         self.core.schedules.on_change.append(scheduler.wake)
-        lease = Lease(self.core.db, SCHEDULER_LEASE, seconds=float(self.core.config.jobs.lease_seconds), holder=self.holder)
+        lease = Lease(
+            self.core.db, SCHEDULER_LEASE, seconds=float(self.core.config.jobs.lease_seconds), holder=self.holder
+        )
         try:
             await scheduler.run(lease, self._stop, lease_renew=max(1.0, lease.seconds / 3))
         except Exception:  # the job workers go on without it

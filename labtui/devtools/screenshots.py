@@ -99,7 +99,9 @@ async def _populate(core: Core) -> Actor:
     await core.users.create(admin, "alice", "alice-pass-1", roles=["operator"], email="alice@lab.example")
     await core.users.create(admin, "victor", "victor-pass-1", roles=["viewer"], email="victor@lab.example")
     await core.users.invite(admin, "bob", "bob@lab.example", roles=["operator"])
-    await core.rbac.create_role(admin, "deployer", "Deploys and stops services", {"services.view", "services.deploy", "jobs.view_own"})
+    await core.rbac.create_role(
+        admin, "deployer", "Deploys and stops services", {"services.view", "services.deploy", "jobs.view_own"}
+    )
     try:
         await core.auth.login("alice", "not-her-password")
     except AuthError:
@@ -130,7 +132,9 @@ async def _pin_clock(core: Core) -> None:
     await core.db.run(q)
 
 
-async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+async def _job_screens(
+    core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]
+) -> None:
     """Services, a service, the script form, jobs, a job log mid-run, schedules and the
     schedule form. Jobs really run (the demo lab's playbooks on localhost)."""
     from labtui.core.schedules import ScheduleSpec
@@ -141,7 +145,10 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
     from labtui.tui.screens.services import ServiceDetailScreen
 
     await core.schedules.create(admin, ScheduleSpec("nightly-hello", "0 3 * * *", service="hello", tz="Europe/Berlin"))
-    await core.schedules.create(admin, ScheduleSpec("greet-weekdays", "*/15 9-17 * * 1-5", service="greet", script="greet", inputs={"name": "team"}))
+    await core.schedules.create(
+        admin,
+        ScheduleSpec("greet-weekdays", "*/15 9-17 * * 1-5", service="greet", script="greet", inputs={"name": "team"}),
+    )
     workers = await start_workers(core)
     try:
         done = await core.jobs.run_script(admin, "hello")
@@ -167,7 +174,11 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
         detail = app.screen
         assert isinstance(detail, ServiceDetailScreen)
         info = await core.services.get(admin, "greet")
-        app.push_screen(RunScriptForm("greet", info.script("greet"), lambda inputs: core.jobs.run_script(admin, "greet", "greet", inputs)))
+        app.push_screen(
+            RunScriptForm(
+                "greet", info.script("greet"), lambda inputs: core.jobs.run_script(admin, "greet", "greet", inputs)
+            )
+        )
         await _until(pilot, lambda: isinstance(app.screen, RunScriptForm))
         await shot("script_form")
         app.pop_screen()
@@ -192,7 +203,9 @@ async def _job_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
         await workers.stop(requeue=False)
 
 
-async def _config_diff(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+async def _config_diff(
+    core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]
+) -> None:
     """A config file's history with the diff of its newest version."""
     from labtui.tui.screens.configs import ConfigHistoryScreen
 
@@ -206,7 +219,9 @@ async def _config_diff(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None]
     app.pop_screen()
 
 
-async def _health_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+async def _health_screens(
+    core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]
+) -> None:
     """The health screen and a check's history, on the demo lab's checks of this machine.
 
     The demo's web check is answered by a local HTTP server on its port 8000 (when free); a
@@ -253,20 +268,39 @@ async def _health_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[No
             for i in range(24, 0, -1):  # one result every 5 minutes for the last two hours
                 down = check.name == "web" and 9 <= i <= 11
                 status = "unhealthy" if down else "healthy"
-                rows.append({
-                    "service_name": check.service, "check_name": check.name, "status": status, "outcome": status,
-                    "previous_status": previous, "check_type": check.type, "target": check.url or f"{check.host}:{check.port or ''}".rstrip(":"),
-                    "response_time_ms": None if down else round(rng.uniform(0.4, 2.5) * (3 if check.type == "http" else 1), 2),
-                    "status_code": None if down or check.type != "http" else 200,
-                    "error_message": "Timeout after 3s" if down else None,
-                    "checked_at": now - dt.timedelta(minutes=5 * i),
-                })
+                rows.append(
+                    {
+                        "service_name": check.service,
+                        "check_name": check.name,
+                        "status": status,
+                        "outcome": status,
+                        "previous_status": previous,
+                        "check_type": check.type,
+                        "target": check.url or f"{check.host}:{check.port or ''}".rstrip(":"),
+                        "response_time_ms": None
+                        if down
+                        else round(rng.uniform(0.4, 2.5) * (3 if check.type == "http" else 1), 2),
+                        "status_code": None if down or check.type != "http" else 200,
+                        "error_message": "Timeout after 3s" if down else None,
+                        "checked_at": now - dt.timedelta(minutes=5 * i),
+                    }
+                )
                 previous = status
             # Where the poller would be after those results, so the real tick continues them.
             since = now - dt.timedelta(minutes=40 if check.name == "web" else 120)
-            states.append({"service_name": check.service, "check_name": check.name, "status": "healthy", "since": since,
-                           "consecutive_successes": 8, "last_checked_at": now - dt.timedelta(minutes=5), "last_outcome": "healthy",
-                           "last_latency_ms": rows[-1]["response_time_ms"], "target": rows[-1]["target"]})
+            states.append(
+                {
+                    "service_name": check.service,
+                    "check_name": check.name,
+                    "status": "healthy",
+                    "since": since,
+                    "consecutive_successes": 8,
+                    "last_checked_at": now - dt.timedelta(minutes=5),
+                    "last_outcome": "healthy",
+                    "last_latency_ms": rows[-1]["response_time_ms"],
+                    "target": rows[-1]["target"],
+                }
+            )
 
         def seed(s: Any) -> None:
             s.execute(insert(HealthCheckResult), rows)
@@ -303,22 +337,35 @@ class _CloudFakes:
     def __init__(self) -> None:
         self.vultr, self.cloudflare = FakeVultr(), FakeCloudflare()
         machines = [
-            ("web-1", "web", "fra", "vc2-1c-2gb", ["svc:web"]), ("web-2", "web", "fra", "vc2-1c-2gb", ["svc:web"]),
-            ("db-primary", "db", "fra", "vc2-2c-4gb", ["svc:postgres"]), ("db-replica", "db", "ams", "vc2-2c-4gb", ["svc:postgres"]),
-            ("ci-runner-1", "ci", "ewr", "vc2-4c-8gb", ["svc:ci"]), ("ci-runner-2", "ci", "ewr", "vc2-4c-8gb", ["svc:ci"]),
-            ("grafana", "mon", "ams", "vc2-1c-1gb", ["svc:monitoring"]), ("prometheus", "mon", "ams", "vc2-1c-2gb", ["svc:monitoring"]),
-            ("bastion", "ops", "fra", "vc2-1c-1gb", []), ("vpn-gw", "ops", "fra", "vc2-1c-1gb", ["svc:vpn"]),
-            ("scratch-ada", "dev", "lhr", "vc2-1c-2gb", ["owner:ada"]), ("gpu-test", "dev", "ewr", "vc2-6c-16gb", ["owner:ada"]),
+            ("web-1", "web", "fra", "vc2-1c-2gb", ["svc:web"]),
+            ("web-2", "web", "fra", "vc2-1c-2gb", ["svc:web"]),
+            ("db-primary", "db", "fra", "vc2-2c-4gb", ["svc:postgres"]),
+            ("db-replica", "db", "ams", "vc2-2c-4gb", ["svc:postgres"]),
+            ("ci-runner-1", "ci", "ewr", "vc2-4c-8gb", ["svc:ci"]),
+            ("ci-runner-2", "ci", "ewr", "vc2-4c-8gb", ["svc:ci"]),
+            ("grafana", "mon", "ams", "vc2-1c-1gb", ["svc:monitoring"]),
+            ("prometheus", "mon", "ams", "vc2-1c-2gb", ["svc:monitoring"]),
+            ("bastion", "ops", "fra", "vc2-1c-1gb", []),
+            ("vpn-gw", "ops", "fra", "vc2-1c-1gb", ["svc:vpn"]),
+            ("scratch-ada", "dev", "lhr", "vc2-1c-2gb", ["owner:ada"]),
+            ("gpu-test", "dev", "ewr", "vc2-6c-16gb", ["owner:ada"]),
         ]
         for i, (label, _, region, plan, tags) in enumerate(machines):
-            inst = instance(i, region=region, plan=plan, tags=tags, power_status="stopped" if label == "gpu-test" else "running")
+            inst = instance(
+                i, region=region, plan=plan, tags=tags, power_status="stopped" if label == "gpu-test" else "running"
+            )
             inst.update(label=label, hostname=f"{label}.lab.example.com", main_ip=f"203.0.113.{10 + i}")
             self.vultr.instances[inst["id"]] = inst
-        self.vultr.plans.update({"vc2-1c-1gb": 5.0, "vc2-1c-2gb": 10.0, "vc2-2c-4gb": 20.0, "vc2-4c-8gb": 40.0, "vc2-6c-16gb": 80.0})
+        self.vultr.plans.update(
+            {"vc2-1c-1gb": 5.0, "vc2-1c-2gb": 10.0, "vc2-2c-4gb": 20.0, "vc2-4c-8gb": 40.0, "vc2-6c-16gb": 80.0}
+        )
         for kind, name, content, ttl, proxied in (
-            ("A", "www", "203.0.113.10", 1, True), ("A", "web-2", "203.0.113.11", 3600, False),
-            ("AAAA", "www", "2001:db8::10", 1, True), ("CNAME", "docs", "www.lab.example.com", 300, False),
-            ("TXT", "@", "v=spf1 include:_spf.lab.example.com -all", 1, False), ("A", "grafana", "203.0.113.16", 1, False),
+            ("A", "www", "203.0.113.10", 1, True),
+            ("A", "web-2", "203.0.113.11", 3600, False),
+            ("AAAA", "www", "2001:db8::10", 1, True),
+            ("CNAME", "docs", "www.lab.example.com", 300, False),
+            ("TXT", "@", "v=spf1 include:_spf.lab.example.com -all", 1, False),
+            ("A", "grafana", "203.0.113.16", 1, False),
         ):
             self.cloudflare.add_record(kind, name, content, ttl, proxied)
 
@@ -337,7 +384,9 @@ class _CloudFakes:
         config.cloudflare.zone_id = ZONE_ID
 
 
-async def _cloud_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+async def _cloud_screens(
+    core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]
+) -> None:
     """Instances (with the costs panel) and DNS records, from the fake Vultr and Cloudflare."""
     from labtui.tui.screens.dns import DnsScreen
     from labtui.tui.screens.instances import InstancesScreen
@@ -349,12 +398,16 @@ async def _cloud_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[Non
     await pilot.pause(0.5)
     _save(app, out_dir, "instances", written)
     app.open_screen("dns")
-    await _until(pilot, lambda: isinstance(app.screen, DnsScreen) and any(t.row_count for t in app.screen.query(DataTable)))
+    await _until(
+        pilot, lambda: isinstance(app.screen, DnsScreen) and any(t.row_count for t in app.screen.query(DataTable))
+    )
     await _still(pilot)
     _save(app, out_dir, "dns", written)
 
 
-async def _inventory_screens(core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]) -> None:
+async def _inventory_screens(
+    core: Core, admin: Actor, app: LabApp, pilot: Pilot[None], out_dir: Path, written: list[Path]
+) -> None:
     """The inventory (servers when Vultr synced some, else services), one object's detail and
     its access rules (an allow and a deny)."""
     from labtui.tui.screens.inventory import InventoryScreen
@@ -440,8 +493,14 @@ async def _ssh_screen(core: Core, out_dir: Path, written: list[Path]) -> None:
     try:
         path = out_dir / "ssh_session.svg"
         await screenshot(
-            "127.0.0.1", hub.port, "alice", path, password="alice-pass-1", size=SIZE,
-            keys=[(b"\r", "greet")], title="labtui over ssh: ssh -t -p 2222 alice@bastion",
+            "127.0.0.1",
+            hub.port,
+            "alice",
+            path,
+            password="alice-pass-1",
+            size=SIZE,
+            keys=[(b"\r", "greet")],
+            title="labtui over ssh: ssh -t -p 2222 alice@bastion",
         )
         written.append(path)
     finally:

@@ -101,8 +101,12 @@ async def screenshot(
     Returns the screen text. Host keys are not checked: for a server you just started."""
     screen = TerminalScreen(*size)
     async with asyncssh.connect(
-        host, port, username=username, password=password,
-        client_keys=client_keys, known_hosts=None,
+        host,
+        port,
+        username=username,
+        password=password,
+        client_keys=client_keys,
+        known_hosts=None,
     ) as conn:
         proc = await conn.create_process(term_type=TERM, term_size=size, encoding=None)
         await read_until(proc, screen, wait_for or f"{username} · roles")

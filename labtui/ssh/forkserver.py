@@ -76,9 +76,17 @@ class ForkServer:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "labtui.ssh.forkserver", str(theirs.fileno()), self.entry, json.dumps(self.global_args),
-                pass_fds=(theirs.fileno(),), env=self.env, start_new_session=True,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                sys.executable,
+                "-m",
+                "labtui.ssh.forkserver",
+                str(theirs.fileno()),
+                self.entry,
+                json.dumps(self.global_args),
+                pass_fds=(theirs.fileno(),),
+                env=self.env,
+                start_new_session=True,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
             )
         finally:
             theirs.close()
@@ -165,7 +173,9 @@ def _preload(entry: str) -> None:
     importlib.import_module("labtui.heap").freeze_once()
 
 
-def _become_session(request: dict[str, Any], slave: int, handoff_fd: int, entry: str, global_args: list[str]) -> None:  # pragma: no cover - the forked child
+def _become_session(
+    request: dict[str, Any], slave: int, handoff_fd: int, entry: str, global_args: list[str]
+) -> None:  # pragma: no cover - the forked child
     code = 1
     try:
         os.setsid()

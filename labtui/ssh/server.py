@@ -106,7 +106,9 @@ def host_key(home: Path, box: SecretBox | None = None) -> asyncssh.SSHKey:
     sealed with the lab's secrets key (``box``, by default the one this process's Core opened
     for ``home``; docs/secrets.md). A plain key file an older version made is sealed in place."""
     text = sealed_file(
-        home / "ssh_host_ed25519_key", box or box_for_home(home), "ssh.host_key",
+        home / "ssh_host_ed25519_key",
+        box or box_for_home(home),
+        "ssh.host_key",
         lambda: asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode("ascii"),
     )
     return asyncssh.import_private_key(text)
@@ -269,7 +271,14 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             hint = f"ssh -t -p {port} {{user}}@{host}"
             return {"mode": "join", "origin": peer, "connect_hint": hint, "config": config}
         if words:
-            return {"mode": "exec", "origin": peer, "token": token, "argv": words, "username": self.username, "config": config}
+            return {
+                "mode": "exec",
+                "origin": peer,
+                "token": token,
+                "argv": words,
+                "username": self.username,
+                "config": config,
+            }
         return {"mode": "tui", "origin": peer, "token": token, "config": config}
 
     async def _start(self, words: list[str]) -> None:
@@ -301,8 +310,14 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
             _set_size(slave, *self.size)
             try:
                 self.proc = await self._fork(env, slave, read_fd) or await asyncio.create_subprocess_exec(
-                    *argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
-                    pass_fds=(read_fd,), preexec_fn=_make_controlling_tty,
+                    *argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    env=env,
+                    start_new_session=True,
+                    pass_fds=(read_fd,),
+                    preexec_fn=_make_controlling_tty,
                 )
             except BaseException:
                 os.close(master)
@@ -316,9 +331,14 @@ class LabSession(asyncssh.SSHServerSession[bytes]):
         else:
             try:
                 self.proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
-                    pass_fds=(read_fd,), preexec_fn=_default_signals,
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=env,
+                    start_new_session=True,
+                    pass_fds=(read_fd,),
+                    preexec_fn=_default_signals,
                 )
             finally:
                 os.close(read_fd)
@@ -546,7 +566,9 @@ class LabServer(asyncssh.SSHServer):
                 if refusal is not None:
                     self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal)
                     return
-                self._deadline = asyncio.get_running_loop().call_later(self.hub.limits.join_timeout_seconds, self._join_ends)
+                self._deadline = asyncio.get_running_loop().call_later(
+                    self.hub.limits.join_timeout_seconds, self._join_ends
+                )
             elif self.login is None:
                 await self._key_login()
         finally:
@@ -617,8 +639,12 @@ class SshHub:
         if self.forks is not None:
             await self.forks.start()
         self.server = await asyncssh.create_server(
-            lambda: LabServer(self), host, port,
-            server_host_keys=[key], encoding=None, line_editor=False,
+            lambda: LabServer(self),
+            host,
+            port,
+            server_host_keys=[key],
+            encoding=None,
+            line_editor=False,
             login_timeout=self.limits.login_grace_seconds,
         )
         return key.get_fingerprint()
@@ -636,7 +662,9 @@ class SshHub:
         if self.closing or len(self.startups) >= limits.max_startups or from_there >= limits.max_startups_per_source:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("ssh: %d connection(s) dropped: too many not logged in (now from %s)", self.dropped, server.peer)
+                log.warning(
+                    "ssh: %d connection(s) dropped: too many not logged in (now from %s)", self.dropped, server.peer
+                )
             return False
         self.startups[server] = server.peer
         return True
@@ -644,7 +672,9 @@ class SshHub:
     def join(self, server: LabServer) -> str | None:
         """Let a ``join`` connection in, or say why not: they have a pool of their own."""
         if len(self.joined) >= self.limits.max_join_sessions:
-            return f"labtui: the server has its maximum of {self.limits.max_join_sessions} join sessions: try again later."
+            return (
+                f"labtui: the server has its maximum of {self.limits.max_join_sessions} join sessions: try again later."
+            )
         self.joined.add(server)
         return None
 
@@ -663,7 +693,9 @@ class SshHub:
         joining = session.server.joining
         if joining:
             if sum(1 for s in self.sessions if s.server.joining) >= limits.max_join_sessions:
-                return f"labtui: the server has its maximum of {limits.max_join_sessions} join sessions: try again later."
+                return (
+                    f"labtui: the server has its maximum of {limits.max_join_sessions} join sessions: try again later."
+                )
             refusal = self._join_refusal(session.server.peer)
             if refusal:
                 return refusal
@@ -673,8 +705,7 @@ class SshHub:
             mine = sum(1 for s in self.sessions if s.username == session.username and not s.server.joining)
             if limits.max_sessions_per_user and mine >= limits.max_sessions_per_user:
                 return (
-                    f"labtui: {session.username} has {mine} sessions open, the most allowed: "
-                    "close one and try again."
+                    f"labtui: {session.username} has {mine} sessions open, the most allowed: close one and try again."
                 )
         self.sessions.add(session)
         return None

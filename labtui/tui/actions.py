@@ -37,4 +37,6 @@ class ScreenAction:
         return f"{screen_id}.{self.action}"
 
     def binding(self, screen_id: str) -> Binding:
-        return Binding(self.key, self.action, self.title, show=self.show, tooltip=self.help, id=self.binding_id(screen_id))
+        return Binding(
+            self.key, self.action, self.title, show=self.show, tooltip=self.help, id=self.binding_id(screen_id)
+        )

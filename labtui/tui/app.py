@@ -51,7 +51,13 @@ class LabApp(App[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {LabCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("colon", "command_bar", "Go to", key_display=":", tooltip="Command bar: type a screen name, Enter goes there (Tab completes)"),
+        Binding(
+            "colon",
+            "command_bar",
+            "Go to",
+            key_display=":",
+            tooltip="Command bar: type a screen name, Enter goes there (Tab completes)",
+        ),
         Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter the current table; Esc clears"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Help for this screen"),
         Binding("escape", "back", "Back", show=False, tooltip="Back to the previous screen"),
@@ -195,7 +201,9 @@ class LabApp(App[None]):
             self.notify(f"No screen named '{name}': press ? for the list", severity="warning", markup=False)
             return False
         if entry.permission and not self.can(entry.permission):
-            self.notify(f"You may not open {entry.title}: it needs '{entry.permission}'", severity="error", markup=False)
+            self.notify(
+                f"You may not open {entry.title}: it needs '{entry.permission}'", severity="error", markup=False
+            )
             return False
         try:
             cls = entry.load()
@@ -276,9 +284,16 @@ class LabApp(App[None]):
 
         screen = self.screen
         entry = self._entry_of(screen)
-        global_keys = [(self.get_key_display(b), b.tooltip or b.description) for b in Binding.make_bindings(self.BINDINGS)]
+        global_keys = [
+            (self.get_key_display(b), b.tooltip or b.description) for b in Binding.make_bindings(self.BINDINGS)
+        ]
         global_keys.insert(3, ("enter", "Open the selected row"))
-        global_keys.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette: every screen and action you may use"))
+        global_keys.append(
+            (
+                self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")),
+                "Command palette: every screen and action you may use",
+            )
+        )
         screen_keys = [
             (self.get_key_display(b), b.tooltip or b.description) for b in self._own_bindings(screen, self.keymap)
         ]

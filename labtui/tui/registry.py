@@ -31,18 +31,89 @@ class ScreenEntry:
 
 
 SCREENS: tuple[ScreenEntry, ...] = (
-    ScreenEntry("dashboard", "Dashboard", "What exists and what happened lately", "labtui.tui.screens.dashboard:DashboardScreen", aliases=("home",)),
-    ScreenEntry("services", "Services", "Deploy services, run their scripts, stop them", "labtui.tui.screens.services:ServicesScreen", Perm.SERVICES_VIEW, aliases=("svc",)),
-    ScreenEntry("jobs", "Jobs", "Jobs with live logs; cancel and re-run", "labtui.tui.screens.jobs:JobsScreen", Perm.JOBS_VIEW_OWN),
-    ScreenEntry("schedules", "Schedules", "Recurring jobs on cron, in any time zone", "labtui.tui.screens.schedules:SchedulesScreen", Perm.SCHEDULES_VIEW, aliases=("cron",)),
-    ScreenEntry("health", "Health", "Every health check: status, latency, uptime, history; silence, check now", "labtui.tui.screens.health:HealthScreen", Perm.HEALTH_VIEW),
-    ScreenEntry("dns", "DNS", "Records of the Cloudflare zone: add, edit, delete", "labtui.tui.screens.dns:DnsScreen", Perm.SYSTEM_SETTINGS_VIEW),
-    ScreenEntry("inventory", "Inventory", "Servers, services, credentials and the lab's own types: tags, access rules, actions", "labtui.tui.screens.inventory:InventoryScreen", aliases=("inv",)),
-    ScreenEntry("instances", "Instances", "Vultr instances: refresh, halt, reboot, destroy; monthly costs by tag and region", "labtui.tui.screens.instances:InstancesScreen", Perm.INSTANCES_VIEW, aliases=("vms",)),
-    ScreenEntry("users", "Users", "Accounts, invitations, roles of each user", "labtui.tui.screens.users:UsersScreen", Perm.USERS_VIEW),
-    ScreenEntry("roles", "Roles", "Roles and their permissions", "labtui.tui.screens.roles:RolesScreen", Perm.ROLES_VIEW),
-    ScreenEntry("audit", "Audit log", "Who did what, when and from where", "labtui.tui.screens.audit:AuditScreen", Perm.SYSTEM_AUDIT_LOG),
-    ScreenEntry("profile", "Profile", "Your name, email, password, SSH key and sessions", "labtui.tui.screens.profile:ProfileScreen", aliases=("me",)),
+    ScreenEntry(
+        "dashboard",
+        "Dashboard",
+        "What exists and what happened lately",
+        "labtui.tui.screens.dashboard:DashboardScreen",
+        aliases=("home",),
+    ),
+    ScreenEntry(
+        "services",
+        "Services",
+        "Deploy services, run their scripts, stop them",
+        "labtui.tui.screens.services:ServicesScreen",
+        Perm.SERVICES_VIEW,
+        aliases=("svc",),
+    ),
+    ScreenEntry(
+        "jobs",
+        "Jobs",
+        "Jobs with live logs; cancel and re-run",
+        "labtui.tui.screens.jobs:JobsScreen",
+        Perm.JOBS_VIEW_OWN,
+    ),
+    ScreenEntry(
+        "schedules",
+        "Schedules",
+        "Recurring jobs on cron, in any time zone",
+        "labtui.tui.screens.schedules:SchedulesScreen",
+        Perm.SCHEDULES_VIEW,
+        aliases=("cron",),
+    ),
+    ScreenEntry(
+        "health",
+        "Health",
+        "Every health check: status, latency, uptime, history; silence, check now",
+        "labtui.tui.screens.health:HealthScreen",
+        Perm.HEALTH_VIEW,
+    ),
+    ScreenEntry(
+        "dns",
+        "DNS",
+        "Records of the Cloudflare zone: add, edit, delete",
+        "labtui.tui.screens.dns:DnsScreen",
+        Perm.SYSTEM_SETTINGS_VIEW,
+    ),
+    ScreenEntry(
+        "inventory",
+        "Inventory",
+        "Servers, services, credentials and the lab's own types: tags, access rules, actions",
+        "labtui.tui.screens.inventory:InventoryScreen",
+        aliases=("inv",),
+    ),
+    ScreenEntry(
+        "instances",
+        "Instances",
+        "Vultr instances: refresh, halt, reboot, destroy; monthly costs by tag and region",
+        "labtui.tui.screens.instances:InstancesScreen",
+        Perm.INSTANCES_VIEW,
+        aliases=("vms",),
+    ),
+    ScreenEntry(
+        "users",
+        "Users",
+        "Accounts, invitations, roles of each user",
+        "labtui.tui.screens.users:UsersScreen",
+        Perm.USERS_VIEW,
+    ),
+    ScreenEntry(
+        "roles", "Roles", "Roles and their permissions", "labtui.tui.screens.roles:RolesScreen", Perm.ROLES_VIEW
+    ),
+    ScreenEntry(
+        "audit",
+        "Audit log",
+        "Who did what, when and from where",
+        "labtui.tui.screens.audit:AuditScreen",
+        Perm.SYSTEM_AUDIT_LOG,
+    ),
+    ScreenEntry(
+        "profile",
+        "Profile",
+        "Your name, email, password, SSH key and sessions",
+        "labtui.tui.screens.profile:ProfileScreen",
+        aliases=("me",),
+    ),
 )
 
 

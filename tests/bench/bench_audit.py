@@ -57,27 +57,81 @@ BATCH = 50_000
 
 # --- a realistic audit log --------------------------------------------------------------------
 
-FIRST = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-         "nina", "oscar", "peggy", "quinn", "rupert", "sybil", "trent", "ursula", "victor", "wendy", "yara"]
+FIRST = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "nina",
+    "oscar",
+    "peggy",
+    "quinn",
+    "rupert",
+    "sybil",
+    "trent",
+    "ursula",
+    "victor",
+    "wendy",
+    "yara",
+]
 USERS = ["admin", "ops", "deploybot"] + [f"{n}_{i}" if i else n for i in range(14) for n in FIRST][:297]
-SERVICES = [f"{a}-{b}" for a in ("web", "api", "db", "cache", "mail", "dns", "vpn", "git", "ci", "wiki")
-            for b in ("frontend", "backend", "primary", "replica")]
+SERVICES = [
+    f"{a}-{b}"
+    for a in ("web", "api", "db", "cache", "mail", "dns", "vpn", "git", "ci", "wiki")
+    for b in ("frontend", "backend", "primary", "replica")
+]
 CHECKS = ("http", "tcp", "ping", "ssh")
 SCRIPTS = ("deploy", "backup", "restart", "rotate-logs", "renew-cert", "migrate")
 ROLES = ("super-admin", "operator", "viewer", "deployer", "auditor")
 
 # action -> weight (per mille, roughly); who does it is decided in _row
 ACTIONS: dict[str, float] = {
-    "login": 250, "login.failed": 80, "logout": 100, "login.locked": 3, "login.lockout": 1,
-    "service.deploy": 100, "service.script": 120, "service.stop": 30, "job.cancel": 10, "job.lost": 2,
-    "health.transition": 120, "health.silence": 5, "health.silence_end": 5,
-    "service.config.edit": 20, "service.config.restore": 2, "service.file.write": 20,
-    "service.file.upload": 10, "service.output.reveal": 5,
-    "schedule.create": 3, "schedule.update": 3, "schedule.enable": 2, "schedule.disable": 2, "schedule.delete": 1,
-    "user.invite": 2, "user.create": 2, "user.invite_accepted": 2, "user.roles": 2, "user.deactivate": 1,
-    "user.password_change": 3, "user.password_reset": 1, "user.password_reset_issued": 1,
-    "profile.update": 3, "profile.ssh_key_set": 1, "role.update": 0.5, "role.create": 0.2,
-    "permission.denied": 10, "password_reset.requested": 3, "token.refused": 1, "session.revoke": 2,
+    "login": 250,
+    "login.failed": 80,
+    "logout": 100,
+    "login.locked": 3,
+    "login.lockout": 1,
+    "service.deploy": 100,
+    "service.script": 120,
+    "service.stop": 30,
+    "job.cancel": 10,
+    "job.lost": 2,
+    "health.transition": 120,
+    "health.silence": 5,
+    "health.silence_end": 5,
+    "service.config.edit": 20,
+    "service.config.restore": 2,
+    "service.file.write": 20,
+    "service.file.upload": 10,
+    "service.output.reveal": 5,
+    "schedule.create": 3,
+    "schedule.update": 3,
+    "schedule.enable": 2,
+    "schedule.disable": 2,
+    "schedule.delete": 1,
+    "user.invite": 2,
+    "user.create": 2,
+    "user.invite_accepted": 2,
+    "user.roles": 2,
+    "user.deactivate": 1,
+    "user.password_change": 3,
+    "user.password_reset": 1,
+    "user.password_reset_issued": 1,
+    "profile.update": 3,
+    "profile.ssh_key_set": 1,
+    "role.update": 0.5,
+    "role.create": 0.2,
+    "permission.denied": 10,
+    "password_reset.requested": 3,
+    "token.refused": 1,
+    "session.revoke": 2,
     "vault.set": 0.1,
 }
 SYSTEM_ACTIONS = {"health.transition": "health", "job.lost": "jobs", "health.silence_end": "health"}
@@ -121,7 +175,11 @@ def generate(count: int, seed: int = 7) -> Iterator[list[tuple[Any, ...]]]:
             job_id += 1
             target = f"services/{service}"
             script = "deploy" if action == "service.deploy" else rng.choice(SCRIPTS)
-            detail = {"job_id": job_id, "script": script, "inputs": sorted(rng.sample(["env", "version", "host"], rng.randint(0, 2)))}
+            detail = {
+                "job_id": job_id,
+                "script": script,
+                "inputs": sorted(rng.sample(["env", "version", "host"], rng.randint(0, 2))),
+            }
         elif action in ("job.cancel", "job.lost"):
             target = f"jobs/{max(job_id - rng.randint(0, 50), 1)}"
             detail = {"service": service, "was": "running"}
@@ -130,9 +188,13 @@ def generate(count: int, seed: int = 7) -> Iterator[list[tuple[Any, ...]]]:
             target = f"health/{service}/{check}"
             if action == "health.transition":
                 down = rng.random() < 0.5
-                detail = {"service": service, "check": check, "from": "healthy" if down else "unhealthy",
-                          "to": "unhealthy" if down else "healthy",
-                          "error": f"connection to {service}.lab.internal timed out" if down else None}
+                detail = {
+                    "service": service,
+                    "check": check,
+                    "from": "healthy" if down else "unhealthy",
+                    "to": "unhealthy" if down else "healthy",
+                    "error": f"connection to {service}.lab.internal timed out" if down else None,
+                }
             else:
                 detail = {"until": (start + dt.timedelta(seconds=i * step + 3600)).isoformat(), "reason": "maintenance"}
         elif action.startswith("service."):
@@ -140,7 +202,11 @@ def generate(count: int, seed: int = 7) -> Iterator[list[tuple[Any, ...]]]:
             detail = {"path": rng.choice(("config.yaml", "files/nginx.conf", "files/app.env", "outputs/report.txt"))}
         elif action.startswith("schedule."):
             target = f"schedules/{rng.randint(1, 300)}"
-            detail = {"service": service, "cron": rng.choice(("0 3 * * *", "*/15 * * * *", "0 0 * * 1")), "tz": "Europe/Berlin"}
+            detail = {
+                "service": service,
+                "cron": rng.choice(("0 3 * * *", "*/15 * * * *", "0 0 * * 1")),
+                "tz": "Europe/Berlin",
+            }
         elif action.startswith(("user.", "profile.")):
             other = rng.choice(USERS)
             target = f"users/{other}"
@@ -161,8 +227,17 @@ def generate(count: int, seed: int = 7) -> Iterator[list[tuple[Any, ...]]]:
         else:
             target = action.split(".")[0]
         created = start + dt.timedelta(seconds=i * step + rng.random() * step)
-        batch.append((created.strftime("%Y-%m-%d %H:%M:%S.%f"), None, user, action, target,
-                      json.dumps(detail, sort_keys=True), origin))
+        batch.append(
+            (
+                created.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                None,
+                user,
+                action,
+                target,
+                json.dumps(detail, sort_keys=True),
+                origin,
+            )
+        )
         if len(batch) >= BATCH:
             yield batch
             batch = []
@@ -245,31 +320,68 @@ def cases(con: sqlite3.Connection) -> list[Case]:
         Case("action = user.invite (rare)", AuditFilter(action="user.invite"), None, "action = ?", ("user.invite",)),
         Case("action = login* (prefix)", AuditFilter(action="login*"), None, "action LIKE ?", ("login%",)),
         Case("action = role* (rare prefix)", AuditFilter(action="role*"), None, "action LIKE ?", ("role%",)),
-        Case(f"user + action ({busy_user}, login*)", AuditFilter(username=busy_user, action="login*"), None,
-             "username = ? AND action LIKE ?", (busy_user, "login%")),
+        Case(
+            f"user + action ({busy_user}, login*)",
+            AuditFilter(username=busy_user, action="login*"),
+            None,
+            "username = ? AND action LIKE ?",
+            (busy_user, "login%"),
+        ),
     ]
     indexed = has_text_index(con)
     for label, term in TEXT_TERMS:
         where, params = indexed_text_where(term) if indexed and len(term) >= 3 else text_where(term)
         out.append(Case(f"text '{term}' ({label})", AuditFilter(text=term), None, where, params))
     where, params = text_where("backup")
-    out.append(Case(f"text + user ({busy_user}, 'backup')", AuditFilter(username=busy_user, text="backup"),
-                    None, f"username = ? AND {where}", (busy_user, *params)))
+    out.append(
+        Case(
+            f"text + user ({busy_user}, 'backup')",
+            AuditFilter(username=busy_user, text="backup"),
+            None,
+            f"username = ? AND {where}",
+            (busy_user, *params),
+        )
+    )
     # The worst combined cases: nothing matches, so every row the other filter selects is read.
     where, params = text_where("no-such-thing")
-    out.append(Case(f"text + user ({busy_user}, no match)", AuditFilter(username=busy_user, text="no-such-thing"),
-                    None, f"username = ? AND {where}", (busy_user, *params)))
-    out.append(Case("text + action (login.failed, no match)", AuditFilter(action="login.failed", text="no-such-thing"),
-                    None, f"action = ? AND {where}", ("login.failed", *params)))
-    out.append(Case("text + action (login*, no match)", AuditFilter(action="login*", text="no-such-thing"),
-                    None, f"action LIKE ? AND {where}", ("login%", *params)))
+    out.append(
+        Case(
+            f"text + user ({busy_user}, no match)",
+            AuditFilter(username=busy_user, text="no-such-thing"),
+            None,
+            f"username = ? AND {where}",
+            (busy_user, *params),
+        )
+    )
+    out.append(
+        Case(
+            "text + action (login.failed, no match)",
+            AuditFilter(action="login.failed", text="no-such-thing"),
+            None,
+            f"action = ? AND {where}",
+            ("login.failed", *params),
+        )
+    )
+    out.append(
+        Case(
+            "text + action (login*, no match)",
+            AuditFilter(action="login*", text="no-such-thing"),
+            None,
+            f"action LIKE ? AND {where}",
+            ("login%", *params),
+        )
+    )
     return out
 
 
 # Free text: a term on many recent rows, one SSH peer (~0.08 % of rows), one service's check
 # (~0.01 %), and a term on no row at all (the whole table is read).
-TEXT_TERMS = (("common", "web-frontend"), ("rare", "10.0.1.77"), ("rarer", "vpn-replica/ssh"),
-              ("no match", "no-such-thing"))
+TEXT_TERMS = (
+    ("common", "web-frontend"),
+    ("rare", "10.0.1.77"),
+    ("rarer", "vpn-replica/ssh"),
+    ("no match", "no-such-thing"),
+)
 
 
 def raw_page(con: sqlite3.Connection, case: Case) -> list[tuple[Any, ...]]:
@@ -335,8 +447,10 @@ async def bench(path: Path) -> int:
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA journal_mode=WAL")
     total = raw.execute("SELECT count(*) FROM audit_log").fetchone()[0]
-    print(f"audit_log: {total:,} rows in {path} ({path.stat().st_size / 1e6:.0f} MB); page = {PAGE} rows; "
-          f"median of {RUNS} warm runs\n")
+    print(
+        f"audit_log: {total:,} rows in {path} ({path.stat().st_size / 1e6:.0f} MB); page = {PAGE} rows; "
+        f"median of {RUNS} warm runs\n"
+    )
     head = f"{'case':44} {'screen':>8} {'query':>8} {'raw':>8} {'ratio':>6}  rows  plan of core's query"
     print(head)
     print("-" * len(head))
@@ -362,12 +476,16 @@ async def bench(path: Path) -> int:
         statement, params = last_sql[0]
         plan = " / ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params))
         flag = "" if screen_ms < TARGET_MS else "  <-- SLOW"
-        print(f"{case.name:44} {screen_ms:6.1f}ms {query_ms:6.1f}ms {raw_ms:6.1f}ms {screen_ms / raw_ms:5.1f}x"
-              f"  {len(raw_ids):4}  {plan}{flag}")
+        print(
+            f"{case.name:44} {screen_ms:6.1f}ms {query_ms:6.1f}ms {raw_ms:6.1f}ms {screen_ms / raw_ms:5.1f}x"
+            f"  {len(raw_ids):4}  {plan}{flag}"
+        )
         if flag:
             slow.append(case.name)
-    print("\n(\"SCAN audit_log\" under ORDER BY id DESC LIMIT walks the table newest first and stops when the"
-          " page is full:\n cheap when many rows match, the whole table when few or none do.)")
+    print(
+        '\n("SCAN audit_log" under ORDER BY id DESC LIMIT walks the table newest first and stops when the'
+        " page is full:\n cheap when many rows match, the whole table when few or none do.)"
+    )
     like_reference(raw)
     raw.close()
     await core.aclose()

@@ -120,7 +120,9 @@ async def run(checks: int, concurrency: int | None, jitter: float | None) -> int
             wall = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
             rows = await core.db.run(
-                lambda s: dict(s.execute(select(HealthCheckResult.status, func.count()).group_by(HealthCheckResult.status)).all())
+                lambda s: dict(
+                    s.execute(select(HealthCheckResult.status, func.count()).group_by(HealthCheckResult.status)).all()
+                )
             )
         finally:
             await core.aclose()
@@ -128,7 +130,9 @@ async def run(checks: int, concurrency: int | None, jitter: float | None) -> int
     server_cpu = parent.recv()
     server.join(5)
     tick = float(health.tick_seconds)
-    print(f"checks loaded           {loaded:,} ({checks // 2:,} tcp + {checks - checks // 2:,} http), run {report.ran:,}")
+    print(
+        f"checks loaded           {loaded:,} ({checks // 2:,} tcp + {checks - checks // 2:,} http), run {report.ran:,}"
+    )
     print(f"max_concurrency         {poller.max_concurrency}   jitter {poller.jitter:g} s   CPUs {os.cpu_count()}")
     print(f"tick wall time          {wall:.2f} s")
     print(f"ratio to the tick       {wall / tick:.2f} of {tick:g} s ({'within' if wall <= tick else 'OVER'} the tick)")

@@ -148,17 +148,31 @@ async def seed(core: Core, checks: int) -> dict[str, int]:
         roll = rng.random()
         status = "unhealthy" if roll < 0.01 else "unknown" if roll < 0.02 else "healthy"
         counts[status] += 1
-        states.append({
-            "service_name": service, "check_name": name, "status": status,
-            "since": now - dt.timedelta(minutes=rng.randint(1, 3000)), "last_checked_at": now,
-            "last_latency_ms": rng.uniform(0.3, 40), "target": target(c),
-        })
+        states.append(
+            {
+                "service_name": service,
+                "check_name": name,
+                "status": status,
+                "since": now - dt.timedelta(minutes=rng.randint(1, 3000)),
+                "last_checked_at": now,
+                "last_latency_ms": rng.uniform(0.3, 40),
+                "target": target(c),
+            }
+        )
         for k in range(RESULTS_PER_CHECK):
-            results.append({
-                "service_name": service, "check_name": name, "status": status, "outcome": status,
-                "previous_status": status, "response_time_ms": rng.uniform(0.3, 40), "check_type": "tcp",
-                "target": target(c), "checked_at": now - dt.timedelta(minutes=RESULTS_PER_CHECK - k),
-            })
+            results.append(
+                {
+                    "service_name": service,
+                    "check_name": name,
+                    "status": status,
+                    "outcome": status,
+                    "previous_status": status,
+                    "response_time_ms": rng.uniform(0.3, 40),
+                    "check_type": "tcp",
+                    "target": target(c),
+                    "checked_at": now - dt.timedelta(minutes=RESULTS_PER_CHECK - k),
+                }
+            )
 
     def q(s: Any) -> None:
         s.execute(insert(HealthCheckState), states)
@@ -213,7 +227,11 @@ async def run(checks: int) -> int:
                 page_s = min([(await timed(lambda: core.health.first_page(admin, 36)))[0] for _ in range(3)])
                 lat_s, _ = await timed(lambda: core.health.recent_latencies(admin, 12))
                 up_s, _ = await timed(lambda: core.health.uptime(admin, 24 * 7))
-                rows = [(c.service, c.name, c.type, c.status, "1h", "1.0 ms", "▁▂▃▄▅▆▇█▁▂▃▄", "100%", "100%", "") for s in services for c in s.checks]
+                rows = [
+                    (c.service, c.name, c.type, c.status, "1h", "1.0 ms", "▁▂▃▄▅▆▇█▁▂▃▄", "100%", "100%", "")
+                    for s in services
+                    for c in s.checks
+                ]
 
                 async def show(make: Callable[[], Screen[Any]], ready: Callable[[Screen[Any]], bool]) -> float:
                     holder: dict[str, Screen[Any]] = {}
@@ -222,7 +240,9 @@ async def run(checks: int) -> int:
                         holder["screen"] = make()
                         app.push_screen(holder["screen"])
 
-                    took = await app.frame_when(lambda: "screen" in holder and app.screen is holder["screen"] and ready(holder["screen"]), push)
+                    took = await app.frame_when(
+                        lambda: "screen" in holder and app.screen is holder["screen"] and ready(holder["screen"]), push
+                    )
                     return took
 
                 async def back() -> None:
@@ -246,7 +266,9 @@ async def run(checks: int) -> int:
                     return took, made[-1]
 
                 async def stats_shown(screen: HealthScreen) -> None:
-                    await app.frame_when(lambda: screen.stats_loads > 0 and settled(screen.query_one(DataTable)), lambda: None)
+                    await app.frame_when(
+                        lambda: screen.stats_loads > 0 and settled(screen.query_one(DataTable)), lambda: None
+                    )
 
                 opens, wholes, fulls, rendered = [], [], [], 0
                 for _ in range(REPEAT):
@@ -255,7 +277,11 @@ async def run(checks: int) -> int:
                     start = time.perf_counter()
                     took, screen = await open_health()
                     opens.append(took)
-                    await app.frame_when(lambda s=screen: s.loaded and s.filled == len(s.shown) and settled(s.query_one(DataTable)), lambda: None, collect=False)
+                    await app.frame_when(
+                        lambda s=screen: s.loaded and s.filled == len(s.shown) and settled(s.query_one(DataTable)),
+                        lambda: None,
+                        collect=False,
+                    )
                     wholes.append(time.perf_counter() - start)
                     await stats_shown(screen)
                     fulls.append(time.perf_counter() - start)
@@ -276,12 +302,24 @@ async def run(checks: int) -> int:
                 shown.action_filter()
                 await pilot.pause(0.2)
                 filters: list[tuple[str, float, int]] = []
-                for text in ("status:unhealthy", "svc-0042", "c3", "status:unknown", "tcp 10.0.7", "nothing-matches", ""):
+                for text in (
+                    "status:unhealthy",
+                    "svc-0042",
+                    "c3",
+                    "status:unknown",
+                    "tcp 10.0.7",
+                    "nothing-matches",
+                    "",
+                ):
                     samples = []
                     for _ in range(REPEAT):
                         box.value = "x-reset"
                         await pilot.pause(0.1)
-                        samples.append(await app.frame_when(lambda t=text: _same(shown, t), lambda t=text: setattr(box, "value", t)))
+                        samples.append(
+                            await app.frame_when(
+                                lambda t=text: _same(shown, t), lambda t=text: setattr(box, "value", t)
+                            )
+                        )
                         await pilot.pause(0.05)
                     filters.append((text, statistics.median(samples), shown.matching))
 
@@ -291,7 +329,9 @@ async def run(checks: int) -> int:
                 keystrokes = []
                 for n in range(1, len("svc-0042") + 1):
                     text = "svc-0042"[:n]
-                    keystrokes.append(await app.frame_when(lambda t=text: _same(shown, t), lambda t=text: setattr(box, "value", t)))
+                    keystrokes.append(
+                        await app.frame_when(lambda t=text: _same(shown, t), lambda t=text: setattr(box, "value", t))
+                    )
                 box.value = ""
                 await pilot.pause(0.2)
 
@@ -304,31 +344,46 @@ async def run(checks: int) -> int:
                     refresh.append((load_s, time.perf_counter() - start))
 
                 await back()
-                full_table = await show(lambda: FullTable(rows), lambda s: s.query_one(DataTable).row_count == len(rows) and settled(s.query_one(DataTable)))
+                full_table = await show(
+                    lambda: FullTable(rows),
+                    lambda s: s.query_one(DataTable).row_count == len(rows) and settled(s.query_one(DataTable)),
+                )
         finally:
             await core.aclose()
 
     base = statistics.median(baseline)
     open_s, full_s = statistics.median(opens), statistics.median(fulls)
     print(f"checks                          {checks:,} in {checks // PER_FILE:,} services: {counts}")
-    print(f"core: status() of all checks    {ms(min(first_status_s))} first in a process, {ms(status_s)} again   "
-          f"first_page(36) {ms(page_s)}   recent_latencies {ms(lat_s)}   uptime(7 d) {ms(up_s)}")
+    print(
+        f"core: status() of all checks    {ms(min(first_status_s))} first in a process, {ms(status_s)} again   "
+        f"first_page(36) {ms(page_s)}   recent_latencies {ms(lat_s)}   uptime(7 d) {ms(up_s)}"
+    )
     print(f"baseline: empty DataTable       {ms(base)} to its first frame (median of {REPEAT})")
     warm_s = statistics.median(warm)
-    print(f"open, cold: first frame w/ rows {ms(open_s)}  ×{open_s / base:.1f} of the baseline  ({rendered} rows in the table, window {HealthScreen.WINDOW})")
+    print(
+        f"open, cold: first frame w/ rows {ms(open_s)}  ×{open_s / base:.1f} of the baseline  ({rendered} rows in the table, window {HealthScreen.WINDOW})"
+    )
     whole_s = statistics.median(wholes)
-    print(f"open, cold: + every status      {ms(whole_s)}  ×{whole_s / base:.1f}  (the window's {HealthScreen.WINDOW} rows, filter and order usable)")
+    print(
+        f"open, cold: + every status      {ms(whole_s)}  ×{whole_s / base:.1f}  (the window's {HealthScreen.WINDOW} rows, filter and order usable)"
+    )
     print(f"open, cold: + sparklines/uptime {ms(full_s)}  ×{full_s / base:.1f}")
-    print(f"open, warm (statuses read <2 min ago by the dashboard/services/an earlier visit): first frame with rows {ms(warm_s)}  ×{warm_s / base:.1f}")
+    print(
+        f"open, warm (statuses read <2 min ago by the dashboard/services/an earlier visit): first frame with rows {ms(warm_s)}  ×{warm_s / base:.1f}"
+    )
     for text, took, matching in filters:
         label = f"filter {text!r}" if text else "filter cleared"
         print(f"{label:<32}{ms(took)}  ×{took / base:.1f}  ({matching:,} match)")
     print(f"typing 'svc-0042' per keystroke {ms(statistics.median(keystrokes))} median, {ms(max(keystrokes))} worst")
-    print(f"periodic refresh                {ms(statistics.median(r[0] for r in refresh))} reading (database thread + build), {ms(statistics.median(r[1] for r in refresh))} re-render in place")
+    print(
+        f"periodic refresh                {ms(statistics.median(r[0] for r in refresh))} reading (database thread + build), {ms(statistics.median(r[1] for r in refresh))} re-render in place"
+    )
     print(f"for comparison: 10,000 rows in one DataTable {ms(full_table)} to its first frame")
     filters_ok = all(took < 0.1 for _, took, _ in filters)
     ok = open_s < 0.1 and warm_s < 0.1 and filters_ok
-    print(f"under 100 ms: open cold {'yes' if open_s < 0.1 else 'NO'}, open warm {'yes' if warm_s < 0.1 else 'NO'}, filters {'yes' if filters_ok else 'NO'}")
+    print(
+        f"under 100 ms: open cold {'yes' if open_s < 0.1 else 'NO'}, open warm {'yes' if warm_s < 0.1 else 'NO'}, filters {'yes' if filters_ok else 'NO'}"
+    )
     return 0 if ok else 1
 
 

@@ -37,7 +37,9 @@ def baseline(source: Path, target: Path) -> float:
     """Seconds to copy the same rows with bare executemany into labtui's schema."""
     Database(f"sqlite:///{target}").create_schema()
     src = sqlite3.connect(source)
-    jobs = src.execute("SELECT id, service, action, status, started_at, finished_at, output, username FROM jobs").fetchall()
+    jobs = src.execute(
+        "SELECT id, service, action, status, started_at, finished_at, output, username FROM jobs"
+    ).fetchall()
     audit = src.execute("SELECT created_at, username, action, resource, details, ip_address FROM audit_log").fetchall()
     src.close()
     start = time.perf_counter()
@@ -68,7 +70,9 @@ async def run(jobs: int, lines: int, audit: int) -> int:
         source = root / "cloudlab.db"
         made = time.perf_counter()
         build_bulk_sqlite(source, jobs=jobs, lines=lines, audit=audit)
-        print(f"source: {jobs:,} jobs x {lines} lines, {audit:,} audit records ({source.stat().st_size / 1e6:.0f} MB, built in {time.perf_counter() - made:.1f} s)")
+        print(
+            f"source: {jobs:,} jobs x {lines} lines, {audit:,} audit records ({source.stat().st_size / 1e6:.0f} MB, built in {time.perf_counter() - made:.1f} s)"
+        )
         base = baseline(source, root / "baseline.db")
 
         core = Core(Config(), Paths(root / "home"))

@@ -50,19 +50,37 @@ WORDS = ["web", "db", "cache", "queue", "api", "auth", "search", "metrics", "log
 def fake_data(kind: str, i: int, rng: random.Random) -> dict[str, Any]:
     word = rng.choice(WORDS)
     if kind == "server":
-        return {"hostname": f"{word}-{i:06d}", "ip_address": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
-                "region": rng.choice(REGIONS), "plan": "vc2-1c-1gb", "os": "Debian 12",
-                "power_status": rng.choice(["running", "stopped"]), "vultr_id": f"{i:08x}-aaaa", "vultr_label": f"{word}{i}",
-                "vultr_tags": [word, rng.choice(REGIONS)]}
+        return {
+            "hostname": f"{word}-{i:06d}",
+            "ip_address": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+            "region": rng.choice(REGIONS),
+            "plan": "vc2-1c-1gb",
+            "os": "Debian 12",
+            "power_status": rng.choice(["running", "stopped"]),
+            "vultr_id": f"{i:08x}-aaaa",
+            "vultr_label": f"{word}{i}",
+            "vultr_tags": [word, rng.choice(REGIONS)],
+        }
     if kind == "network":
-        return {"name": f"net-{word}-{i}", "cidr": f"10.{i % 256}.{i // 256 % 256}.0/24", "vlan": i % 4000, "dhcp": bool(i % 2)}
+        return {
+            "name": f"net-{word}-{i}",
+            "cidr": f"10.{i % 256}.{i // 256 % 256}.0/24",
+            "vlan": i % 4000,
+            "dhcp": bool(i % 2),
+        }
     if kind == "credential":
         return {"name": f"{word} credential {i}", "kind": "password", "username": f"svc_{word}"}
     if kind == "service":
         return {"name": f"{word}-svc-{i}", "service_dir": f"services/{word}-svc-{i}", "status": "available"}
     if kind == "deployment":
-        return {"service_name": f"{word}-svc-{i % 500}", "deployment_id": f"{word}-{i:08d}", "hostname": f"{word}-{i % 5000:06d}",
-                "status": "completed", "deployed_by": "admin", "job_id": f"{i:08x}"}
+        return {
+            "service_name": f"{word}-svc-{i % 500}",
+            "deployment_id": f"{word}-{i:08d}",
+            "hostname": f"{word}-{i % 5000:06d}",
+            "status": "completed",
+            "deployed_by": "admin",
+            "job_id": f"{i:08x}",
+        }
     return {"username": f"user{i}", "display_name": f"User {i}", "email": f"user{i}@lab.example", "status": "active"}
 
 
@@ -83,15 +101,28 @@ async def build(home: Path, n: int, seed: int = 1) -> tuple[Core, Actor, Actor]:
     rng = random.Random(seed)
     type_ids = await core.db.run(access.type_ids)
     role_ids = await core.db.run(lambda s: dict(s.execute(select(Role.name, Role.id)).all()))
-    kinds = ["server"] * 40 + ["network"] * 15 + ["credential"] * 15 + ["service"] * 10 + ["deployment"] * 15 + ["user"] * 5
+    kinds = (
+        ["server"] * 40 + ["network"] * 15 + ["credential"] * 15 + ["service"] * 10 + ["deployment"] * 15 + ["user"] * 5
+    )
     objects, tags, acl = [], [], []
     start_id = 1_000_000
     for i in range(n):
         kind = kinds[i % len(kinds)] if rng.random() < 0.5 else rng.choice(kinds)
         data = fake_data(kind, i, rng)
         oid = start_id + i
-        objects.append((oid, type_ids[kind], json.dumps(data), "{}", search_text(core.inventory_types[kind], data),
-                        "bench", "2024-01-01 00:00:00", "2024-01-01 00:00:00", 0))
+        objects.append(
+            (
+                oid,
+                type_ids[kind],
+                json.dumps(data),
+                "{}",
+                search_text(core.inventory_types[kind], data),
+                "bench",
+                "2024-01-01 00:00:00",
+                "2024-01-01 00:00:00",
+                0,
+            )
+        )
         for t in rng.sample(range(30), rng.choice([0, 1, 1, 2, 3])):
             tags.append((oid, t + 1))
         if i % (n // 20) == 7:
@@ -107,11 +138,15 @@ async def build(home: Path, n: int, seed: int = 1) -> tuple[Core, Actor, Actor]:
     with con:
         con.executemany(
             "INSERT INTO inventory_objects (id, type_id, data, secrets, search_text, created_by, created_at, updated_at, stale)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", objects,
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            objects,
         )
-        con.executemany("INSERT INTO object_tags (object_id, tag_id) VALUES (?, ?)", [(o, tag_ids[t - 1]) for o, t in tags])
         con.executemany(
-            "INSERT INTO object_acl (object_id, role_id, permission, effect, created_at) VALUES (?, ?, ?, ?, '2024-01-01')", acl,
+            "INSERT INTO object_tags (object_id, tag_id) VALUES (?, ?)", [(o, tag_ids[t - 1]) for o, t in tags]
+        )
+        con.executemany(
+            "INSERT INTO object_acl (object_id, role_id, permission, effect, created_at) VALUES (?, ?, ?, ?, '2024-01-01')",
+            acl,
         )
     con.close()
     print(f"built: {n:,} objects, {len(tags):,} tag links, {len(acl):,} ACL entries, 1 tag grant")
@@ -162,7 +197,9 @@ async def main() -> int:
             results[name] = ms
             ok = target is None or ms < target
             failed += not ok
-            print(f"{name:45} {ms:9.1f} ms {len(page.items):6}  {'' if target is None else f'< {target:.0f} ms ' + ('ok' if ok else 'MISSED')}")
+            print(
+                f"{name:45} {ms:9.1f} ms {len(page.items):6}  {'' if target is None else f'< {target:.0f} ms ' + ('ok' if ok else 'MISSED')}"
+            )
         ratio = results["viewer, all objects"] / results["super-admin, all objects"]
         print(f"\nviewer listing / super-admin listing: x{ratio:.2f}")
         # Counts (not a target): the sidebar's per-type counts and a listing's total, for the viewer.
@@ -170,6 +207,7 @@ async def main() -> int:
         print(f"viewer counts by type: {ms:.1f} ms ({sum(counts.values()):,} visible of {args.objects:,})")
         ms, _ = await timed(lambda: inv.counts_by_type(admin), 3)
         print(f"super-admin counts by type: {ms:.1f} ms")
+
         # The plan of the viewer's listing, for the record.
         def plan(s: Any) -> list[str]:
             from sqlalchemy.dialects import sqlite

@@ -70,7 +70,9 @@ class FrameClock(ScreenHost):
                 future.set_result(time.perf_counter())
                 self.waiting = None
 
-    async def frame_when(self, predicate: Callable[[], bool], action: Callable[[], object], timeout: float = 30) -> float:
+    async def frame_when(
+        self, predicate: Callable[[], bool], action: Callable[[], object], timeout: float = 30
+    ) -> float:
         gc.collect()
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self.waiting = (predicate, future)
@@ -85,7 +87,9 @@ def settled(table: DataTable[Any]) -> bool:
     return not (table._require_update_dimensions or table._new_rows or table._updated_cells)
 
 
-async def measure(core: Core, actor: Actor, runs: int, size: tuple[int, int] = (120, 36)) -> tuple[list[tuple[str, str, float, float, int]], bool]:
+async def measure(
+    core: Core, actor: Actor, runs: int, size: tuple[int, int] = (120, 36)
+) -> tuple[list[tuple[str, str, float, float, int]], bool]:
     """Per case: (type, filter, median ms, median baseline ms, rows shown)."""
     screen = InventoryScreen()
     app = FrameClock(core, actor, await core.rbac.my_permissions(actor), screen)
@@ -137,18 +141,24 @@ async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         core, admin, vera = await build(Path(tmp) / "home", args.objects)
-        print(f"setup: {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-              " (a busy machine inflates both columns alike: the ratio is the steadier figure)")
+        print(
+            f"setup: {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+            " (a busy machine inflates both columns alike: the ratio is the steadier figure)"
+        )
         all_ok = True
         for who, actor in (("super-admin", admin), ("viewer vera (ACL + tag grant)", vera)):
             cols, rows = (int(n) for n in args.size.split("x"))
             results, ok = await measure(core, actor, args.runs, (cols, rows))
             all_ok &= ok
             print(f"\n{who}, {args.size}: filter typed → first frame with its first page (median of {args.runs})")
-            print(f"  {'type':8} {'filter':18} {'filtered':>10} {'empty-filter refresh':>21} {'ratio':>7} {'rows':>5}  target < {TARGET_MS:.0f} ms")
+            print(
+                f"  {'type':8} {'filter':18} {'filtered':>10} {'empty-filter refresh':>21} {'ratio':>7} {'rows':>5}  target < {TARGET_MS:.0f} ms"
+            )
             for slug, text, f_ms, b_ms, rows in results:
                 verdict = "ok" if f_ms < TARGET_MS else "MISSED"
-                print(f"  {('all' if slug == ALL else slug):8} {text:18} {f_ms:7.1f} ms {b_ms:18.1f} ms {f_ms / b_ms:6.2f}x {rows:5}  {verdict}")
+                print(
+                    f"  {('all' if slug == ALL else slug):8} {text:18} {f_ms:7.1f} ms {b_ms:18.1f} ms {f_ms / b_ms:6.2f}x {rows:5}  {verdict}"
+                )
         await core.aclose()
     print("\nall targets met" if all_ok else "\nsome targets missed")
     return 0 if all_ok else 1

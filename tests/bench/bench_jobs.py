@@ -60,7 +60,12 @@ def make_lab(root: Path) -> Path:
 def plain_run(lab: Path) -> float:
     """One ``ansible-playbook`` run with the environment labtui gives its jobs."""
     env = base_env({"ANSIBLE_FORCE_COLOR": "1"})
-    argv = [str(venv_bin() / "ansible-playbook"), "-i", str(lab / "inventory"), str(lab / "services" / "bench" / "deploy.yml")]
+    argv = [
+        str(venv_bin() / "ansible-playbook"),
+        "-i",
+        str(lab / "inventory"),
+        str(lab / "services" / "bench" / "deploy.yml"),
+    ]
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=lab / "services" / "bench", env=env, capture_output=True, text=True)
     took = time.perf_counter() - start
@@ -96,7 +101,10 @@ async def main_async(runs: int) -> int:
         env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
         serve = subprocess.Popen(
             [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         try:
             assert serve.stderr is not None

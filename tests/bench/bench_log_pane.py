@@ -40,7 +40,7 @@ def line(i: int, total: int) -> str:
     if i == total // 2:
         return f"\x1b[0;33mchanged: [localhost] => line {i:07d} {NEEDLE}\x1b[0m"
     if i % 3 == 0:
-        return f"\x1b[0;32mok: [localhost] => (item=line {i:07d}) => {{\"msg\": \"all good\"}}\x1b[0m"
+        return f'\x1b[0;32mok: [localhost] => (item=line {i:07d}) => {{"msg": "all good"}}\x1b[0m'
     if i % 3 == 1:
         return f"TASK [step {i % 97}] ** line {i:07d} " + "*" * 40
     return f"line {i:07d} plain output of a noisy task with some words to search through"
@@ -50,7 +50,17 @@ def fill(db_path: Path, total: int) -> None:
     db = Database(f"sqlite:///{db_path}")
     db.create_schema()
     with db.session() as s:
-        s.add(Job(id=JOB_ID, service="noisy", action="deploy", script="deploy", status=COMPLETED, username="bench", output_lines=total))
+        s.add(
+            Job(
+                id=JOB_ID,
+                service="noisy",
+                action="deploy",
+                script="deploy",
+                status=COMPLETED,
+                username="bench",
+                output_lines=total,
+            )
+        )
     db.dispose()
     con = sqlite3.connect(db_path)
     rows: Iterator[tuple[str, int, str]] = ((JOB_ID, i, line(i, total)) for i in range(1, total + 1))
@@ -116,7 +126,9 @@ async def measure(db_path: Path, total: int) -> int:
         print(f"{what}: {ms:.1f} ms (target < {TARGET_MS:.0f} ms: {'met' if met else 'MISSED'})")
     met = peak < TARGET_RSS_MB
     ok &= met
-    print(f"process RSS {rss:.0f} MB now, {peak:.0f} MB peak (target < {TARGET_RSS_MB:.0f} MB: {'met' if met else 'MISSED'})")
+    print(
+        f"process RSS {rss:.0f} MB now, {peak:.0f} MB peak (target < {TARGET_RSS_MB:.0f} MB: {'met' if met else 'MISSED'})"
+    )
     return 0 if ok else 1
 
 
@@ -132,7 +144,9 @@ def main() -> int:
         db_path = Path(tmp) / "labtui.db"
         start = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--fill", str(db_path), "--lines", str(args.lines)], check=True)
-        print(f"{args.lines:,} lines stored in {time.perf_counter() - start:.1f} s ({db_path.stat().st_size / 2**20:.0f} MB)")
+        print(
+            f"{args.lines:,} lines stored in {time.perf_counter() - start:.1f} s ({db_path.stat().st_size / 2**20:.0f} MB)"
+        )
         return asyncio.run(measure(db_path, args.lines))
 
 

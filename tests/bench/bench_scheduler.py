@@ -74,9 +74,17 @@ def make_schedules(db: Database, shape: str, now: dt.datetime, created_by: int |
         expr = f"{(boundary.minute + i) % 60} * * * *" if shape == "spread" else "* * * * *"
         rows.append(
             ScheduledJob(
-                name=f"s{i:04d}", job_type="service_script", service_name="greet", script_name="greet",
-                inputs=f'{{"name": "n{i}"}}', cron_expression=expr, timezone="UTC", is_enabled=True,
-                misfire_grace_seconds=300, next_run_at=cron.next_fire(expr, now, "UTC"), created_by=created_by,
+                name=f"s{i:04d}",
+                job_type="service_script",
+                service_name="greet",
+                script_name="greet",
+                inputs=f'{{"name": "n{i}"}}',
+                cron_expression=expr,
+                timezone="UTC",
+                is_enabled=True,
+                misfire_grace_seconds=300,
+                next_run_at=cron.next_fire(expr, now, "UTC"),
+                created_by=created_by,
             )
         )
     with db.session() as s:
@@ -92,7 +100,9 @@ async def _near_boundary_wait() -> dt.datetime:
     return now
 
 
-async def _run_until(scheduler: Scheduler, db: Database, shape: str, boundary: dt.datetime, due: int, count: object) -> None:
+async def _run_until(
+    scheduler: Scheduler, db: Database, shape: str, boundary: dt.datetime, due: int, count: object
+) -> None:
     stop = asyncio.Event()
     lease = Lease(db, "scheduler", seconds=15)
     task = asyncio.create_task(scheduler.run(lease, stop, lease_renew=5))

@@ -41,7 +41,9 @@ TARGET_P95 = 2.0
 async def prepare(home: Path) -> tuple[Path, asyncssh.SSHKey]:
     config = home / "config.yaml"
     # One address opens every session: the per-address startup cap must not be what is measured.
-    config.write_text("ssh:\n  max_sessions: 0\n  max_sessions_per_user: 0\n  idle_timeout: 0\n  max_startups_per_source: 100\n  max_startups: 100\n")
+    config.write_text(
+        "ssh:\n  max_sessions: 0\n  max_sessions_per_user: 0\n  idle_timeout: 0\n  max_startups_per_source: 100\n  max_startups: 100\n"
+    )
     core = Core(load_config(config), Paths(home))
     await core.start()
     await core.auth.create_admin(USER, "pw-Bench-12345")
@@ -54,9 +56,19 @@ async def prepare(home: Path) -> tuple[Path, asyncssh.SSHKey]:
 
 async def start_server(home: Path, config: Path) -> tuple[asyncio.subprocess.Process, int]:
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "labtui", "--home", str(home), "--config", str(config),
-        "serve", "--no-scheduler", "--ssh", "127.0.0.1:0",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "labtui",
+        "--home",
+        str(home),
+        "--config",
+        str(config),
+        "serve",
+        "--no-scheduler",
+        "--ssh",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert server.stderr is not None
     while True:
@@ -78,7 +90,12 @@ class Session:
         start = time.perf_counter()
         try:
             self.conn = await asyncssh.connect(
-                "127.0.0.1", port, username=USER, client_keys=[key], known_hosts=None, password=None,
+                "127.0.0.1",
+                port,
+                username=USER,
+                client_keys=[key],
+                known_hosts=None,
+                password=None,
             )
             proc = await self.conn.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None)
             tail = b""
@@ -187,6 +204,8 @@ async def main(sessions: int, over: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50)
-    parser.add_argument("--over", type=float, default=10.0, help="seconds over which the sessions are opened (0: at once)")
+    parser.add_argument(
+        "--over", type=float, default=10.0, help="seconds over which the sessions are opened (0: at once)"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.sessions, args.over))

@@ -135,7 +135,12 @@ def prepare(home: Path) -> None:
     """First run: the data dir, demo lab checkout, database and the admin."""
     done = subprocess.run(
         [str(LABTUI), "--home", str(home), "users", "create-admin", "admin", "--password-stdin"],
-        input=f"{PASSWORD}\n", capture_output=True, check=False, text=True, env=environment(), timeout=300,
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        check=False,
+        text=True,
+        env=environment(),
+        timeout=300,
     )
     if done.returncode != 0:
         raise SystemExit(f"labtui users create-admin failed ({done.returncode}):\n{done.stderr}")

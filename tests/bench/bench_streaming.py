@@ -83,7 +83,10 @@ async def main_async(lines: int) -> int:
             nonlocal serve
             serve = subprocess.Popen(
                 [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
             )
             assert serve.stderr is not None
             if "labtui serve: worker" not in serve.stderr.readline():
@@ -136,7 +139,12 @@ async def watch_pane(core: Core, admin: Actor, job_id: str, start_serve: Callabl
         while True:
             await pilot.pause(0.1)
             job = screen.job
-            if job is not None and job.is_final and screen.reader is not None and screen.query_one(LogView).row_count >= job.output_lines:
+            if (
+                job is not None
+                and job.is_final
+                and screen.reader is not None
+                and screen.query_one(LogView).row_count >= job.output_lines
+            ):
                 await pilot.pause(0.2)  # the frame with the last lines
                 break
     seen = app.first_seen

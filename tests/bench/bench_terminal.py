@@ -88,7 +88,9 @@ class FrameClock(App[None]):
                 future.set_result(time.perf_counter())
                 self.waiting = None
 
-    async def frame_when(self, predicate: Callable[[], bool], action: Callable[[], object], timeout: float = 120) -> float:
+    async def frame_when(
+        self, predicate: Callable[[], bool], action: Callable[[], object], timeout: float = 120
+    ) -> float:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self.waiting = (predicate, future)
         start = time.perf_counter()
@@ -127,7 +129,9 @@ async def keystrokes(app: FrameClock, pane: ClockedPane, count: int) -> list[flo
         pane.rendered = False
         pane.marker = want
         gc.collect()
-        samples.append(await app.frame_when(lambda w=want: pane.rendered and cursor_line(pane) == w, lambda c=ch: key(app, c, c)))
+        samples.append(
+            await app.frame_when(lambda w=want: pane.rendered and cursor_line(pane) == w, lambda c=ch: key(app, c, c))
+        )
         await asyncio.sleep(random.uniform(0.005, 0.02))  # a person types, not a flood
     key(app, "ctrl+u", "\x15")
     await until(lambda: cursor_line(pane) == "$")
@@ -171,8 +175,13 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "labtui.testing.fakes.ssh_server", str(self.home),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=str(REPO),
+            sys.executable,
+            "-m",
+            "labtui.testing.fakes.ssh_server",
+            str(self.home),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(REPO),
         )
         assert self.proc.stdout is not None
         port, key = (await self.proc.stdout.readline()).decode().split()
@@ -259,11 +268,15 @@ async def run(keys: int, mb: int) -> int:
                     size = path.stat().st_size
                     # The marker is computed by the shell, so the typed command line never matches
                     # it; one per run, so the previous run's (still on screen) does not either.
-                    took, stall, frames = await run_in_pane(app, pane, f"cat {path.name}; echo done-$(({n}-1+1))", f"done-{n}")
+                    took, stall, frames = await run_in_pane(
+                        app, pane, f"cat {path.name}; echo done-$(({n}-1+1))", f"done-{n}"
+                    )
                     await until(lambda: cursor_line(pane) == "$")
                     plain, plain_bytes = await plain_ssh(server, path)
                     results.append((label, size, took, stall, frames, plain, plain_bytes))
-                print(f"bulk output through the pane ({SIZE[0]}×{SIZE[1]}) vs a plain asyncssh client reading the same cat:")
+                print(
+                    f"bulk output through the pane ({SIZE[0]}×{SIZE[1]}) vs a plain asyncssh client reading the same cat:"
+                )
                 for label, size, took, stall, frames, plain, plain_bytes in results:
                     pane_rate = size / took / 1e6
                     plain_rate = plain_bytes / plain / 1e6

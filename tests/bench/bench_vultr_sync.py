@@ -71,8 +71,12 @@ async def bench(count: int) -> int:
 
     print(f"vultr refresh of {count:,} instances ({len(fake.calls('GET', '/v2/instances')) // 4} pages each):")
     print(f"  fetch only (baseline):  {baseline:6.2f} s")
-    print(f"  first sync:             {first_s:6.2f} s  ({first_s / baseline:4.1f}x baseline; target < {FIRST_TARGET_S:g} s)")
-    print(f"  no-change resync:       {resync_s:6.2f} s  ({resync_s / baseline:4.1f}x baseline; target < {RESYNC_TARGET_S:g} s)")
+    print(
+        f"  first sync:             {first_s:6.2f} s  ({first_s / baseline:4.1f}x baseline; target < {FIRST_TARGET_S:g} s)"
+    )
+    print(
+        f"  no-change resync:       {resync_s:6.2f} s  ({resync_s / baseline:4.1f}x baseline; target < {RESYNC_TARGET_S:g} s)"
+    )
     print(f"  one-change resync:      {one_s:6.2f} s  ({one_s / baseline:4.1f}x baseline)")
     ok = first_s < FIRST_TARGET_S and resync_s < RESYNC_TARGET_S
     print("  " + ("within targets" if ok else "OVER TARGET"))

@@ -24,9 +24,7 @@ def labtui(home: Path, *args: str, stdin: str = "", config: Path | None = None) 
     if config is not None:
         cmd += ["--config", str(config)]
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
-    return subprocess.run(
-        [*cmd, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+    return subprocess.run([*cmd, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def labtui_env(home: Path, extra: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -34,7 +32,12 @@ def labtui_env(home: Path, extra: dict[str, str], *args: str, stdin: str = "") -
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"} | extra
     return subprocess.run(
         [sys.executable, "-m", "labtui", "--home", str(home), *args],
-        input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -102,7 +105,9 @@ def test_reset_password_from_stdin_and_rules(admin_home: Path) -> None:
     home = admin_home
     short = labtui(home, "users", "reset-password", "admin", "--password-stdin", stdin="short\n")
     assert short.returncode == 2 and "at least 8 characters" in short.stderr
-    assert labtui(home, "users", "reset-password", "admin", "--password-stdin", stdin="a-new-password\n").returncode == 0
+    assert (
+        labtui(home, "users", "reset-password", "admin", "--password-stdin", stdin="a-new-password\n").returncode == 0
+    )
     bad_name = labtui(home, "users", "create", "x y", "--role", "viewer", "--password-stdin", stdin="long-enough-1\n")
     assert bad_name.returncode == 2 and "Usernames are 3 to 30" in bad_name.stderr
     assert "Traceback" not in short.stderr + bad_name.stderr
@@ -136,7 +141,9 @@ def test_bad_config_exits_2_with_file_line_and_key(home: Path, tmp_path: Path) -
     config.write_text("auth:\n  lockout_attempts: 5\n  lockout_minuts: 5\n")
     result = labtui(home, "users", "list", config=config)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"labtui: bad config: {config}:3: auth.lockout_minuts: unknown key (known here: invite_hours, lockout_attempts, lockout_minutes, reset_minutes, session_hours)"]
+    assert result.stderr.strip().splitlines() == [
+        f"labtui: bad config: {config}:3: auth.lockout_minuts: unknown key (known here: invite_hours, lockout_attempts, lockout_minutes, reset_minutes, session_hours)"
+    ]
 
 
 def test_malformed_type_file_is_reported_with_file_and_line(home: Path, tmp_path: Path) -> None:
@@ -169,10 +176,16 @@ def test_init_writes_the_commented_config_once(home: Path) -> None:
         ("lab:\n  repo: [unclosed\n", 3, "invalid YAML"),
         ("auth:\n  lockout_attempts: many\n", 2, "auth.lockout_attempts: expected a whole number"),
         ("lab:\n  pull: sometimes\n", 2, "lab.pull: expected true or false"),
-        ("email:\n  sendamatic:\n    api_key: ${LABTUI_TEST_UNSET}\n", 3,
-         "email.sendamatic.api_key: environment variable LABTUI_TEST_UNSET is not set"),
-        ("email:\n  smtp:\n    password: ${file:/nonexistent/labtui-secret}\n", 3,
-         "email.smtp.password: cannot read secret file /nonexistent/labtui-secret"),
+        (
+            "email:\n  sendamatic:\n    api_key: ${LABTUI_TEST_UNSET}\n",
+            3,
+            "email.sendamatic.api_key: environment variable LABTUI_TEST_UNSET is not set",
+        ),
+        (
+            "email:\n  smtp:\n    password: ${file:/nonexistent/labtui-secret}\n",
+            3,
+            "email.smtp.password: cannot read secret file /nonexistent/labtui-secret",
+        ),
     ],
 )
 def test_bad_config_is_one_line_with_file_line_and_key(
@@ -193,7 +206,10 @@ def test_bad_config_in_the_data_dir_is_found_without_config_option(home: Path) -
     (home / "config.yaml").write_text("database:\n  url: ''\n  pool: 3\n")
     result = labtui(home, "users", "list")
     assert result.returncode == 2
-    assert result.stderr.strip() == f"labtui: bad config: {home / 'config.yaml'}:3: database.pool: unknown key (known here: url)"
+    assert (
+        result.stderr.strip()
+        == f"labtui: bad config: {home / 'config.yaml'}:3: database.pool: unknown key (known here: url)"
+    )
 
 
 def test_init_config_loads_and_secrets_come_from_env_and_files(admin_home: Path, tmp_path: Path) -> None:
@@ -206,13 +222,25 @@ def test_init_config_loads_and_secrets_come_from_env_and_files(admin_home: Path,
     key_file = tmp_path / "sendamatic.key"
     key_file.write_text("key-from-a-file\n")
     with FakeSendamatic(api_key="key-from-the-env") as from_env, FakeSendamatic(api_key="key-from-a-file") as from_file:
-        for fake, ref, name in ((from_env, "${LABTUI_TEST_API_KEY}", "bob"), (from_file, f"${{file:{key_file}}}", "carl")):
+        for fake, ref, name in (
+            (from_env, "${LABTUI_TEST_API_KEY}", "bob"),
+            (from_file, f"${{file:{key_file}}}", "carl"),
+        ):
             (home / "config.yaml").write_text(
                 "email:\n  provider: sendamatic\n  from: Lab <lab@example.org>\n"
                 f"  sendamatic:\n    base_url: {fake.base_url}\n    api_key: {ref}\n"
             )
-            out = labtui_env(home, {"LABTUI_TEST_API_KEY": "key-from-the-env"},
-                             "users", "invite", name, "--email", f"{name}@example.org", "--as", "admin")
+            out = labtui_env(
+                home,
+                {"LABTUI_TEST_API_KEY": "key-from-the-env"},
+                "users",
+                "invite",
+                name,
+                "--email",
+                f"{name}@example.org",
+                "--as",
+                "admin",
+            )
             assert out.returncode == 0, out.stderr
             assert "invitation token" not in out.stdout and f"{name}@example.org" in out.stdout
             assert [m.to for m in fake.messages] == [[f"{name}@example.org"]]
@@ -225,8 +253,20 @@ def test_init_config_loads_and_secrets_come_from_env_and_files(admin_home: Path,
 
 def test_create_with_roles_and_email_then_filter_the_audit(admin_home: Path) -> None:
     home = admin_home
-    made = labtui(home, "users", "create", "alice", "--role", "operator", "--role", "viewer",
-                  "--email", "Alice@Example.ORG", "--password-stdin", stdin="alice-pass-123\n")
+    made = labtui(
+        home,
+        "users",
+        "create",
+        "alice",
+        "--role",
+        "operator",
+        "--role",
+        "viewer",
+        "--email",
+        "Alice@Example.ORG",
+        "--password-stdin",
+        stdin="alice-pass-123\n",
+    )
     assert made.returncode == 0, made.stderr
     users = {u["username"]: u for u in json.loads(labtui(home, "users", "list", "--json").stdout)}
     assert sorted(users["alice"]["roles"]) == ["operator", "viewer"]
@@ -292,7 +332,11 @@ def on_terminal(home: Path, args: list[str], answers: list[str | bytes], timeout
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     proc = subprocess.Popen(
         [sys.executable, "-c", TAKE_TERMINAL, "-m", "labtui", "--home", str(home), *args],
-        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
     )
     os.close(slave)
     # getpass flushes typed-ahead input before each prompt, so answer a prompt only once it

@@ -84,11 +84,21 @@ def _read_only_prefix(path: Path) -> tuple[str, ...]:
     in a mount namespace of its own (gone when the process ends)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("mount") is None:
         pytest.skip("needs root with unshare and mount for a read-only bind mount")
-    mount = ["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-c", textwrap.dedent("""
+    mount = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        sys.executable,
+        "-c",
+        textwrap.dedent("""
         import os, subprocess, sys
         subprocess.run(["mount", "--bind", "-o", "ro", sys.argv[1], sys.argv[1]], check=True)
         os.execvp(sys.argv[2], sys.argv[2:])
-    """), str(path)]
+    """),
+        str(path),
+    ]
     probe = subprocess.run([*mount, "touch", str(path / "probe")], capture_output=True, text=True, check=False)
     if "Read-only file system" not in probe.stderr:
         pytest.skip(f"no read-only bind mount here: {probe.stderr.strip()}")
@@ -146,7 +156,9 @@ def test_a_password_that_is_not_utf8_is_refused(admin_home: Path, args: tuple[st
 
 
 def test_config_content_that_is_not_utf8_is_refused(admin_home: Path) -> None:
-    result = labtui(admin_home, "configs", "save", "hello", "config.yaml", "-", "--as", "admin", stdin=b"greeting: \xff\n")
+    result = labtui(
+        admin_home, "configs", "save", "hello", "config.yaml", "-", "--as", "admin", stdin=b"greeting: \xff\n"
+    )
     assert one_line(result) == "labtui: configs save -: standard input is not UTF-8 text"
 
 
@@ -172,8 +184,16 @@ def test_a_number_out_of_its_range_is_a_bad_config(tmp_path: Path, text: str, sa
 @pytest.mark.parametrize(
     ("args", "expr", "field"),
     [
-        (("schedules", "add", "wrap", "--service", "hello", "--as", "admin", "--cron"), "5-1 * * * *", "minute range 5-1"),
-        (("schedules", "add", "wrap", "--service", "hello", "--as", "admin", "--cron"), "0 3 * * fri-mon", "weekday range fri-mon"),
+        (
+            ("schedules", "add", "wrap", "--service", "hello", "--as", "admin", "--cron"),
+            "5-1 * * * *",
+            "minute range 5-1",
+        ),
+        (
+            ("schedules", "add", "wrap", "--service", "hello", "--as", "admin", "--cron"),
+            "0 3 * * fri-mon",
+            "weekday range fri-mon",
+        ),
         (("schedules", "preview"), "0 22-2 * * *", "hour range 22-2"),
     ],
 )
@@ -213,7 +233,9 @@ def test_a_bad_scripts_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"lab:\n  repo: {lab}\n")
     home = tmp_path / "home"
-    made = labtui(home, "users", "create-admin", "admin", "--password-stdin", stdin=f"{PASSWORD}\n".encode(), config=config)
+    made = labtui(
+        home, "users", "create-admin", "admin", "--password-stdin", stdin=f"{PASSWORD}\n".encode(), config=config
+    )
     assert made.returncode == 0, made.stderr
     checkout = home / "lab" / "services" / "hello" / "scripts.yaml"
     where = f"{checkout}:6: scripts[1].inputs[0]: an input needs a name"
@@ -251,16 +273,23 @@ def _run_with_handler(home: Path, body: str) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     return subprocess.run(
         [sys.executable, "-c", code, "--home", str(home), "boom"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
 def test_an_unforeseen_error_points_to_its_traceback_in_the_log(admin_home: Path) -> None:
-    result = _run_with_handler(admin_home, """
+    result = _run_with_handler(
+        admin_home,
+        """
         def inner():
             raise RuntimeError("the handler tripped")
         inner()
-    """)
+    """,
+    )
     log = admin_home / "labtui.log"
     assert one_line(result, code=1) == f"labtui: internal error (RuntimeError); the traceback is in {log}"
     text = log.read_text()
@@ -270,9 +299,12 @@ def test_an_unforeseen_error_points_to_its_traceback_in_the_log(admin_home: Path
 
 def test_the_logged_traceback_of_a_failed_statement_keeps_its_parameters_out(admin_home: Path) -> None:
     secret = "token-5f3a9c1e-never-logged"
-    result = _run_with_handler(admin_home, f"""
+    result = _run_with_handler(
+        admin_home,
+        f"""
         await core.db.run(lambda s: s.execute(text("SELECT * FROM no_such_table WHERE token = :t"), {{"t": "{secret}"}}))
-    """)
+    """,
+    )
     assert one_line(result, code=1).startswith("labtui: internal error (OperationalError)")
     text = (admin_home / "labtui.log").read_text()
     assert "OperationalError: no such table: no_such_table" in text
@@ -280,6 +312,8 @@ def test_the_logged_traceback_of_a_failed_statement_keeps_its_parameters_out(adm
 
 
 def test_a_typed_password_that_is_not_utf8_is_refused(admin_home: Path) -> None:
-    status, shown = on_terminal(admin_home, ["users", "reset-password", "admin"], [b"\xff\xfe-typed-1", b"\xff\xfe-typed-1"])
+    status, shown = on_terminal(
+        admin_home, ["users", "reset-password", "admin"], [b"\xff\xfe-typed-1", b"\xff\xfe-typed-1"]
+    )
     assert status == 2 and "Traceback" not in shown, shown
     assert "labtui: The password typed is not UTF-8 text" in shown

@@ -68,14 +68,18 @@ def test_secrets_come_from_env_and_files(tmp_path: Path, monkeypatch: pytest.Mon
 def test_missing_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LABTUI_NOT_SET", raising=False)
     path = write(tmp_path, "email:\n  sendamatic:\n    api_key: ${LABTUI_NOT_SET}\n")
-    with pytest.raises(ConfigError, match=r":3: email.sendamatic.api_key: environment variable LABTUI_NOT_SET is not set"):
+    with pytest.raises(
+        ConfigError, match=r":3: email.sendamatic.api_key: environment variable LABTUI_NOT_SET is not set"
+    ):
         load_config(path)
 
 
 # -- ranges of the numbers ----------------------------------------------------------------------
 
 
-def numeric_fields(cls: Any = Config, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], type, dataclasses.Field[Any]]]:
+def numeric_fields(
+    cls: Any = Config, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], type, dataclasses.Field[Any]]]:
     """Every int or float key of the config: (YAML path, type, field)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -123,4 +127,7 @@ def test_a_number_is_checked_at_both_ends_of_its_range(
         with pytest.raises(ConfigError) as exc:
             load_config(write(tmp_path, as_yaml(path, outside)))
         line = len(path)
-        assert str(exc.value) == f"{tmp_path / 'config.yaml'}:{line}: {key}: must be between {low:g} and {high:g}, got {outside:g}"
+        assert (
+            str(exc.value)
+            == f"{tmp_path / 'config.yaml'}:{line}: {key}: must be between {low:g} and {high:g}, got {outside:g}"
+        )

@@ -47,7 +47,9 @@ async def test_startup_seeds_version_1_once_for_existing_files(core: Core, admin
 async def test_invalid_yaml_and_oversize_are_refused_and_write_nothing(core: Core, admin: Actor) -> None:
     path = hello_dir(core) / "config.yaml"
     before = path.read_text()
-    with pytest.raises(ValidationError, match=r"not valid YAML at line 2, column 5: mapping values are not allowed here"):
+    with pytest.raises(
+        ValidationError, match=r"not valid YAML at line 2, column 5: mapping values are not allowed here"
+    ):
         await core.configs.save(admin, "hello", "config.yaml", "a: 1\nb: c: d\n", "broken")
     with pytest.raises(ValidationError, match="limit is 100 KB"):
         await core.configs.save(admin, "hello", "config.yaml", "x: '" + "y" * 110_000 + "'\n")
@@ -188,8 +190,14 @@ async def test_configs_cli(make_core: MakeCore, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
 
     def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "labtui", "--home", str(home), "configs", *args],
-                              input=stdin, capture_output=True, text=True, timeout=120, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "labtui", "--home", str(home), "configs", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
 
     bad = cli("save", "hello", "config.yaml", "-", "--as", "admin", stdin="a: [1\n")
     assert bad.returncode == 2 and "config.yaml is not valid YAML" in bad.stderr

@@ -64,13 +64,28 @@ def test_spring_forward_fires_at_the_next_valid_time() -> None:
 @pytest.mark.parametrize(
     ("expr", "says"),
     [
-        ("5-1 * * * *", "the minute range 5-1 runs backwards (write the smaller number first, or 5-59,0-1 to wrap round)"),
+        (
+            "5-1 * * * *",
+            "the minute range 5-1 runs backwards (write the smaller number first, or 5-59,0-1 to wrap round)",
+        ),
         ("0,40-20/5 * * * *", "the minute range 40-20/5 runs backwards (write the smaller number first)"),
-        ("0 23-2 * * *", "the hour range 23-2 runs backwards (write the smaller number first, or 23,0-2 to wrap round)"),
-        ("0 0 28-3 * *", "the day range 28-3 runs backwards (write the smaller number first, or 28-31,1-3 to wrap round)"),
-        ("0 0 1 nov-feb *", "the month range nov-feb runs backwards (write the smaller number first, or 11-12,1-2 to wrap round)"),
+        (
+            "0 23-2 * * *",
+            "the hour range 23-2 runs backwards (write the smaller number first, or 23,0-2 to wrap round)",
+        ),
+        (
+            "0 0 28-3 * *",
+            "the day range 28-3 runs backwards (write the smaller number first, or 28-31,1-3 to wrap round)",
+        ),
+        (
+            "0 0 1 nov-feb *",
+            "the month range nov-feb runs backwards (write the smaller number first, or 11-12,1-2 to wrap round)",
+        ),
         ("0 0 1 12-1 *", "the month range 12-1 runs backwards (write the smaller number first, or 12,1 to wrap round)"),
-        ("0 9 * * fri-mon", "the weekday range fri-mon runs backwards (write the smaller number first, or 5-6,0-1 to wrap round)"),
+        (
+            "0 9 * * fri-mon",
+            "the weekday range fri-mon runs backwards (write the smaller number first, or 5-6,0-1 to wrap round)",
+        ),
         ("0 9 * * 7-1", "the weekday range 7-1 runs backwards (write the smaller number first)"),
     ],
 )

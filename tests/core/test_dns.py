@@ -29,7 +29,12 @@ def fake() -> Iterator[FakeCloudflare]:
 
 
 def dns_config(fake: FakeCloudflare, **overrides: object) -> Config:
-    values: dict[str, object] = {"base_url": fake.base_url, "api_token": DEFAULT_TOKEN, "zone_id": ZONE_ID, "timeout_seconds": 5.0}
+    values: dict[str, object] = {
+        "base_url": fake.base_url,
+        "api_token": DEFAULT_TOKEN,
+        "zone_id": ZONE_ID,
+        "timeout_seconds": 5.0,
+    }
     values.update(overrides)
     return Config(cloudflare=CloudflareConfig(**values))  # type: ignore[arg-type]
 
@@ -64,9 +69,17 @@ async def test_list_follows_result_info_across_pages(dns_core: Core, boss: Actor
     assert dns_core.dns.zone_name == ZONE_NAME  # learned from GET /zones/{id}
 
 
-async def test_create_update_delete_hit_the_api_and_are_audited(dns_core: Core, boss: Actor, fake: FakeCloudflare) -> None:
+async def test_create_update_delete_hit_the_api_and_are_audited(
+    dns_core: Core, boss: Actor, fake: FakeCloudflare
+) -> None:
     made = await dns_core.dns.create(boss, DnsRecordSpec("a", "WWW", "192.0.2.10", 300, True))
-    assert (made.type, made.name, made.content, made.ttl, made.proxied) == ("A", f"www.{ZONE_NAME}", "192.0.2.10", 300, True)
+    assert (made.type, made.name, made.content, made.ttl, made.proxied) == (
+        "A",
+        f"www.{ZONE_NAME}",
+        "192.0.2.10",
+        300,
+        True,
+    )
     assert fake.find("www", "A")[0]["content"] == "192.0.2.10"
 
     changed = await dns_core.dns.update(boss, made.id, DnsRecordSpec("A", "www", "192.0.2.11", 1, False))
@@ -78,10 +91,15 @@ async def test_create_update_delete_hit_the_api_and_are_audited(dns_core: Core, 
 
     created = await audit_rows(dns_core, boss, "dns.create")
     assert {(r["name"], r["type"], r["content"]) for r in created} == {
-        (f"www.{ZONE_NAME}", "A", "192.0.2.10"), (f"_acme-challenge.{ZONE_NAME}", "TXT", "token-value")
+        (f"www.{ZONE_NAME}", "A", "192.0.2.10"),
+        (f"_acme-challenge.{ZONE_NAME}", "TXT", "token-value"),
     }
     updated = await audit_rows(dns_core, boss, "dns.update")
-    assert updated[0]["content"] == "192.0.2.11" and updated[0]["before"] == {"type": "A", "name": f"www.{ZONE_NAME}", "content": "192.0.2.10"}
+    assert updated[0]["content"] == "192.0.2.11" and updated[0]["before"] == {
+        "type": "A",
+        "name": f"www.{ZONE_NAME}",
+        "content": "192.0.2.10",
+    }
     deleted = await audit_rows(dns_core, boss, "dns.delete")
     assert deleted[0]["target"] == f"dns:_acme-challenge.{ZONE_NAME}"
     everything = json.dumps([await audit_rows(dns_core, boss, a) for a in ("dns.create", "dns.update", "dns.delete")])
@@ -185,7 +203,9 @@ async def test_not_configured_says_which_key(make_core: MakeCore) -> None:
     assert not core.dns.configured
 
 
-async def test_viewer_may_list_but_changes_are_refused_and_audited(dns_core: Core, boss: Actor, fake: FakeCloudflare) -> None:
+async def test_viewer_may_list_but_changes_are_refused_and_audited(
+    dns_core: Core, boss: Actor, fake: FakeCloudflare
+) -> None:
     record = fake.add_record("A", "www", "192.0.2.10")
     viewer = await add_user(dns_core, boss, "vera", "viewer")
     assert [r.name for r in await dns_core.dns.list(viewer)] == [f"www.{ZONE_NAME}"]
@@ -203,7 +223,9 @@ async def test_viewer_may_list_but_changes_are_refused_and_audited(dns_core: Cor
     assert len(denied) == 4 and {r.detail["permission"] for r in denied} == {"system.settings.edit"}
 
 
-def test_cli_dns_list_json(tmp_path: Path, fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_dns_list_json(
+    tmp_path: Path, fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("dns",))  # sibling modules may be mid-edit
     monkeypatch.delenv("LABTUI_HOME", raising=False)
     home = tmp_path / "home"
@@ -231,12 +253,16 @@ def test_cli_dns_list_json(tmp_path: Path, fake: FakeCloudflare, monkeypatch: py
     fake.fail_status = None
 
 
-def test_cli_dns_set_and_delete_act_as_a_user(tmp_path: Path, fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_dns_set_and_delete_act_as_a_user(
+    tmp_path: Path, fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("dns",))
     monkeypatch.delenv("LABTUI_HOME", raising=False)
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.yaml").write_text(f"cloudflare:\n  base_url: {fake.base_url}\n  api_token: {DEFAULT_TOKEN}\n  zone_id: {ZONE_ID}\n")
+    (home / "config.yaml").write_text(
+        f"cloudflare:\n  base_url: {fake.base_url}\n  api_token: {DEFAULT_TOKEN}\n  zone_id: {ZONE_ID}\n"
+    )
 
     async def accounts() -> None:
         core = Core(load_config(home / "config.yaml"), Paths(home))

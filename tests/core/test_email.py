@@ -51,7 +51,8 @@ def smtp_sink() -> Iterator[SmtpSink]:
 def sendamatic_config(fake: FakeSendamatic, api_key: str = API_KEY) -> Config:
     return Config(
         email=EmailConfig(
-            provider="sendamatic", from_=SENDER,
+            provider="sendamatic",
+            from_=SENDER,
             sendamatic=SendamaticConfig(base_url=fake.base_url, api_key=api_key),
         )
     )
@@ -134,9 +135,7 @@ async def test_admin_reset_via_sendamatic_mails_the_user(make_core: MakeCore, se
     assert (await core.auth.login("dave", "dave-new-pass-1")).actor.username == "dave"
 
 
-async def test_wrong_api_key_falls_back_to_showing_the_token(
-    make_core: MakeCore, sendamatic: FakeSendamatic
-) -> None:
+async def test_wrong_api_key_falls_back_to_showing_the_token(make_core: MakeCore, sendamatic: FakeSendamatic) -> None:
     core, admin = await started(make_core, sendamatic_config(sendamatic, api_key="not-the-key"))
 
     delivery = await core.users.invite(admin, "erin", "erin@example.com", roles=["viewer"])
@@ -203,9 +202,7 @@ async def test_self_service_reset_via_smtp_arrives_and_redeems(make_core: MakeCo
         await core.auth.redeem_reset(token, "bob-newer-pass-2")
 
 
-async def test_forgot_password_by_username_mails_the_address_on_file(
-    make_core: MakeCore, smtp_sink: SmtpSink
-) -> None:
+async def test_forgot_password_by_username_mails_the_address_on_file(make_core: MakeCore, smtp_sink: SmtpSink) -> None:
     core, admin = await started(make_core, smtp_config(smtp_sink.port))
     await core.users.create(admin, "hank", "hank-pass-123", roles=["viewer"], email="hank@example.com")
 

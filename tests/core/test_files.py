@@ -73,7 +73,9 @@ async def test_100_kb_limit_for_view_edit_and_upload(core: Core, admin: Actor, t
     assert ok.size == 100 * 1024
 
 
-async def test_paths_outside_inputs_and_outputs_are_refused_and_audited(core: Core, admin: Actor, tmp_path: Path) -> None:
+async def test_paths_outside_inputs_and_outputs_are_refused_and_audited(
+    core: Core, admin: Actor, tmp_path: Path
+) -> None:
     folder = greet(core)
     os.symlink("/etc/passwd", folder / "inputs" / "passwd")
     os.symlink("/etc", folder / "outputs" / "etc")

@@ -147,8 +147,12 @@ async def ssh_server(tmp_path: Path) -> AsyncIterator[SshServer]:
     await server.stop()
 
 
-async def test_ssh_command_healthy_with_host_key_trusted_on_first_use(prober: Prober, ssh_server: SshServer, tmp_path: Path) -> None:
-    c = check("ssh_command", host="127.0.0.1", port=ssh_server.port, key_file=str(ssh_server.key_file), expected_output="ok")
+async def test_ssh_command_healthy_with_host_key_trusted_on_first_use(
+    prober: Prober, ssh_server: SshServer, tmp_path: Path
+) -> None:
+    c = check(
+        "ssh_command", host="127.0.0.1", port=ssh_server.port, key_file=str(ssh_server.key_file), expected_output="ok"
+    )
     result = await prober.run(c, NO_HOSTS)
     assert result.status == "healthy", result.error
     assert result.target == f"root@127.0.0.1:{ssh_server.port}" and ssh_server.users == ["root"]
@@ -159,9 +163,28 @@ async def test_ssh_command_healthy_with_host_key_trusted_on_first_use(prober: Pr
     assert (await prober.run(c, NO_HOSTS)).status == "healthy"
     assert (tmp_path / "known_hosts").read_text() == stored
 
-    wrong = await prober.run(check("ssh_command", host="127.0.0.1", port=ssh_server.port, key_file=str(ssh_server.key_file), expected_output="nope"), NO_HOSTS)
+    wrong = await prober.run(
+        check(
+            "ssh_command",
+            host="127.0.0.1",
+            port=ssh_server.port,
+            key_file=str(ssh_server.key_file),
+            expected_output="nope",
+        ),
+        NO_HOSTS,
+    )
     assert wrong.status == "unhealthy" and wrong.error == "Expected 'nope' in output, got: ok"
-    failed = await prober.run(check("ssh_command", host="127.0.0.1", port=ssh_server.port, key_file=str(ssh_server.key_file), command="fail", user="deploy"), NO_HOSTS)
+    failed = await prober.run(
+        check(
+            "ssh_command",
+            host="127.0.0.1",
+            port=ssh_server.port,
+            key_file=str(ssh_server.key_file),
+            command="fail",
+            user="deploy",
+        ),
+        NO_HOSTS,
+    )
     assert failed.status == "unhealthy" and failed.error == "Exit code 3: boom" and ssh_server.users[-1] == "deploy"
 
 
@@ -214,7 +237,9 @@ def test_target_resolution_from_the_instance_cache(tmp_path: Path) -> None:
     assert endpoint(check("http", service="cart", url="http://127.0.0.1:9/x"), hosts).url == "http://127.0.0.1:9/x"
 
 
-async def test_ssh_check_through_the_cache_uses_the_inventory_key(prober: Prober, ssh_server: SshServer, tmp_path: Path) -> None:
+async def test_ssh_check_through_the_cache_uses_the_inventory_key(
+    prober: Prober, ssh_server: SshServer, tmp_path: Path
+) -> None:
     lab = tmp_path / "lab"
     (lab / "inventory").mkdir(parents=True)
     (lab / "keys").mkdir()
@@ -270,7 +295,10 @@ def test_icmp_not_permitted_is_unknown_with_the_reason() -> None:
     # ping_group_range refuses unprivileged ICMP sockets: the check must say unknown and why.
     out = subprocess.run(
         ["setpriv", "--bounding-set=-net_raw", sys.executable, "-c", ICMP_IN_CHILD],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["status"] == "unknown"

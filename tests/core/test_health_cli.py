@@ -75,7 +75,9 @@ def test_status_check_history_exit_codes(tmp_path: Path, lab: Path, capsys: pyte
 
         assert run(tmp_path, "history", "site", "--check", "web", "--json") == 0
         rows = json.loads(capsys.readouterr().out)
-        assert [(r["check"], r["status"], r["previous_status"], r["status_code"]) for r in rows] == [("web", "healthy", "unknown", 200)]
+        assert [(r["check"], r["status"], r["previous_status"], r["status_code"]) for r in rows] == [
+            ("web", "healthy", "unknown", 200)
+        ]
     # The server is gone now.
     assert run(tmp_path, "check", "site/web", "--json") == 1
     assert json.loads(capsys.readouterr().out)["status"] == "unhealthy"
@@ -112,7 +114,9 @@ def test_reload_reports_changes_and_problems(tmp_path: Path, lab: Path, capsys: 
 
 
 def test_silence_and_unsilence(tmp_path: Path, lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (lab / "health" / "a.yaml").write_text(f"checks:\n  - {{name: p, type: tcp, host: 127.0.0.1, port: {free_port()}}}\n")
+    (lab / "health" / "a.yaml").write_text(
+        f"checks:\n  - {{name: p, type: tcp, host: 127.0.0.1, port: {free_port()}}}\n"
+    )
     assert run(tmp_path, "silence", "a/p", "--for", "1h30m", "--reason", "upgrade") == 0
     assert "a/p silenced until" in capsys.readouterr().out
     assert run(tmp_path, "status", "--json") == 1

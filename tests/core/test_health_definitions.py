@@ -38,7 +38,14 @@ def test_cloudlab_file_loads_with_cloudlab_defaults(tmp_path: Path) -> None:
     svc = defs.services["web"]
     assert svc.interval == 60 and svc.notify is False and svc.recipients == ()
     ui, port, ping, cmd = svc.checks
-    assert (ui.type, ui.path, ui.method, ui.expected_status, ui.timeout, ui.tls_verify) == ("http", "/", "GET", 200, 10, True)
+    assert (ui.type, ui.path, ui.method, ui.expected_status, ui.timeout, ui.tls_verify) == (
+        "http",
+        "/",
+        "GET",
+        200,
+        10,
+        True,
+    )
     assert (ui.fail_after, ui.recover_after, ui.interval, ui.explicit) == (1, 1, 60, False)
     assert (port.port, port.timeout) == (443, 5)
     assert ping.timeout == 5
@@ -97,12 +104,20 @@ def test_problems_name_file_line_and_key_and_the_rest_loads(tmp_path: Path) -> N
     )
     write(tmp_path, "services/broken/health.yaml", "checks: [unclosed\n")
     write(tmp_path, "services/nochecks/health.yaml", "interval: 10\n")
-    write(tmp_path, "services/notify/health.yaml", "notifications: {enabled: yes-please}\nchecks: [{name: a, type: icmp}]\n")
+    write(
+        tmp_path,
+        "services/notify/health.yaml",
+        "notifications: {enabled: yes-please}\nchecks: [{name: a, type: icmp}]\n",
+    )
     defs = load_definitions(tmp_path)
     text = [str(p) for p in defs.problems]
     assert "services/shop/health.yaml:9: checks[1].url: check 'badurl': bad URL 'htp:/nowhere'" in "\n".join(text)
-    assert any(t.startswith("services/shop/health.yaml:11: checks[2].type: check 'weird': unknown type 'smtp'") for t in text)
-    assert any(t.startswith("services/shop/health.yaml:12: checks[3].name: check 'good' is defined twice") for t in text)
+    assert any(
+        t.startswith("services/shop/health.yaml:11: checks[2].type: check 'weird': unknown type 'smtp'") for t in text
+    )
+    assert any(
+        t.startswith("services/shop/health.yaml:12: checks[3].name: check 'good' is defined twice") for t in text
+    )
     assert any(t.startswith("services/shop/health.yaml:13: checks[4].port:") for t in text)
     assert any(t.startswith("services/shop/health.yaml:14: checks[5].body_regex:") for t in text)
     assert any(t.startswith("services/shop/health.yaml:15: checks[6].fail_after:") for t in text)
@@ -129,14 +144,22 @@ def test_lab_root_file_cannot_redefine_a_service(tmp_path: Path) -> None:
 
 async def test_reload_reports_added_changed_removed_and_is_audited(make_core: MakeCore, tmp_path: Path) -> None:
     lab = tmp_path / "lab"
-    write(lab, "services/web/health.yaml", "checks:\n  - {name: a, type: tcp, host: 127.0.0.1, port: 1}\n  - {name: b, type: icmp, host: 127.0.0.1}\n")
+    write(
+        lab,
+        "services/web/health.yaml",
+        "checks:\n  - {name: a, type: tcp, host: 127.0.0.1, port: 1}\n  - {name: b, type: icmp, host: 127.0.0.1}\n",
+    )
     core = await make_core(Config(lab=LabConfig(checkout=str(lab))))
     first = await core.health.load()
     assert first.added == ["web/a", "web/b"]
     await core.auth.create_admin("admin", "pw-Admin-123")
     admin = (await core.auth.login("admin", "pw-Admin-123")).actor
 
-    write(lab, "services/web/health.yaml", "checks:\n  - {name: a, type: tcp, host: 127.0.0.1, port: 2}\n  - {name: c, type: icmp, host: 127.0.0.1}\n")
+    write(
+        lab,
+        "services/web/health.yaml",
+        "checks:\n  - {name: a, type: tcp, host: 127.0.0.1, port: 2}\n  - {name: c, type: icmp, host: 127.0.0.1}\n",
+    )
     write(lab, "health/edge.yaml", "checks:\n  - {name: p, type: icmp, host: 127.0.0.1}\n  - {name: bad, type: nope}\n")
     report = await core.health.reload(admin)
     assert (report.added, report.changed, report.removed) == (["edge/p", "web/c"], ["web/a"], ["web/b"])
@@ -151,7 +174,9 @@ async def test_reload_reports_added_changed_removed_and_is_audited(make_core: Ma
     other = await make_core(Config(lab=LabConfig(checkout=str(lab))))
     assert (await other.health.load()).added == []
 
-    rows = await core.db.run(lambda s: list(s.scalars(select(AuditRecord).where(AuditRecord.action == "health.reload"))))
+    rows = await core.db.run(
+        lambda s: list(s.scalars(select(AuditRecord).where(AuditRecord.action == "health.reload")))
+    )
     assert len(rows) == 2 and rows[0].username == "admin" and '"removed": ["web/b"]' in rows[0].detail
 
 

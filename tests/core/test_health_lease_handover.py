@@ -65,8 +65,7 @@ class Lab:
         )
         self.config = tmp / "config.yaml"
         self.config.write_text(
-            f"lab:\n  checkout: {lab}\n"
-            f"health:\n  tick_seconds: 1\n  lease_seconds: {LEASE_SECONDS}\n"
+            f"lab:\n  checkout: {lab}\nhealth:\n  tick_seconds: 1\n  lease_seconds: {LEASE_SECONDS}\n"
         )
         self.outputs: list[Path] = []
 
@@ -78,7 +77,9 @@ class Lab:
         with out.open("wb") as sink:
             return subprocess.Popen(
                 [sys.executable, "-m", "labtui", "--config", str(self.config), "serve"],
-                stdout=sink, stderr=subprocess.STDOUT, env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
 
     def query(self, sql: str) -> list[tuple[object, ...]]:
@@ -117,7 +118,11 @@ def test_only_the_lease_holder_polls_and_the_other_takes_over_after_sigkill(tmp_
         wait_for(lambda: len(lab.results()) >= 2, 10, "the first process's results")
 
         second = lab.serve("second")
-        wait_for(lambda: b"labtui serve: worker" in (tmp_path / "second.out").read_bytes(), 30, "the second process to start its workers")
+        wait_for(
+            lambda: b"labtui serve: worker" in (tmp_path / "second.out").read_bytes(),
+            30,
+            "the second process to start its workers",
+        )
         # Both run now: over a few of the second one's lease attempts, the first keeps polling
         # alone — one process took the lease, and results come one per interval, not two.
         seen_before = len(lab.results())
@@ -136,7 +141,11 @@ def test_only_the_lease_holder_polls_and_the_other_takes_over_after_sigkill(tmp_
         stored_by_first = len(lab.results())
         # The dead holder's lease runs out at most LEASE_SECONDS after its last renewal, and
         # the second process tries again every RETRY_SECONDS (+ slack for a loaded machine).
-        wait_for(lambda: lab.poller_pid() == second.pid, LEASE_SECONDS + RETRY_SECONDS + 5, "the second process to take the lease")
+        wait_for(
+            lambda: lab.poller_pid() == second.pid,
+            LEASE_SECONDS + RETRY_SECONDS + 5,
+            "the second process to take the lease",
+        )
         handover = time.monotonic() - killed_at
         assert lab.takeovers() == 2
         wait_for(lambda: len(lab.results()) >= stored_by_first + 2, 10, "the second process's results")

@@ -80,12 +80,16 @@ def write_lab(lab: Path, files: dict[str, str]) -> None:
 
 
 async def lab_core(make_core: MakeCore, lab: Path, smtp_port: int | None = None) -> Core:
-    mail = EmailConfig(provider="smtp", smtp=SmtpConfig(host="127.0.0.1", port=smtp_port)) if smtp_port else EmailConfig()
+    mail = (
+        EmailConfig(provider="smtp", smtp=SmtpConfig(host="127.0.0.1", port=smtp_port)) if smtp_port else EmailConfig()
+    )
     config = Config(lab=LabConfig(checkout=str(lab)), email=mail, health=HealthConfig(tick_seconds=1, lease_seconds=30))
     return await make_core(config)
 
 
-def poller(core: Core, holder: str = "p1", lease_seconds: float = 30, clock: ManualClock | None = None, **kw: Any) -> HealthPoller:
+def poller(
+    core: Core, holder: str = "p1", lease_seconds: float = 30, clock: ManualClock | None = None, **kw: Any
+) -> HealthPoller:
     lease = Lease(core.db, LEASE_NAME, seconds=lease_seconds, holder=holder, clock=clock or utcnow)
     kw.setdefault("jitter", 0)
     return core.health.poller(lease, lease_seconds=lease_seconds, **kw)
@@ -123,7 +127,12 @@ async def next_tick(p: HealthPoller) -> Any:
     ids=["labtui-lab", "moved-from-cloudlab", "configured"],
 )
 async def test_the_mail_subject_tag_is_cloudlabs_for_a_lab_moved_from_it(
-    make_core: MakeCore, tmp_path: Path, smtp: tuple[SmtpSink, int], health: dict[str, str], cloudlab_dir: bool, tag: str
+    make_core: MakeCore,
+    tmp_path: Path,
+    smtp: tuple[SmtpSink, int],
+    health: dict[str, str],
+    cloudlab_dir: bool,
+    tag: str,
 ) -> None:
     """CloudLab's people filter its mail by ``[CloudLab]``: a lab imported from it (its
     ``cloudlab.data_dir`` set) keeps that tag unless the config names another."""
@@ -131,10 +140,15 @@ async def test_the_mail_subject_tag_is_cloudlabs_for_a_lab_moved_from_it(
     lab = tmp_path / "lab"
     listening = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
-    write_lab(lab, {"services/shop/health.yaml": (
-        f"interval: {INTERVAL}\nnotifications: {{enabled: true, recipients: [ops@example.org]}}\n"
-        f"checks:\n  - {{name: db, type: tcp, host: 127.0.0.1, port: {port}}}\n"
-    )})
+    write_lab(
+        lab,
+        {
+            "services/shop/health.yaml": (
+                f"interval: {INTERVAL}\nnotifications: {{enabled: true, recipients: [ops@example.org]}}\n"
+                f"checks:\n  - {{name: db, type: tcp, host: 127.0.0.1, port: {port}}}\n"
+            )
+        },
+    )
     source = tmp_path / "cloudlab"
     source.mkdir()
     (source / "database.json").write_text("{}")
@@ -163,16 +177,19 @@ async def test_down_after_fail_after_then_recovered_one_email_each(
     closed = free_port()
     web = HttpTarget().start()
     lab = tmp_path / "lab"
-    write_lab(lab, {
-        "services/shop/health.yaml": (
-            f"interval: {INTERVAL}\n"
-            "notifications: {enabled: true, recipients: [ops@example.org]}\n"
-            "checks:\n"
-            f"  - {{name: web, type: http, url: '{web.url}', fail_after: 2, timeout: 2}}\n"
-            f"  - {{name: db, type: tcp, host: 127.0.0.1, port: {open_port}}}\n"
-            f"  - {{name: cache, type: tcp, host: 127.0.0.1, port: {closed}}}\n"
-        ),
-    })
+    write_lab(
+        lab,
+        {
+            "services/shop/health.yaml": (
+                f"interval: {INTERVAL}\n"
+                "notifications: {enabled: true, recipients: [ops@example.org]}\n"
+                "checks:\n"
+                f"  - {{name: web, type: http, url: '{web.url}', fail_after: 2, timeout: 2}}\n"
+                f"  - {{name: db, type: tcp, host: 127.0.0.1, port: {open_port}}}\n"
+                f"  - {{name: cache, type: tcp, host: 127.0.0.1, port: {closed}}}\n"
+            ),
+        },
+    )
     try:
         core = await lab_core(make_core, lab, smtp_port)
         p = poller(core)
@@ -224,7 +241,9 @@ async def test_down_after_fail_after_then_recovered_one_email_each(
     assert status.status == "degraded"  # web and db healthy, cache unhealthy
     history = await core.health.history(Actor.system("t"), "shop", "web", transitions_only=True)
     assert [(h.previous_status, h.status) for h in history] == [
-        ("unhealthy", "healthy"), ("healthy", "unhealthy"), ("unknown", "healthy")
+        ("unhealthy", "healthy"),
+        ("healthy", "unhealthy"),
+        ("unknown", "healthy"),
     ]
 
 
@@ -234,13 +253,16 @@ async def test_silence_suppresses_email_not_results_and_is_audited(
     sink, smtp_port = smtp
     web = HttpTarget().start()
     lab = tmp_path / "lab"
-    write_lab(lab, {
-        "health/site.yaml": (
-            f"interval: {INTERVAL}\n"
-            "notifications: {enabled: true, recipients: [a@example.org, b@example.org]}\n"
-            f"checks:\n  - {{name: web, type: http, url: '{web.url}'}}\n"
-        ),
-    })
+    write_lab(
+        lab,
+        {
+            "health/site.yaml": (
+                f"interval: {INTERVAL}\n"
+                "notifications: {enabled: true, recipients: [a@example.org, b@example.org]}\n"
+                f"checks:\n  - {{name: web, type: http, url: '{web.url}'}}\n"
+            ),
+        },
+    )
     try:
         core = await lab_core(make_core, lab, smtp_port)
         await core.auth.create_admin("admin", ADMIN_PASSWORD)
@@ -288,7 +310,11 @@ async def test_retention_deletes_old_results_in_batches_keeps_recent(make_core: 
 
     def seed(s: Any) -> None:
         for age in ages:
-            s.add(HealthCheckResult(service_name="x", check_name="a", status="healthy", previous_status="healthy", checked_at=now - age))
+            s.add(
+                HealthCheckResult(
+                    service_name="x", check_name="a", status="healthy", previous_status="healthy", checked_at=now - age
+                )
+            )
 
     await core.db.run(seed)
     p = poller(core, retention_days=7)
@@ -301,11 +327,16 @@ async def test_retention_deletes_old_results_in_batches_keeps_recent(make_core: 
 async def test_two_pollers_only_the_lease_holder_polls_and_hands_over(make_core: MakeCore, tmp_path: Path) -> None:
     lab = tmp_path / "lab"
     closed = free_port()
-    write_lab(lab, {"health/edge.yaml": (
-        f"interval: {INTERVAL}\n"
-        f"checks:\n  - {{name: a, type: tcp, host: 127.0.0.1, port: {closed}, fail_after: 3}}\n"
-        f"  - {{name: b, type: tcp, host: 127.0.0.1, port: {closed}}}\n"
-    )})
+    write_lab(
+        lab,
+        {
+            "health/edge.yaml": (
+                f"interval: {INTERVAL}\n"
+                f"checks:\n  - {{name: a, type: tcp, host: 127.0.0.1, port: {closed}, fail_after: 3}}\n"
+                f"  - {{name: b, type: tcp, host: 127.0.0.1, port: {closed}}}\n"
+            )
+        },
+    )
     core_a = await lab_core(make_core, lab)
     core_b = await lab_core(make_core, lab)  # a second process on the same data dir
     clock = ManualClock()  # the leases' wall clock: moved by hand, not slept through
@@ -325,7 +356,9 @@ async def test_two_pollers_only_the_lease_holder_polls_and_hands_over(make_core:
     taken = await pb.tick()
     assert taken.held and taken.ran == 2
     assert (await pa.tick()).held is False and pa.leader is False
-    states = await core_b.db.run(lambda s: {r.check_name: (r.status, r.consecutive_failures) for r in s.scalars(select(HealthCheckState))})
+    states = await core_b.db.run(
+        lambda s: {r.check_name: (r.status, r.consecutive_failures) for r in s.scalars(select(HealthCheckState))}
+    )
     assert states == {"a": ("unhealthy", 3), "b": ("unhealthy", 3)}
     assert len(await results(core_b)) == 6
 
@@ -334,7 +367,12 @@ async def test_run_loops_one_polls_and_a_clean_stop_hands_over_at_once(make_core
     lab = tmp_path / "lab"
     server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    write_lab(lab, {"health/edge.yaml": f"interval: {INTERVAL}\nchecks:\n  - {{name: up, type: tcp, host: 127.0.0.1, port: {port}}}\n"})
+    write_lab(
+        lab,
+        {
+            "health/edge.yaml": f"interval: {INTERVAL}\nchecks:\n  - {{name: up, type: tcp, host: 127.0.0.1, port: {port}}}\n"
+        },
+    )
     core_a = await lab_core(make_core, lab)
     core_b = await lab_core(make_core, lab)
     pa = poller(core_a, "proc-a", lease_seconds=0.9, tick_seconds=INTERVAL)
@@ -367,11 +405,14 @@ async def test_not_deployed_service_is_skipped_and_deployed_one_runs(make_core: 
     server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     lab = tmp_path / "lab"
-    write_lab(lab, {
-        "services/shop/health.yaml": f"checks: [{{name: port, type: tcp, port: {port}}}]\n",
-        "services/cart/health.yaml": f"checks: [{{name: port, type: tcp, port: {port}}}]\n",
-        "inventory/vultr.yml": "all:\n  hosts:\n    shop-1: {ansible_host: 127.0.0.1, vultr_tags: [shop]}\n",
-    })
+    write_lab(
+        lab,
+        {
+            "services/shop/health.yaml": f"checks: [{{name: port, type: tcp, port: {port}}}]\n",
+            "services/cart/health.yaml": f"checks: [{{name: port, type: tcp, port: {port}}}]\n",
+            "inventory/vultr.yml": "all:\n  hosts:\n    shop-1: {ansible_host: 127.0.0.1, vultr_tags: [shop]}\n",
+        },
+    )
     try:
         core = await lab_core(make_core, lab)
         report = await poller(core).tick()
@@ -421,7 +462,10 @@ async def test_losing_the_lease_mid_tick_stops_and_stores_nothing(make_core: Mak
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     lab = tmp_path / "lab"
-    write_lab(lab, {"health/slow.yaml": f"checks:\n  - {{name: hang, type: http, url: 'http://127.0.0.1:{port}/', timeout: 5}}\n"})
+    write_lab(
+        lab,
+        {"health/slow.yaml": f"checks:\n  - {{name: hang, type: http, url: 'http://127.0.0.1:{port}/', timeout: 5}}\n"},
+    )
     core = await lab_core(make_core, lab)
     p = poller(core, "proc-a", lease_seconds=0.6)
     try:

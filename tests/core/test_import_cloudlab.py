@@ -90,7 +90,9 @@ async def test_json_users_log_in_with_old_passwords_jobs_and_vault_import(core: 
     assert built.path.read_bytes() == before and built.path.exists(), "the source is left untouched"
     recorded = await core.db.run(lambda s: get_metadata(s, "import.cloudlab"))
     assert recorded[-1]["sources"][0]["kind"] == "json" and recorded[-1]["tables"]["users"]["created"] == 2
-    assert (await core.db.run(lambda s: get_metadata(s, "instances_cache")))["all"]["hosts"]["web1"]["ansible_host"] == "192.0.2.10"
+    assert (await core.db.run(lambda s: get_metadata(s, "instances_cache")))["all"]["hosts"]["web1"][
+        "ansible_host"
+    ] == "192.0.2.10"
     audit = await core.audit.page(CLI, AuditFilter(action="import.cloudlab"))
     tables = {row["table"]: row for row in audit[0].detail["tables"]}
     assert tables["jobs"]["created"] == 3 and tables["vault"]["created"] == 1
@@ -113,10 +115,24 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
     report = await run(core, db_path=db)
     c = report.as_json()["tables"]
 
-    for table in ("users", "inventory_tags", "inventory_objects", "object_tags", "object_acl", "tag_permissions",
-                  "scheduled_jobs", "jobs", "audit_log", "config_versions", "health_check_results", "user_roles"):
+    for table in (
+        "users",
+        "inventory_tags",
+        "inventory_objects",
+        "object_tags",
+        "object_acl",
+        "tag_permissions",
+        "scheduled_jobs",
+        "jobs",
+        "audit_log",
+        "config_versions",
+        "health_check_results",
+        "user_roles",
+    ):
         assert c[table]["created"] == source_count(db, table), table
-    assert c["roles"] == {"created": source_count(db, "roles") - 1, "updated": 0, "skipped": 1}, "super-admin is labtui's own"
+    assert c["roles"] == {"created": source_count(db, "roles") - 1, "updated": 0, "skipped": 1}, (
+        "super-admin is labtui's own"
+    )
     assert c["permissions"]["created"] + c["permissions"]["skipped"] == source_count(db, "permissions")
     assert c["role_permissions"]["created"] == source_count(db, "role_permissions", "WHERE role_id != 1")
     assert c["tokens"] == {"created": 2, "updated": 0, "skipped": 2}, "the pending ones; not the used or expired one"
@@ -125,12 +141,22 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
     assert c["job_output"]["created"] == lines
 
     def counts(s: Any) -> dict[str, int]:
-        out = {t: s.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("jobs", "job_output", "scheduled_jobs", "object_acl", "tag_permissions")}
+        out = {
+            t: s.scalar(text(f"SELECT count(*) FROM {t}"))
+            for t in ("jobs", "job_output", "scheduled_jobs", "object_acl", "tag_permissions")
+        }
         out["config_versions"] = s.scalar(text("SELECT count(*) FROM config_versions WHERE service_name = 'web'"))
         return out
 
     got = await core.db.run(counts)
-    assert got == {"jobs": 12, "job_output": lines, "scheduled_jobs": 3, "object_acl": len(ACLS), "tag_permissions": 2, "config_versions": 3}
+    assert got == {
+        "jobs": 12,
+        "job_output": lines,
+        "scheduled_jobs": 3,
+        "object_acl": len(ACLS),
+        "tag_permissions": 2,
+        "config_versions": 3,
+    }
 
     # Rows as core writes them.
     users = await core.users.list(CLI)
@@ -145,8 +171,14 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
     assert first.detail == {"n": 0, "password": "***"} and first.origin == "cloudlab"
 
     def objects(s: Any) -> dict[str, tuple[str, str, str]]:
-        return {json.loads(o.data).get("name") or json.loads(o.data).get("hostname"): (o.data, json.dumps(open_secrets(s, o.secrets)), o.search_text)
-                for o in s.scalars(select(InventoryObject))}
+        return {
+            json.loads(o.data).get("name") or json.loads(o.data).get("hostname"): (
+                o.data,
+                json.dumps(open_secrets(s, o.secrets)),
+                o.search_text,
+            )
+            for o in s.scalars(select(InventoryObject))
+        }
 
     objs = await core.db.run(objects)
     assert objs["lan"][2] == "lan 10.0.0.0/24"
@@ -154,8 +186,12 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
     assert "s3cret" not in objs["db root"][0] and json.loads(objs["db root"][1]) == {"secret": "s3cret-db"}
     assert objs["old-thing"][2] == "old-thing from a type the lab dropped"
 
-    schedule = await core.db.run(lambda s: s.scalar(select(ScheduledJob).where(ScheduledJob.name == "nightly web deploy")))
-    assert schedule.next_run_at > utcnow() and schedule.last_job_id == "c0000000" and schedule.inputs == '{"env": "prod"}'
+    schedule = await core.db.run(
+        lambda s: s.scalar(select(ScheduledJob).where(ScheduledJob.name == "nightly web deploy"))
+    )
+    assert (
+        schedule.next_run_at > utcnow() and schedule.last_job_id == "c0000000" and schedule.inputs == '{"env": "prod"}'
+    )
     assert await core.db.run(lambda s: s.scalar(select(Job.schedule_id).where(Job.id == "c0000000"))) == schedule.id
     state = await core.db.run(lambda s: s.get(HealthCheckState, ("web", "web-ui")))
     assert state.status == "healthy" and state.consecutive_successes == 3 and state.since.minute == 5
@@ -167,29 +203,51 @@ async def test_sqlite_import_counts_match_the_source(core: Core, tmp_path: Path)
 
 def cloudlab_allows(conn: sqlite3.Connection, username: str, object_id: int, suffix: str) -> bool:
     """CloudLab's ``check_inventory_permission`` (docs/cloudlab.md), over its own database."""
-    roles = [r for (r,) in conn.execute(
-        "SELECT role_id FROM user_roles JOIN users ON users.id = user_id WHERE username = ?", (username,))]
-    perms = {p for (p,) in conn.execute(
-        f"SELECT codename FROM role_permissions JOIN permissions ON permissions.id = permission_id "
-        f"WHERE role_id IN ({','.join('?' * len(roles))})", roles)} if roles else set()
+    roles = [
+        r
+        for (r,) in conn.execute(
+            "SELECT role_id FROM user_roles JOIN users ON users.id = user_id WHERE username = ?", (username,)
+        )
+    ]
+    perms = (
+        {
+            p
+            for (p,) in conn.execute(
+                f"SELECT codename FROM role_permissions JOIN permissions ON permissions.id = permission_id "
+                f"WHERE role_id IN ({','.join('?' * len(roles))})",
+                roles,
+            )
+        }
+        if roles
+        else set()
+    )
     if "*" in perms:
         return True
-    row = conn.execute("SELECT slug FROM inventory_objects o JOIN inventory_types t ON t.id = o.type_id WHERE o.id = ?", (object_id,)).fetchone()
+    row = conn.execute(
+        "SELECT slug FROM inventory_objects o JOIN inventory_types t ON t.id = o.type_id WHERE o.id = ?", (object_id,)
+    ).fetchone()
     if row is None:
         return False
     full = f"inventory.{row[0]}.{suffix}"
     if not roles:
         return full in perms
     marks = ",".join("?" * len(roles))
-    effects = {e for (e,) in conn.execute(
-        f"SELECT effect FROM object_acl WHERE object_id = ? AND permission = ? AND role_id IN ({marks})", (object_id, suffix, *roles))}
+    effects = {
+        e
+        for (e,) in conn.execute(
+            f"SELECT effect FROM object_acl WHERE object_id = ? AND permission = ? AND role_id IN ({marks})",
+            (object_id, suffix, *roles),
+        )
+    }
     if "deny" in effects:
         return False
     if "allow" in effects:
         return True
     granted = conn.execute(
         f"SELECT 1 FROM tag_permissions g JOIN object_tags ot ON ot.tag_id = g.tag_id "
-        f"WHERE ot.object_id = ? AND g.permission = ? AND g.role_id IN ({marks})", (object_id, suffix, *roles)).fetchone()
+        f"WHERE ot.object_id = ? AND g.permission = ? AND g.role_id IN ({marks})",
+        (object_id, suffix, *roles),
+    ).fetchone()
     if granted:
         return True
     return full in perms
@@ -199,9 +257,17 @@ async def test_access_checks_answer_as_cloudlab_did(core: Core, tmp_path: Path) 
     db = tmp_path / "cloudlab.db"
     build_sqlite(db)
     await run(core, db_path=db)
-    ids = await core.db.run(lambda s: {int(k): int(v) for k, v in s.execute(
-        select(ImportMap.source_key, ImportMap.target_id).where(ImportMap.kind == "inventory_object"))})
-    users = await core.db.run(lambda s: {u.username: u.id for u in s.scalars(select(User).where(User.is_active.is_(True)))})
+    ids = await core.db.run(
+        lambda s: {
+            int(k): int(v)
+            for k, v in s.execute(
+                select(ImportMap.source_key, ImportMap.target_id).where(ImportMap.kind == "inventory_object")
+            )
+        }
+    )
+    users = await core.db.run(
+        lambda s: {u.username: u.id for u in s.scalars(select(User).where(User.is_active.is_(True)))}
+    )
     # super-admin is the one role whose rule differs on purpose: CloudLab gave it every
     # permission row that existed, labtui gives it ``*`` (so also actions no row named yet).
     admin = Actor(users.pop("admin"), "admin")
@@ -271,7 +337,9 @@ async def test_corrupt_sources_fail_naming_file_and_record_and_change_nothing(co
     assert dump(core) == before
 
 
-async def test_a_username_taken_by_another_account_is_skipped_unless_overwrite(core: Core, admin: Actor, tmp_path: Path) -> None:
+async def test_a_username_taken_by_another_account_is_skipped_unless_overwrite(
+    core: Core, admin: Actor, tmp_path: Path
+) -> None:
     await core.users.create(admin, "alice", "labtui-own-pw", roles=["viewer"])
     built = build_json(tmp_path / "database.json")
     report = await run(core, json_path=built.path)

@@ -81,16 +81,20 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     await run_sync_adapters(core)
     services, users = await objects_of(core, "service"), await objects_of(core, "user")
     assert services["hello"] == {
-        "data": {"name": "hello", "service_dir": "services/hello", "status": "available"}, "source": "service_discovery",
+        "data": {"name": "hello", "service_dir": "services/hello", "status": "available"},
+        "source": "service_discovery",
     }, "labtui's synced object, not CloudLab's copy (service_dir /services/hello)"
     assert users["carol"]["data"]["email"] == "carol@example.com" and users["carol"]["source"] == "user_sync"
     deployments = await objects_of(core, "deployment")
-    assert deployments["c0000000"]["data"]["hostname"] == "web1", "the adapter's host (tagged web), not CloudLab's 'gone'"
+    assert deployments["c0000000"]["data"]["hostname"] == "web1", (
+        "the adapter's host (tagged web), not CloudLab's 'gone'"
+    )
 
     # ... and people use it: an imported server is edited, an imported account deactivated.
     admin = Actor(await core.db.run(lambda s: s.scalar(select(User.id).where(User.username == "admin"))), "admin")
-    server = await core.db.run(lambda s: next(
-        o.id for o in s.scalars(select(InventoryObject)) if json.loads(o.data).get("hostname") == "web2"))
+    server = await core.db.run(
+        lambda s: next(o.id for o in s.scalars(select(InventoryObject)) if json.loads(o.data).get("hostname") == "web2")
+    )
     await core.inventory.update(admin, server, {"region": "per"})
     erin = await core.db.run(lambda s: s.scalar(select(User.id).where(User.username == "erin")))
     await core.users.set_active(admin, erin, False)
@@ -107,7 +111,9 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     before = {slug: await objects_of(core, slug) for slug in ("service", "user", "deployment", "server")}
     with sqlite3.connect(db) as conn:  # CloudLab still ran a while: a login and a firing are no edits
         conn.execute("UPDATE users SET last_login_at = '2024-06-01 08:00:00.000000' WHERE username = 'erin'")
-        conn.execute("UPDATE scheduled_jobs SET last_run_at = '2024-06-01 03:00:00.000000', last_status = 'failed' WHERE id = 1")
+        conn.execute(
+            "UPDATE scheduled_jobs SET last_run_at = '2024-06-01 03:00:00.000000', last_status = 'failed' WHERE id = 1"
+        )
 
     again = await run(core, db)
     assert changes(again) == {}, again.rows()
@@ -115,15 +121,22 @@ async def test_a_second_import_after_labtui_ran_changes_nothing(make_core: MakeC
     assert after == before, "synced objects keep labtui's data, labtui's edit stands"
     assert not await core.db.run(lambda s: s.get(User, erin).is_active), "the deactivation stands"
     assert "per" in json.dumps(after["server"])
-    assert await core.db.run(lambda s: sorted(p.codename for p in s.get(Role, ops).permissions)) == ["jobs.view_all", "services.view"]
+    assert await core.db.run(lambda s: sorted(p.codename for p in s.get(Role, ops).permissions)) == [
+        "jobs.view_all",
+        "services.view",
+    ]
     assert not (await core.schedules.get(admin, "nightly web deploy")).enabled
     assert await core.db.run(lambda s: get_metadata(s, "instances_cache")) == refreshed
     assert "staging" not in [t.name for t in await core.inventory.tags.list(admin)]
     assert [g.tag for g in await core.inventory.acl.grants(admin)] == [], "the revoked grant stays revoked"
-    assert await core.db.run(lambda s: s.scalar(select(func.count(HealthCheckResult.id)))) == 0, "retention's deletes stand"
+    assert await core.db.run(lambda s: s.scalar(select(func.count(HealthCheckResult.id)))) == 0, (
+        "retention's deletes stand"
+    )
 
 
-async def test_what_cloudlab_changed_since_the_last_import_still_comes_over(make_core: MakeCore, tmp_path: Path) -> None:
+async def test_what_cloudlab_changed_since_the_last_import_still_comes_over(
+    make_core: MakeCore, tmp_path: Path
+) -> None:
     core = await lab_core(make_core, tmp_path)
     db = tmp_path / "cloudlab.db"
     build_sqlite(db, synced=True)
@@ -192,7 +205,9 @@ async def test_a_config_changed_in_the_checkout_is_kept_and_flagged(make_core: M
 # -- invite and reset tokens ---------------------------------------------------------------------
 
 
-async def test_a_pending_cloudlab_invite_redeems_in_labtui_and_an_expired_one_does_not(make_core: MakeCore, tmp_path: Path) -> None:
+async def test_a_pending_cloudlab_invite_redeems_in_labtui_and_an_expired_one_does_not(
+    make_core: MakeCore, tmp_path: Path
+) -> None:
     core = await lab_core(make_core, tmp_path)
     db = tmp_path / "cloudlab.db"
     build_sqlite(db)
@@ -229,7 +244,9 @@ async def test_an_invite_for_an_account_in_use_is_not_imported(make_core: MakeCo
     db = tmp_path / "cloudlab.db"
     build_sqlite(db)
     with sqlite3.connect(db) as conn:  # frank accepted in CloudLab, yet an unused invite row remained
-        conn.execute("UPDATE users SET password_hash = 'x', invite_accepted_at = created_at, is_active = 1 WHERE username = 'frank'")
+        conn.execute(
+            "UPDATE users SET password_hash = 'x', invite_accepted_at = created_at, is_active = 1 WHERE username = 'frank'"
+        )
     report = await run(core, db)
     assert report.as_json()["tables"]["tokens"] == {"created": 1, "updated": 0, "skipped": 3}
     assert any("pending invite token not imported ('frank' has accepted already)" in w for w in report.warnings)

@@ -61,8 +61,11 @@ CASES = {
     # 4. ACL deny beats the type permission, allows of other roles and tag grants.
     "4 deny beats the role permission": Case(("typed",), False, acl=(("typed", "view", "deny"),)),
     "4 deny beats allow and tag grant": Case(
-        ("typed", "bare"), False, acl=(("typed", "view", "deny"), ("bare", "view", "allow")),
-        grants=(("bare", "view"),), tagged=True,
+        ("typed", "bare"),
+        False,
+        acl=(("typed", "view", "deny"), ("bare", "view", "allow")),
+        grants=(("bare", "view"),),
+        tagged=True,
     ),
     "4 deny of edit leaves view alone": Case(("typed",), True, acl=(("typed", "edit", "deny"),)),
     "4 deny of edit refuses edit": Case(("typed",), False, suffix="edit", acl=(("typed", "edit", "deny"),)),
@@ -83,7 +86,9 @@ CASES = {
     "7 nothing anywhere": Case(("bare",), False),
     # A user in two roles: permissions and grants are unions; a deny on either role wins.
     "two roles: union of permissions": Case(("bare", "typed"), True, suffix="edit"),
-    "two roles: allow via the other role": Case(("typed", "bare"), True, suffix="delete", acl=(("bare", "delete", "allow"),)),
+    "two roles: allow via the other role": Case(
+        ("typed", "bare"), True, suffix="delete", acl=(("bare", "delete", "allow"),)
+    ),
     "two roles: deny on either wins": Case(("bare", "typed"), False, acl=(("bare", "view", "deny"),)),
 }
 
@@ -140,9 +145,12 @@ async def test_access_order(core: Core, admin: Actor, case: Case) -> None:
             with pytest.raises(NotFound if not can_view else PermissionDenied):
                 await call
     if not case.expected and case.exists:
-        denied = await core.db.run(lambda s: [
-            (r.username, r.target) for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
-        ])
+        denied = await core.db.run(
+            lambda s: [
+                (r.username, r.target)
+                for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
+            ]
+        )
         assert ("alice", f"inventory/network/{obj.id}") in denied
 
 
@@ -164,7 +172,9 @@ async def _setup_mixed(core: Core, admin: Actor, seed: int = 7) -> tuple[Actor, 
             "credential": {"name": f"cred{i}", "secret": f"s3cret-{i}"},
             "service": {"name": f"svc{i}"},
         }[kind]
-        obj = await core.inventory.create(admin, kind, values, tags=rng.sample(["red", "blue", "green"], rng.randint(0, 2)))
+        obj = await core.inventory.create(
+            admin, kind, values, tags=rng.sample(["red", "blue", "green"], rng.randint(0, 2))
+        )
         ids.append(obj.id)
         roll = rng.random()
         if roll < 0.2:
@@ -191,7 +201,9 @@ async def test_listings_show_and_count_exactly_what_the_order_allows(core: Core,
             before = page.next_before
         assert seen == sorted(expected, reverse=True)
         # Counts are of the same set (the demo's services, synced at startup, are extra rows).
-        extra = await core.db.run(lambda s: set(s.scalars(select(InventoryObject.id).where(InventoryObject.id.not_in(ids)))))
+        extra = await core.db.run(
+            lambda s: set(s.scalars(select(InventoryObject.id).where(InventoryObject.id.not_in(ids))))
+        )
         visible_extra = await core.db.run(
             lambda s, u=user, e=extra: {i for i in e if access.check(s, access.principal(s, core.rbac, u), i, "view")}
         )
@@ -203,12 +215,20 @@ async def test_listings_show_and_count_exactly_what_the_order_allows(core: Core,
             assert expected == set(ids)
         # Filters keep the order applied: a tag filter shows the tagged subset of the visible.
         blue = {o.id for o in (await core.inventory.list(user, tags=["blue"], limit=1000)).items}
-        tagged_blue = await core.db.run(lambda s: set(s.scalars(
-            select(ObjectTag.object_id).join(InventoryTag, InventoryTag.id == ObjectTag.tag_id).where(InventoryTag.name == "blue")
-        )))
+        tagged_blue = await core.db.run(
+            lambda s: set(
+                s.scalars(
+                    select(ObjectTag.object_id)
+                    .join(InventoryTag, InventoryTag.id == ObjectTag.tag_id)
+                    .where(InventoryTag.name == "blue")
+                )
+            )
+        )
         assert blue == expected & tagged_blue
         assert await core.inventory.count(user, search="tag:blue") == len(blue)
-    viewer_seen = await core.db.run(lambda s: {i for i in ids if access.check(s, access.principal(s, core.rbac, viewer), i, "view")})
+    viewer_seen = await core.db.run(
+        lambda s: {i for i in ids if access.check(s, access.principal(s, core.rbac, viewer), i, "view")}
+    )
     assert 0 < len(viewer_seen) < len(ids)
 
 

@@ -55,7 +55,13 @@ async def test_playbook_action_runs_with_templated_vars(core: Core, admin: Actor
     assert await core.inventory_actions.actions_for(admin, "network", None) == []  # no type-scope actions
 
     job = await core.inventory_actions.run(admin, "network", "describe", object_id=net.id)
-    assert (job.action, job.script, job.type_slug, job.object_id, job.service) == ("inventory", "describe", "network", net.id, TRICKY)
+    assert (job.action, job.script, job.type_slug, job.object_id, job.service) == (
+        "inventory",
+        "describe",
+        "network",
+        net.id,
+        TRICKY,
+    )
     assert [j.id for j in await core.jobs.list(admin, object_id=net.id)] == [job.id]  # the object's jobs
     done = await core.jobs.wait(admin, job.id, timeout=60)
     text = await output(core, admin, job.id)
@@ -63,7 +69,7 @@ async def test_playbook_action_runs_with_templated_vars(core: Core, admin: Actor
     assert text.splitlines()[0] == f"--- Running Describe on {TRICKY} ---"
     assert "$ ansible-playbook" in text and "describe-network.yaml" in text
     # Passed as data, never through a shell (the debug output is JSON: quotes escaped).
-    assert "Network lab net \\\"q\\\" $(id) ;x is 10.9.0.0/24" in text, text
+    assert 'Network lab net \\"q\\" $(id) ;x is 10.9.0.0/24' in text, text
     [record] = await audit_rows(core, "inventory.action.describe")
     assert record.target == f"inventory/network/{net.id}" and json.loads(record.detail)["job_id"] == job.id
 
@@ -120,7 +126,10 @@ async def test_deny_acl_on_the_object_refuses(core: Core, admin: Actor) -> None:
     assert await core.inventory_actions.actions_for(ops, "network", lan.id) == []
     with pytest.raises(PermissionDenied):
         await core.inventory_actions.run(ops, "network", "describe", object_id=lan.id)
-    assert any(r.username == "nora" and r.target == f"inventory/network/{lan.id}" for r in await audit_rows(core, "permission.denied"))
+    assert any(
+        r.username == "nora" and r.target == f"inventory/network/{lan.id}"
+        for r in await audit_rows(core, "permission.denied")
+    )
     job = await core.inventory_actions.run(ops, "network", "describe", object_id=wan.id)  # the role permission
     assert job.username == "nora"
 
@@ -141,8 +150,13 @@ async def test_bad_requests_are_refused_before_a_job_exists(core: Core, admin: A
 
 def test_render_vars_and_playbook_paths(tmp_path: Path) -> None:
     data = {"name": "web 1", "vlan": 12, "tags": ["a"]}
-    assert render_vars({"n": "{{ name }}", "v": "{{vlan}}", "t": "{{ tags }}", "mix": "vm-{{ name }}-{{ vlan }}"}, data, where="x") == {
-        "n": "web 1", "v": 12, "t": ["a"], "mix": "vm-web 1-12",
+    assert render_vars(
+        {"n": "{{ name }}", "v": "{{vlan}}", "t": "{{ tags }}", "mix": "vm-{{ name }}-{{ vlan }}"}, data, where="x"
+    ) == {
+        "n": "web 1",
+        "v": 12,
+        "t": ["a"],
+        "mix": "vm-web 1-12",
     }
     with pytest.raises(ValidationError, match="needs the field 'cidr'"):
         render_vars({"c": "{{ cidr }}"}, data, where="x")

@@ -17,8 +17,14 @@ from tests.core.test_inventory_access import _setup_mixed
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
-    return subprocess.run([sys.executable, "-m", "labtui", "--home", str(home), *args],
-                          check=False, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "labtui", "--home", str(home), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 async def test_cli_lists_what_core_shows_each_user(core: Core, admin: Actor) -> None:

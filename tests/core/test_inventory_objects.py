@@ -46,11 +46,18 @@ async def audit_rows(core: Core, action: str | None = None) -> list[AuditRecord]
         ("credential", "expires_at", "next tuesday", "Field 'expires_at' must be an ISO 8601 date and time"),
         ("server", "vultr_tags", "[1,", "Field 'vultr_tags' must be valid JSON"),
         ("server", "vultr_tags", {1, 2}, "Field 'vultr_tags' must be a JSON value"),
-        ("network", "colour", "red", "Unknown field 'colour' for type 'network' (fields: name, cidr, vlan, gateway, dhcp, notes)"),
+        (
+            "network",
+            "colour",
+            "red",
+            "Unknown field 'colour' for type 'network' (fields: name, cidr, vlan, gateway, dhcp, notes)",
+        ),
         ("network", "cidr", "  ", "Missing required field: cidr"),
     ],
 )
-async def test_values_are_checked_by_field_type(core: Core, admin: Actor, type_: str, field: str, value: Any, message: str) -> None:
+async def test_values_are_checked_by_field_type(
+    core: Core, admin: Actor, type_: str, field: str, value: Any, message: str
+) -> None:
     with pytest.raises(ValidationError) as exc:
         await core.inventory.create(admin, type_, {**BASE[type_], field: value})
     assert str(exc.value).startswith(message)
@@ -63,9 +70,13 @@ async def test_values_are_checked_by_field_type(core: Core, admin: Actor, type_:
 
 
 async def test_values_are_stored_in_their_type(core: Core, admin: Actor) -> None:
-    net = await core.inventory.create(admin, "network", {"name": "lan", "cidr": "10.0.0.0/24", "vlan": "12", "dhcp": "yes"})
+    net = await core.inventory.create(
+        admin, "network", {"name": "lan", "cidr": "10.0.0.0/24", "vlan": "12", "dhcp": "yes"}
+    )
     assert net.data == {"name": "lan", "cidr": "10.0.0.0/24", "vlan": 12, "dhcp": True}
-    cred = await core.inventory.create(admin, "credential", {**BASE["credential"], "expires_at": "2024-05-01T12:00:00Z"})
+    cred = await core.inventory.create(
+        admin, "credential", {**BASE["credential"], "expires_at": "2024-05-01T12:00:00Z"}
+    )
     assert cred.data["expires_at"] == "2024-05-01T12:00:00+00:00"
     assert cred.data["kind"] == "password"  # the field's default
     server = await core.inventory.create(admin, "server", {"hostname": "web1", "vultr_tags": '["a", "b"]'})
@@ -87,7 +98,9 @@ async def test_required_and_unique(core: Core, admin: Actor) -> None:
     with pytest.raises(ValidationError, match="Missing required field: name"):
         await core.inventory.update(admin, a.id, {"name": ""})
     # Saving an object with its own unique value is fine; cidr is not unique.
-    assert (await core.inventory.update(admin, a.id, {"name": "lan", "cidr": "10.1.0.0/24"})).data["cidr"] == "10.1.0.0/24"
+    assert (await core.inventory.update(admin, a.id, {"name": "lan", "cidr": "10.1.0.0/24"})).data[
+        "cidr"
+    ] == "10.1.0.0/24"
 
 
 async def test_readonly_fields_are_ignored_on_update(core: Core, admin: Actor) -> None:
@@ -104,7 +117,9 @@ async def test_secrets_stay_in_core_until_revealed(core: Core, admin: Actor) -> 
     cred = await core.inventory.create(admin, "credential", {"name": "db", "username": "root", "secret": "hunter2-XYZ"})
     assert "secret" not in cred.data and cred.secrets == {"secret": True}
     listed = await core.inventory.list(viewer, type="credential")
-    shown = json.dumps([o.as_json() for o in listed.items]) + json.dumps((await core.inventory.get(viewer, cred.id)).as_json())
+    shown = json.dumps([o.as_json() for o in listed.items]) + json.dumps(
+        (await core.inventory.get(viewer, cred.id)).as_json()
+    )
     assert "hunter2" not in shown and '"secret": true' in shown
     assert (await core.inventory.list(admin, search="hunter2")).items == []  # never searchable
     await core.inventory.update(operator, cred.id, {"secret": "new-PASSWORD-42", "username": "admin"})
@@ -127,7 +142,9 @@ async def test_search_words_and_tags(core: Core, admin: Actor) -> None:
     await core.inventory.tags.create(admin, "prod", "#E8984A")
     await core.inventory.tags.create(admin, "my tag")
     a = await core.inventory.create(admin, "network", {"name": "Office-LAN", "cidr": "10.0.0.0/24"}, tags=["prod"])
-    b = await core.inventory.create(admin, "network", {"name": "lab_net", "cidr": "10.50.0.0/16", "notes": "office"}, tags=["my tag"])
+    b = await core.inventory.create(
+        admin, "network", {"name": "lab_net", "cidr": "10.50.0.0/16", "notes": "office"}, tags=["my tag"]
+    )
     c = await core.inventory.create(admin, "network", {"name": "100%", "cidr": "192.168.1.0/24"})
 
     async def ids(search: str = "", tags: tuple[str, ...] = ()) -> list[int]:
@@ -163,7 +180,9 @@ async def test_the_text_index_follows_every_change(core: Core, admin: Actor) -> 
     await core.inventory.delete(admin, a.id)
     assert await ids("pulsar") == []
     # The index and a plain scan agree (the scan is what short or common words use).
-    rows = await core.db.run(lambda s: s.execute(text("SELECT count(*) FROM inventory_fts WHERE inventory_fts MATCH '\"net\"'")).scalar())
+    rows = await core.db.run(
+        lambda s: s.execute(text("SELECT count(*) FROM inventory_fts WHERE inventory_fts MATCH '\"net\"'")).scalar()
+    )
     assert rows == len(await ids("net"))
 
 
@@ -171,10 +190,14 @@ async def test_keyset_paging(core: Core, admin: Actor) -> None:
     await core.inventory.tags.create(admin, "even")
     await core.inventory.tags.create(admin, "small")
     made = [
-        (await core.inventory.create(
-            admin, "network", {"name": f"n{i}", "cidr": f"10.{i}.0.0/16"},
-            tags=[t for t, on in (("even", i % 2 == 0), ("small", i < 12)) if on],
-        )).id
+        (
+            await core.inventory.create(
+                admin,
+                "network",
+                {"name": f"n{i}", "cidr": f"10.{i}.0.0/16"},
+                tags=[t for t, on in (("even", i % 2 == 0), ("small", i < 12)) if on],
+            )
+        ).id
         for i in range(25)
     ]
 
@@ -182,7 +205,9 @@ async def test_keyset_paging(core: Core, admin: Actor) -> None:
         out: list[list[int]] = []
         before = None
         while True:
-            page = await core.inventory.list(admin, type="network", search=search, before_id=before, limit=4 if search else 10)
+            page = await core.inventory.list(
+                admin, type="network", search=search, before_id=before, limit=4 if search else 10
+            )
             out.append([o.id for o in page.items])
             if page.next_before is None:
                 return out
@@ -230,7 +255,11 @@ async def test_tag_management_needs_its_permission(core: Core, admin: Actor) -> 
     assert [(t.name, t.colour) for t in (await core.inventory.get(admin, net.id)).tags] == [("production", None)]
     assert await core.inventory.tags.untag(operator, net.id, ["production"]) == []
     assert await core.inventory.tags.delete(admin, "production") == 0
-    actions = [r.action for r in await audit_rows(core) if r.action.startswith("inventory.tag") or r.action.startswith("inventory.object.")]
+    actions = [
+        r.action
+        for r in await audit_rows(core)
+        if r.action.startswith("inventory.tag") or r.action.startswith("inventory.object.")
+    ]
     assert "inventory.tag.create" in actions and "inventory.object.tag" in actions and "inventory.tag.delete" in actions
 
 
@@ -258,12 +287,24 @@ async def test_acl_management_needs_its_permission(core: Core, admin: Actor) -> 
     grant = await core.inventory.acl.grant(admin, "prod", "viewer", "edit")
     with pytest.raises(Conflict):
         await core.inventory.acl.grant(admin, "prod", "viewer", "edit")
-    assert [(g.tag, g.role, g.permission) for g in await core.inventory.acl.grants(admin)] == [("prod", "viewer", "edit")]
+    assert [(g.tag, g.role, g.permission) for g in await core.inventory.acl.grants(admin)] == [
+        ("prod", "viewer", "edit")
+    ]
     await core.inventory.acl.revoke(admin, grant.id)
     await core.inventory.acl.remove_entry(admin, entry.id)
     assert await core.inventory.acl.entries(admin, net.id) == []
-    actions = [r.action for r in await audit_rows(core) if r.action.startswith("inventory.acl") or r.action.startswith("inventory.tag_grant")]
-    assert actions == ["inventory.acl.set", "inventory.acl.set", "inventory.tag_grant.add", "inventory.tag_grant.remove", "inventory.acl.remove"]
+    actions = [
+        r.action
+        for r in await audit_rows(core)
+        if r.action.startswith("inventory.acl") or r.action.startswith("inventory.tag_grant")
+    ]
+    assert actions == [
+        "inventory.acl.set",
+        "inventory.acl.set",
+        "inventory.tag_grant.add",
+        "inventory.tag_grant.remove",
+        "inventory.acl.remove",
+    ]
 
 
 async def test_operator_edits_but_does_not_delete(core: Core, admin: Actor) -> None:

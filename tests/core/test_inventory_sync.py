@@ -36,16 +36,23 @@ async def objects(core: Core, actor: Actor, type_: str) -> dict[str, ObjectInfo]
 
 async def rows(core: Core) -> list[tuple[int, str, str, bool, str]]:
     """Every object row as stored, to prove a run changed nothing."""
-    return await core.db.run(lambda s: [
-        (o.id, o.data, o.secrets, o.stale, o.updated_at.isoformat()) for o in s.scalars(select(InventoryObject).order_by(InventoryObject.id))
-    ])
+    return await core.db.run(
+        lambda s: [
+            (o.id, o.data, o.secrets, o.stale, o.updated_at.isoformat())
+            for o in s.scalars(select(InventoryObject).order_by(InventoryObject.id))
+        ]
+    )
 
 
 async def sync_audits(core: Core) -> list[tuple[str, str, dict[str, Any]]]:
-    return await core.db.run(lambda s: [
-        (r.username, r.target, json.loads(r.detail))
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "inventory.sync").order_by(AuditRecord.id))
-    ])
+    return await core.db.run(
+        lambda s: [
+            (r.username, r.target, json.loads(r.detail))
+            for r in s.scalars(
+                select(AuditRecord).where(AuditRecord.action == "inventory.sync").order_by(AuditRecord.id)
+            )
+        ]
+    )
 
 
 def add_service(core: Core, name: str) -> None:
@@ -72,13 +79,23 @@ async def test_startup_syncs_services_and_a_second_run_changes_nothing(core: Cor
     # Startup of another process and an on-demand run: nothing changes.
     await registry.get("service_discovery")(core, core.inventory_types["service"])  # type: ignore[misc]
     result = await core.inventory.sync(admin, "service_discovery")
-    assert result == [("service_discovery", "service", {"added": 0, "updated": 0, "unchanged": 5, "stale": 0, "revived": 0})]
+    assert result == [
+        ("service_discovery", "service", {"added": 0, "updated": 0, "unchanged": 5, "stale": 0, "revived": 0})
+    ]
     assert await rows(core) == before
     # Startup's first run added the services; automatic runs that changed nothing leave no
     # audit record; the requested one does.
     assert await sync_audits(core) == [
-        ("sync", "inventory/service", {"source": "service_discovery", "added": 5, "updated": 0, "unchanged": 0, "stale": 0, "revived": 0}),
-        ("admin", "inventory/service", {"source": "service_discovery", "added": 0, "updated": 0, "unchanged": 5, "stale": 0, "revived": 0})
+        (
+            "sync",
+            "inventory/service",
+            {"source": "service_discovery", "added": 5, "updated": 0, "unchanged": 0, "stale": 0, "revived": 0},
+        ),
+        (
+            "admin",
+            "inventory/service",
+            {"source": "service_discovery", "added": 0, "updated": 0, "unchanged": 5, "stale": 0, "revived": 0},
+        ),
     ]
 
 
@@ -105,7 +122,11 @@ async def test_vanished_objects_are_marked_stale_and_revived(core: Core, admin: 
     await core.inventory.acl.set_entry(admin, extra.id, "viewer", "view", "deny")
     (core.lab_dir / "services" / "extra" / "deploy.sh").unlink()  # no longer a service
     assert (await core.inventory.sync(admin, "service_discovery"))[0][2] == {
-        "added": 0, "updated": 0, "unchanged": 5, "stale": 1, "revived": 0,
+        "added": 0,
+        "updated": 0,
+        "unchanged": 5,
+        "stale": 1,
+        "revived": 0,
     }
     kept = await core.inventory.get(admin, extra.id)
     assert kept.stale and kept.data["name"] == "extra"
@@ -156,8 +177,13 @@ async def test_on_demand_sync_checks_permission_and_source(core: Core, admin: Ac
     with pytest.raises(ValidationError, match="Unknown sync source 'nope'"):
         await core.inventory.sync(admin, "nope")
     ran = [(source, slug) for source, slug, _ in await core.inventory.sync(admin)]
-    assert ran == [("deployment_sync", "deployment"), ("service_discovery", "service"), ("user_sync", "user"),
-                   ("vultr_inventory", "server"), ("service_outputs", "credential")]
+    assert ran == [
+        ("deployment_sync", "deployment"),
+        ("service_discovery", "service"),
+        ("user_sync", "user"),
+        ("vultr_inventory", "server"),
+        ("service_outputs", "credential"),
+    ]
 
 
 async def test_hello_deploy_syncs_its_credential_and_deployment(core: Core, admin: Actor) -> None:
@@ -176,8 +202,12 @@ async def test_hello_deploy_syncs_its_credential_and_deployment(core: Core, admi
     creds = await objects(core, admin, "credential")
     assert list(creds) == ["hello — Admin Password"]
     cred = creds["hello — Admin Password"]
-    assert cred.data == {"name": "hello — Admin Password", "kind": "password", "username": "admin",
-                         "description": "Auto-synced from hello deployment"}
+    assert cred.data == {
+        "name": "hello — Admin Password",
+        "kind": "password",
+        "username": "admin",
+        "description": "Auto-synced from hello deployment",
+    }
     assert cred.secrets == {"secret": True} and [(t.name, t.colour) for t in cred.tags] == [("svc:hello", "#e8984a")]
     outputs = (core.lab_dir / "services" / "hello" / "outputs" / "service_outputs.yaml").read_text()
     value = await core.inventory.reveal(admin, cred.id, "secret")

@@ -94,7 +94,9 @@ async def test_hello_playbook_completes_with_deployment_id(core: Core, admin: Ac
     assert (core.paths.home / "jobs" / job.id / "hello.txt").read_text().startswith("hello, deployed as hello-")
     outputs = (core.lab_dir / "services" / "hello" / "outputs" / "service_outputs.yaml").read_text()
     assert "type: credential" in outputs and "http://hello.lab.localhost" in outputs
-    audit = await core.db.run(lambda s: s.scalars(select(AuditRecord).where(AuditRecord.action == "service.deploy")).all())
+    audit = await core.db.run(
+        lambda s: s.scalars(select(AuditRecord).where(AuditRecord.action == "service.deploy")).all()
+    )
     assert [a.target for a in audit] == ["services/hello"] and job.id in audit[0].detail
     # The worker hands the ended job to the hooks (the inventory's credential sync), after
     # recording its end (which is what ``wait`` saw).
@@ -114,7 +116,9 @@ async def test_broken_fails_with_exit_code(core: Core, admin: Actor, worker: Job
 
 
 async def test_script_gets_input_variables(core: Core, admin: Actor, worker: JobWorker) -> None:
-    job = await core.jobs.run_script(admin, "greet", "greet", {"name": "Ada Lovelace", "mood": "happy", "tags": ["x", "y", "z"]})
+    job = await core.jobs.run_script(
+        admin, "greet", "greet", {"name": "Ada Lovelace", "mood": "happy", "tags": ["x", "y", "z"]}
+    )
     assert job.action == "script" and job.inputs == {"name": "Ada Lovelace", "mood": "happy", "tags": ["x", "y", "z"]}
     done = await core.jobs.wait(admin, job.id, timeout=30)
     out = await lines_of(core, admin, job.id)
@@ -135,7 +139,11 @@ async def test_bad_inputs_are_refused_before_anything_is_queued(core: Core, admi
         await core.jobs.run_script(admin, "no-such-service")
     count = await core.db.run(lambda s: s.scalar(select(func.count()).select_from(Job)))
     assert count == 0
-    audits = await core.db.run(lambda s: s.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.action.startswith("service."))))
+    audits = await core.db.run(
+        lambda s: s.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action.startswith("service."))
+        )
+    )
     assert audits == 0
 
 
@@ -188,9 +196,14 @@ async def test_view_own_sees_only_own_jobs(core: Core, admin: Actor) -> None:
     assert {j.id for j in await core.jobs.list(admin)} == {a1.id, a2.id, b1.id}
     assert [j.id for j in await core.jobs.list(admin, status="queued", service="hello")] == [a2.id]
     b2 = await core.jobs.run_script(ben, "greet", "greet", {"name": "b2"})
-    latest = {name: job.id for name, job in (await core.jobs.latest_by_service(admin, ["greet", "hello", "slow"])).items()}
+    latest = {
+        name: job.id for name, job in (await core.jobs.latest_by_service(admin, ["greet", "hello", "slow"])).items()
+    }
     assert latest == {"greet": b2.id, "hello": a2.id}  # the services screen's "Last job"
-    assert {n: j.id for n, j in (await core.jobs.latest_by_service(ann, ["greet", "hello"])).items()} == {"greet": a1.id, "hello": a2.id}
+    assert {n: j.id for n, j in (await core.jobs.latest_by_service(ann, ["greet", "hello"])).items()} == {
+        "greet": a1.id,
+        "hello": a2.id,
+    }
     with pytest.raises(NotFound):
         await core.jobs.get(ann, b1.id)
     with pytest.raises(NotFound):
@@ -235,17 +248,25 @@ async def test_noisy_streams_every_line_in_order(core: Core, admin: Actor, worke
     assert seqs_and_lines[-1].line == "noisy done"
 
 
-async def test_output_read_by_the_pipeful_keeps_every_line_as_written(core: Core, admin: Actor, worker: JobWorker) -> None:
+async def test_output_read_by_the_pipeful_keeps_every_line_as_written(
+    core: Core, admin: Actor, worker: JobWorker
+) -> None:
     """Lines cut across 64 KB reads, CRLF, bytes that are not UTF-8, a DEPLOYMENT_ID in the
     middle of a flood, and a last line without its newline."""
-    add_service(core, "flood", {"deploy.sh": (
-        "for ((i = 1; i <= 5000; i++)); do printf 'flood %05d %s\\n' \"$i\" \"$(printf 'x%.0s' {1..20})\"; done\n"
-        "printf 'crlf line\\r\\n'\n"
-        "printf 'bad \\xff byte\\n'\n"
-        "for ((i = 1; i <= 3000; i++)); do echo \"more $i\"; [ $i -eq 1500 ] && echo 'DEPLOYMENT_ID=flood-42'; done\n"
-        "echo 'DEPLOYMENT_ID=flood-second'\n"
-        "printf 'no newline at the end'\n"
-    )})
+    add_service(
+        core,
+        "flood",
+        {
+            "deploy.sh": (
+                "for ((i = 1; i <= 5000; i++)); do printf 'flood %05d %s\\n' \"$i\" \"$(printf 'x%.0s' {1..20})\"; done\n"
+                "printf 'crlf line\\r\\n'\n"
+                "printf 'bad \\xff byte\\n'\n"
+                "for ((i = 1; i <= 3000; i++)); do echo \"more $i\"; [ $i -eq 1500 ] && echo 'DEPLOYMENT_ID=flood-42'; done\n"
+                "echo 'DEPLOYMENT_ID=flood-second'\n"
+                "printf 'no newline at the end'\n"
+            )
+        },
+    )
     job = await core.jobs.run_script(admin, "flood")
     done = await core.jobs.wait(admin, job.id, timeout=120)
     out = await lines_of(core, admin, job.id)
@@ -290,7 +311,10 @@ async def test_jobs_run_niced_by_the_config(core: Core, admin: Actor, worker: Jo
     done = await core.jobs.wait(admin, job.id, timeout=60)
     out = await lines_of(core, admin, job.id)
     assert done.status == "completed", out
-    assert out == ["$ bash " + str(core.lab_dir / "services" / "niced" / "deploy.sh"), f"niceness {min(19, os.nice(0) + 5)}"]
+    assert out == [
+        "$ bash " + str(core.lab_dir / "services" / "niced" / "deploy.sh"),
+        f"niceness {min(19, os.nice(0) + 5)}",
+    ]
 
 
 async def test_running_job_without_heartbeat_becomes_lost(make_core: MakeCore) -> None:
@@ -331,6 +355,7 @@ async def test_stopping_a_worker_requeues_its_running_jobs(make_core: MakeCore) 
     # Another worker picks it up again.
     other = JobWorker(core.jobs)
     await other.start()
+
     async def running() -> bool:
         return (await core.jobs.get(admin, job.id)).status == "running"
 
@@ -357,14 +382,18 @@ async def test_stop_uses_stop_yml_or_the_lab_stop_flow(core: Core, admin: Actor,
         await core.jobs.stop(admin, "greet")
 
 
-async def test_jobs_run_with_a_scrubbed_environment(core: Core, admin: Actor, worker: JobWorker, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_jobs_run_with_a_scrubbed_environment(
+    core: Core, admin: Actor, worker: JobWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABTUI_TEST_SECRET", "hunter2-secret")
     add_service(core, "envdump", {"deploy.sh": "env | sort\n"})
     add_service(
         core,
         "envplay",
-        {"deploy.yml": "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-                       "    - ansible.builtin.debug:\n        msg: \"secret={{ lookup('env', 'LABTUI_TEST_SECRET') }}\"\n"},
+        {
+            "deploy.yml": "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+            "    - ansible.builtin.debug:\n        msg: \"secret={{ lookup('env', 'LABTUI_TEST_SECRET') }}\"\n"
+        },
     )
     bash_job = await core.jobs.run_script(admin, "envdump")
     play_job = await core.jobs.run_script(admin, "envplay")
@@ -393,12 +422,18 @@ async def test_vault_password_file_reaches_playbooks(core: Core, admin: Actor, w
         {
             "secret.yml": "secret_word: abracadabra\n",
             "deploy.yml": "- hosts: localhost\n  gather_facts: false\n  vars_files: [secret.yml]\n  tasks:\n"
-                          "    - ansible.builtin.debug:\n        msg: \"secret has {{ secret_word | length }} letters\"\n",
+            '    - ansible.builtin.debug:\n        msg: "secret has {{ secret_word | length }} letters"\n',
         },
     )
     encrypt = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file", str(core.vault.path), "secret.yml",
-        cwd=svc, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        str(Path(sys.executable).parent / "ansible-vault"),
+        "encrypt",
+        "--vault-password-file",
+        str(core.vault.path),
+        "secret.yml",
+        cwd=svc,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert await encrypt.wait() == 0
     assert "$ANSIBLE_VAULT" in (svc / "secret.yml").read_text()
@@ -409,7 +444,9 @@ async def test_vault_password_file_reaches_playbooks(core: Core, admin: Actor, w
     assert f"--vault-password-file {core.vault.path}" in out[0]
     assert any("secret has 11 letters" in line for line in out)
     assert not any(password in line for line in out)
-    details = await core.db.run(lambda s: [a.detail for a in s.scalars(select(AuditRecord).where(AuditRecord.action == "vault.set"))])
+    details = await core.db.run(
+        lambda s: [a.detail for a in s.scalars(select(AuditRecord).where(AuditRecord.action == "vault.set"))]
+    )
     assert len(details) == 1 and password not in details[0]
     with pytest.raises(ValidationError):
         await core.vault.set(admin, " padded ")
@@ -474,5 +511,10 @@ async def test_process_workers_run_due_schedules_as_jobs(core: Core, admin: Acto
         await workers.stop()
     assert jobs, "the due schedule produced no completed job"
     job = jobs[0]
-    assert (job.service, job.script, job.schedule_id, job.username) == ("greet", "greet", schedule.id, "scheduler:greeter")
+    assert (job.service, job.script, job.schedule_id, job.username) == (
+        "greet",
+        "greet",
+        schedule.id,
+        "scheduler:greeter",
+    )
     assert "Hello, cron!" in await lines_of(core, admin, job.id)

@@ -30,11 +30,7 @@ def _cli_prefix() -> list[str]:
     this area's subcommands only (the same ``main`` and handlers)."""
     if all(importlib.util.find_spec(f"labtui.cli.{m}") for m in COMMAND_MODULES):
         return [sys.executable, "-m", "labtui"]
-    code = (
-        "import sys, labtui.cli as c; "
-        f"c.COMMAND_MODULES = {MINE!r}; "
-        "raise SystemExit(c.main(sys.argv[1:]))"
-    )
+    code = f"import sys, labtui.cli as c; c.COMMAND_MODULES = {MINE!r}; raise SystemExit(c.main(sys.argv[1:]))"
     return [sys.executable, "-c", code]
 
 
@@ -49,7 +45,11 @@ def cli(home: Path, *args: str, stdin: str | None = None, timeout: float = 120) 
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     return subprocess.run(
         [*_cli_prefix(), "--home", str(home), *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout, env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -57,7 +57,10 @@ def start_serve(home: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     return subprocess.Popen(
         [*_cli_prefix(), "--home", str(home), "serve", "--no-scheduler"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -101,8 +104,22 @@ async def test_run_broken_exits_non_zero(home: Path) -> None:
 
 
 async def test_inputs_on_the_command_line(home: Path) -> None:
-    run = cli(home, "jobs", "run", "greet", "greet", "--input", "name=Ada", "--input", "tags=a",
-              "--input", "tags=b", "--as", "admin", "--follow")
+    run = cli(
+        home,
+        "jobs",
+        "run",
+        "greet",
+        "greet",
+        "--input",
+        "name=Ada",
+        "--input",
+        "tags=a",
+        "--input",
+        "tags=b",
+        "--as",
+        "admin",
+        "--follow",
+    )
     assert run.returncode == 0, run.stderr
     assert "Hello, Ada!" in run.stdout and "Tags: a,b" in run.stdout
     missing = cli(home, "jobs", "run", "greet", "greet", "--input", "mood=happy", "--as", "admin")
@@ -171,8 +188,13 @@ async def test_serve_requeues_on_sigterm_and_a_killed_worker_leaves_the_job_lost
 
     serve = start_serve(home)
     try:
-        tree = wait_for(lambda: _sleeps_under(psutil.Process(serve.pid).children(recursive=True)) and
-                        psutil.Process(serve.pid).children(recursive=True), timeout=60)
+        tree = wait_for(
+            lambda: (
+                _sleeps_under(psutil.Process(serve.pid).children(recursive=True))
+                and psutil.Process(serve.pid).children(recursive=True)
+            ),
+            timeout=60,
+        )
         assert (await core.jobs.get(reader, job.id)).status == "running"
         serve.kill()  # the worker dies without a word
         serve.wait(timeout=10)

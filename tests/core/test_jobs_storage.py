@@ -34,8 +34,12 @@ from labtui.core.runtime import Core, Paths
 from tests.conftest import ADMIN_PASSWORD, MakeCore
 from tests.core.test_jobs import add_service, lines_of
 
-LOST_RE = re.compile(r"^\[OUTPUT LOST: ([\d,]+) line\(s\) of this job could not be stored \(database or disk is full\); the job is marked failed\]$")
-CUT_RE = re.compile(r"^\[\.\.\. ([\d,]+) line\(s\) \(([\d.,]+) MB\) cut: the first 512 KB and the last 512 KB of the output are kept")
+LOST_RE = re.compile(
+    r"^\[OUTPUT LOST: ([\d,]+) line\(s\) of this job could not be stored \(database or disk is full\); the job is marked failed\]$"
+)
+CUT_RE = re.compile(
+    r"^\[\.\.\. ([\d,]+) line\(s\) \(([\d.,]+) MB\) cut: the first 512 KB and the last 512 KB of the output are kept"
+)
 
 
 def flood_script(lines: int, width: int = 40) -> str:
@@ -206,7 +210,10 @@ def test_jobs_cancel_on_a_full_disk_says_so_in_one_line(make_core: MakeCore, tmp
         # cannot take a page, labtui.log not a line.
         result = subprocess.run(
             [sys.executable, "-m", "labtui", "--home", str(home), "jobs", "cancel", job_id, "--as", "admin"],
-            capture_output=True, text=True, timeout=120, env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY)),
         )
     finally:
@@ -221,7 +228,10 @@ def test_jobs_cancel_on_a_full_disk_says_so_in_one_line(make_core: MakeCore, tmp
     assert result.stdout == ""
     # Nothing half done: the job is still queued, and nothing was audited.
     with sqlite3.connect(home / "labtui.db") as conn:
-        assert conn.execute("SELECT status, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("queued", 0)
+        assert conn.execute("SELECT status, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone() == (
+            "queued",
+            0,
+        )
         assert conn.execute("SELECT count(*) FROM audit_log WHERE action = 'job.cancel'").fetchone() == (0,)
 
 
@@ -269,7 +279,7 @@ async def test_output_past_the_cap_keeps_head_and_tail_and_stays_bounded(make_co
     assert growth < 3 * 2**20
     # The viewer saw the tail arrive, lines since cut included, and the end.
     assert followed[-1] == "flood done" and len(followed) > len(out)
-    assert followed[: cut_at] == out[:cut_at]
+    assert followed[:cut_at] == out[:cut_at]
 
     # The log pane reads the kept lines as one contiguous log: head, cut line, tail.
     reader = await core.jobs.log_reader(admin, job.id)
@@ -287,7 +297,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 12 MB tmpfs (mounting needs root: skipped where it cannot be had)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(disk)], capture_output=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(disk)], capture_output=True, check=False
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -305,10 +317,16 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
         await core.start()
         await core.auth.create_admin("admin", ADMIN_PASSWORD)
         # 300,000 lines (18 MB) on a 12 MB disk; then it waits: it is running while the disk is full.
-        add_service(core, "flood", {"deploy.sh": flood_script(300000).replace(
-            "echo 'flood done'\n",
-            f"touch {printed}\nwhile [ ! -e {go} ]; do sleep 0.05; done\necho 'flood done'\n",
-        )})
+        add_service(
+            core,
+            "flood",
+            {
+                "deploy.sh": flood_script(300000).replace(
+                    "echo 'flood done'\n",
+                    f"touch {printed}\nwhile [ ! -e {go} ]; do sleep 0.05; done\necho 'flood done'\n",
+                )
+            },
+        )
         await core.aclose()
 
     asyncio.run(setup())
@@ -319,7 +337,11 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "labtui", "--home", str(home), *args],
-            capture_output=True, text=True, timeout=120, env=env, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
         )
 
     def job_row(job_id: str) -> tuple[str, int]:
@@ -336,7 +358,9 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
     with serve_err.open("w") as err:
         serve = subprocess.Popen(
             [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler"],
-            stdout=subprocess.DEVNULL, stderr=err, env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
         )
     try:
         until(lambda: "running up to" in serve_err.read_text())
@@ -381,7 +405,7 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
         (small_disk / "ballast-2").unlink()
         go.touch()
         until(lambda: job_row(job_id)[0] != "running")
-        log_during = (home / "labtui.log").read_text().splitlines()[len(log_before):]
+        log_during = (home / "labtui.log").read_text().splitlines()[len(log_before) :]
     finally:
         serve.terminate()
         serve.wait(timeout=30)
@@ -442,7 +466,9 @@ def test_a_log_file_that_cannot_grow_is_quiet_then_says_how_many_records_were_lo
     ]
 
 
-async def test_a_slow_job_past_the_cap_keeps_a_rolling_tail_and_says_only_what_is_true(core: Core, admin: Actor) -> None:
+async def test_a_slow_job_past_the_cap_keeps_a_rolling_tail_and_says_only_what_is_true(
+    core: Core, admin: Actor
+) -> None:
     """Small batches: the tail rolls a chunk at a time; past half the cap and before anything
     is cut, the cut line claims no cut."""
     from labtui.core.jobs.output import OutputWriter
@@ -473,7 +499,9 @@ async def test_a_slow_job_past_the_cap_keeps_a_rolling_tail_and_says_only_what_i
         cut,
     )
     assert said, cut
-    assert int(said.group(1).replace(",", "")) == summary.cut and int(said.group(2).replace(",", "")) == round(summary.cut * 100 / 1024)
+    assert int(said.group(1).replace(",", "")) == summary.cut and int(said.group(2).replace(",", "")) == round(
+        summary.cut * 100 / 1024
+    )
     assert [int(x[:4]) for x in tail] == list(range(6000 - len(tail), 6000))
     # The tail's half, and at most a chunk and a batch (50 lines) more.
     assert 200 * 1024 <= len(tail) * 100 < 210 * 1024 + 50 * 100 and len(head) + summary.cut + len(tail) == 6000

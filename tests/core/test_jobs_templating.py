@@ -87,8 +87,22 @@ async def test_a_cli_script_input_is_printed_as_typed(make_core: MakeCore, tmp_p
     touched, listed = tmp_path / "pwned-name", tmp_path / "pwned-tag"
     name = payload(touched)
 
-    run = cli(tmp_path / "home", "jobs", "run", "echoer", "echo", "--input", f"name={name}",
-              "--input", f"tags={payload(listed)}", "--input", "tags={{ 6 * 7 }}", "--as", "admin", "--follow")
+    run = cli(
+        tmp_path / "home",
+        "jobs",
+        "run",
+        "echoer",
+        "echo",
+        "--input",
+        f"name={name}",
+        "--input",
+        f"tags={payload(listed)}",
+        "--input",
+        "tags={{ 6 * 7 }}",
+        "--as",
+        "admin",
+        "--follow",
+    )
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"NAME=[{name}] TAGS=[{payload(listed)},{{{{ 6 * 7 }}}}]" in run.stdout, run.stdout
@@ -112,7 +126,9 @@ async def test_a_script_input_over_ssh_is_printed_as_typed(make_core: MakeCore, 
     w = JobWorker(core.jobs)
     await w.start()
     try:
-        async with asyncssh.connect("127.0.0.1", hub.port, username="admin", password=ADMIN_PASSWORD, known_hosts=None) as conn:
+        async with asyncssh.connect(
+            "127.0.0.1", hub.port, username="admin", password=ADMIN_PASSWORD, known_hosts=None
+        ) as conn:
             command = f"jobs run echoer echo --input {shlex.quote('name=' + name)} --input tags=a --follow"
             run = await conn.run(command, timeout=120)
         assert run.exit_status == 0, f"{run.stdout}{run.stderr}"
@@ -168,8 +184,13 @@ def test_extra_vars_keep_their_types_and_stay_text(tmp_path: Path) -> None:
         "flag": True,
     }
     ctx = RunContext(
-        job_id="t", job_dir=tmp_path / "job", env=base_env(), emit=lines.append, emit_many=lines.extend,
-        tracker=ProcessTracker(), extravars=extravars,
+        job_id="t",
+        job_dir=tmp_path / "job",
+        env=base_env(),
+        emit=lines.append,
+        emit_many=lines.extend,
+        tracker=ProcessTracker(),
+        extravars=extravars,
     )
     ctx.job_dir.mkdir()
 
@@ -208,7 +229,11 @@ def test_a_vultr_label_in_the_inventory_file_is_printed_as_set(tmp_path: Path) -
     playbook.write_text(INVENTORY_PLAYBOOK)
     lines: list[str] = []
     ctx = RunContext(
-        job_id="t", job_dir=tmp_path / "job", env=base_env(), emit=lines.append, emit_many=lines.extend,
+        job_id="t",
+        job_dir=tmp_path / "job",
+        env=base_env(),
+        emit=lines.append,
+        emit_many=lines.extend,
         tracker=ProcessTracker(),
     )
     ctx.job_dir.mkdir()

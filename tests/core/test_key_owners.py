@@ -37,7 +37,11 @@ def labtui(core: Core, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     return subprocess.run(
         [sys.executable, "-m", "labtui", "--home", str(core.paths.home), *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -47,7 +51,9 @@ async def pair(core: Core, admin: Actor) -> tuple[Actor, Actor]:
 
 
 async def refusals(core: Core) -> list[tuple[str, str]]:
-    rows = await core.db.run(lambda s: list(s.scalars(select(AuditRecord).where(AuditRecord.action.like("%ssh_key_refused")))))
+    rows = await core.db.run(
+        lambda s: list(s.scalars(select(AuditRecord).where(AuditRecord.action.like("%ssh_key_refused"))))
+    )
     return [(r.action, r.target) for r in rows]
 
 
@@ -67,7 +73,9 @@ async def test_another_users_profile_key_is_refused_as_profile_key(core: Core, p
     await core.users.set_ssh_key(mallory, new_key())
 
 
-async def test_a_registered_key_and_a_profile_key_exclude_each_other(core: Core, admin: Actor, pair: tuple[Actor, Actor]) -> None:
+async def test_a_registered_key_and_a_profile_key_exclude_each_other(
+    core: Core, admin: Actor, pair: tuple[Actor, Actor]
+) -> None:
     alice, mallory = pair
     profile, registered = new_key(), new_key()
     await core.users.set_ssh_key(alice, profile)
@@ -79,12 +87,16 @@ async def test_a_registered_key_and_a_profile_key_exclude_each_other(core: Core,
     with pytest.raises(KeyInUse):
         await core.users.set_ssh_key(mallory, registered)
     assert await core.login_keys.list(admin, "mallory") == []
-    assert [a for a, _ in await refusals(core)] == ["user.ssh_key_refused", "user.ssh_key_refused", "profile.ssh_key_refused"]
+    assert [a for a, _ in await refusals(core)] == [
+        "user.ssh_key_refused",
+        "user.ssh_key_refused",
+        "profile.ssh_key_refused",
+    ]
     # One user may hold a key both ways: it is still one owner.
     await core.login_keys.add(alice, "alice", profile)
-    assert [(name, blob(k)) for name, k in await core.login_keys.authorized(Actor.system("cli")) if name == "alice"] == [
-        ("alice", blob(registered)), ("alice", blob(profile))
-    ]
+    assert [
+        (name, blob(k)) for name, k in await core.login_keys.authorized(Actor.system("cli")) if name == "alice"
+    ] == [("alice", blob(registered)), ("alice", blob(profile))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -131,8 +143,12 @@ async def test_a_database_with_a_shared_key_starts_and_authorized_keys_leaves_it
     # Written as an older labtui (or a CloudLab import) could: the shared key under mallory
     # too, as a registered key with another comment.
     fingerprint = asyncssh.import_public_key(shared).get_fingerprint()
-    await core.db.run(lambda s: s.add(UserSshKey(user_id=mallory.user_id, public_key=shared, fingerprint=fingerprint, comment="copy")))
-    await core.db.run(lambda s: s.execute(update(User).where(User.username == "admin").values(ssh_public_key=shared + " admin@x")))
+    await core.db.run(
+        lambda s: s.add(UserSshKey(user_id=mallory.user_id, public_key=shared, fingerprint=fingerprint, comment="copy"))
+    )
+    await core.db.run(
+        lambda s: s.execute(update(User).where(User.username == "admin").values(ssh_public_key=shared + " admin@x"))
+    )
     await core.aclose()
 
     again = await make_core()  # starts as before

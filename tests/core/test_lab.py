@@ -33,7 +33,13 @@ def write_py(tmp_path: Path, name: str, code: str) -> str:
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -41,7 +47,9 @@ def git(*args: str, cwd: Path) -> str:
 
 
 async def test_env_applies_to_later_run_and_not_to_os_environ(tmp_path: Path) -> None:
-    show = write_py(tmp_path, "show.py", "import os\nopen('seen.txt', 'a').write(os.environ.get('LABTUI_T_VAR', '-') + '\\n')\n")
+    show = write_py(
+        tmp_path, "show.py", "import os\nopen('seen.txt', 'a').write(os.environ.get('LABTUI_T_VAR', '-') + '\\n')\n"
+    )
     actions = tmp_path / "actions.yaml"
     actions.write_text(f"setup:\n  - RUN {show}\n  - ENV LABTUI_T_VAR=a=b c\nsecond:\n  - RUN {show}\n")
     result = await run_startup_actions(actions, cwd=tmp_path / "work")
@@ -50,7 +58,11 @@ async def test_env_applies_to_later_run_and_not_to_os_environ(tmp_path: Path) ->
     assert result.returned is None
     assert result.env["LABTUI_T_VAR"] == "a=b c"
     assert "LABTUI_T_VAR" not in os.environ
-    assert result.ran == [f"RUN {shlex.join(shlex.split(show))}", "ENV LABTUI_T_VAR", f"RUN {shlex.join(shlex.split(show))}"]
+    assert result.ran == [
+        f"RUN {shlex.join(shlex.split(show))}",
+        "ENV LABTUI_T_VAR",
+        f"RUN {shlex.join(shlex.split(show))}",
+    ]
 
 
 async def test_failing_run_stops_with_its_output(tmp_path: Path) -> None:
@@ -77,7 +89,9 @@ async def test_run_of_a_missing_program_names_the_line(tmp_path: Path) -> None:
 async def test_return_stops_and_returns_its_value(tmp_path: Path) -> None:
     touch = write_py(tmp_path, "touch.py", "open('after.txt', 'w').write('ran')\n")
     actions = tmp_path / "actions.yaml"
-    actions.write_text(f"a:\n  - ENV X=1\n  - RETURN /app/cloudlabsettings/startup.conf.yaml\n  - RUN {touch}\nb:\n  - RUN {touch}\n")
+    actions.write_text(
+        f"a:\n  - ENV X=1\n  - RETURN /app/cloudlabsettings/startup.conf.yaml\n  - RUN {touch}\nb:\n  - RUN {touch}\n"
+    )
     result = await run_startup_actions(actions, cwd=tmp_path)
     assert result.returned == "/app/cloudlabsettings/startup.conf.yaml"
     assert not (tmp_path / "after.txt").exists()
@@ -141,11 +155,18 @@ def test_the_returned_startup_config_is_read_relative_to_where_the_actions_ran(t
     )
     (settings / "core.yaml").write_text("dns_basename: lab.example\n")
     conf = read_startup_conf("cloudlabsettings/startup.conf.yaml", tmp_path)
-    assert (conf.git_url, conf.git_key, conf.dns_basename) == ("git@github.com:me/cloudlab.git", "/data/key_lab", "lab.example")
+    assert (conf.git_url, conf.git_key, conf.dns_basename) == (
+        "git@github.com:me/cloudlab.git",
+        "/data/key_lab",
+        "lab.example",
+    )
     assert conf.warnings == ()
 
     # The returned config gives the lab and its key unless lab.* names them.
-    assert (lab_config(LabConfig(), conf).repo, lab_config(LabConfig(), conf).ssh_key) == (conf.git_url, "/data/key_lab")
+    assert (lab_config(LabConfig(), conf).repo, lab_config(LabConfig(), conf).ssh_key) == (
+        conf.git_url,
+        "/data/key_lab",
+    )
     mine = LabConfig(repo="/srv/lab", ssh_key="/k")
     assert lab_config(mine, conf) == mine
     assert lab_config(LabConfig(ssh_key="/k"), conf).ssh_key == "/k"
@@ -182,7 +203,9 @@ async def test_clone_uses_the_engine_env_and_is_skipped_when_present(tmp_path: P
     git("commit", "-qm", "init", cwd=origin)
     actions = tmp_path / "actions.yaml"
     # GIT_TERMINAL_PROMPT must be honoured from ENV too; the clone lands in the cwd.
-    actions.write_text(f"a:\n  - ENV GIT_TERMINAL_PROMPT=0\n  - CLONE {origin}\n  - RETURN settings/startup.conf.yaml\n")
+    actions.write_text(
+        f"a:\n  - ENV GIT_TERMINAL_PROMPT=0\n  - CLONE {origin}\n  - RETURN settings/startup.conf.yaml\n"
+    )
     work = tmp_path / "work"
     result = await run_startup_actions(actions, cwd=work)
     assert (work / "settings" / "startup.conf.yaml").read_text() == "core_settings: x\n"
@@ -215,7 +238,9 @@ async def test_default_config_clones_the_bundled_demo_lab(tmp_path: Path) -> Non
     assert result.action == "cloned"
     assert result.source == str(DEMO_LAB)
     assert (checkout / ".git").is_dir()
-    assert (checkout / "inventory_types" / "server.yaml").read_bytes() == (DEMO_LAB / "inventory_types" / "server.yaml").read_bytes()
+    assert (checkout / "inventory_types" / "server.yaml").read_bytes() == (
+        DEMO_LAB / "inventory_types" / "server.yaml"
+    ).read_bytes()
     assert (checkout / "outputs" / ".gitkeep").exists()
     assert git("status", "--porcelain", cwd=checkout) == ""
     # The package folder itself is never turned into a repository.
@@ -264,7 +289,9 @@ async def test_pull_of_a_git_repo_and_a_failed_pull_keeps_the_checkout(tmp_path:
     git("commit", "-qam", "three", cwd=source)
     result = await sync_lab_repo(config, checkout, tmp_path / "cache")
     assert result.action == "kept"
-    assert len(result.warnings) == 1 and result.warnings[0].startswith("lab pull failed, using the old checkout: git pull")
+    assert len(result.warnings) == 1 and result.warnings[0].startswith(
+        "lab pull failed, using the old checkout: git pull"
+    )
     assert (checkout / "config.yml").read_text() == "domain_name: local edit\n"
 
 
@@ -324,7 +351,9 @@ def make_lab(tmp_path: Path) -> Path:
 def test_symlink_is_created_relative_to_the_lab(tmp_path: Path) -> None:
     lab = make_lab(tmp_path)
     root = tmp_path / "root"
-    result = create_symlinks({str(root / "services"): "services", str(root / "sub" / "config.yml"): "config.yml"}, lab, tmp_path)
+    result = create_symlinks(
+        {str(root / "services"): "services", str(root / "sub" / "config.yml"): "config.yml"}, lab, tmp_path
+    )
     assert (root / "services").resolve() == lab / "services"
     assert (root / "sub" / "config.yml").read_text() == "domain_name: x\n"
     assert result.created == [str(root / "services"), str(root / "sub" / "config.yml")]
@@ -373,6 +402,8 @@ async def test_credentials_in_a_repo_url_never_reach_the_message(tmp_path: Path)
 
     # Nothing listens on port 1: the clone fails at once, and its message must not show the token.
     with pytest.raises(GitError) as err:
-        await sync_lab_repo(LabConfig(repo="https://deploy:s3cr3t-token@127.0.0.1:1/lab.git"), tmp_path / "lab", tmp_path / "cache")
+        await sync_lab_repo(
+            LabConfig(repo="https://deploy:s3cr3t-token@127.0.0.1:1/lab.git"), tmp_path / "lab", tmp_path / "cache"
+        )
     assert "s3cr3t-token" not in str(err.value)
     assert "https://***@127.0.0.1:1/lab.git" in str(err.value)

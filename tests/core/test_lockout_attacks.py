@@ -149,7 +149,9 @@ async def test_parallel_ssh_password_attempts_check_at_most_the_configured_numbe
 
     async def attempt(password: str) -> bool:
         try:
-            async with asyncssh.connect("127.0.0.1", hub.port, username="admin", password=password, known_hosts=None, client_keys=None):
+            async with asyncssh.connect(
+                "127.0.0.1", hub.port, username="admin", password=password, known_hosts=None, client_keys=None
+            ):
                 return True
         except asyncssh.PermissionDenied:
             return False

@@ -22,7 +22,9 @@ from labtui.core.runtime import Core
 from tests.conftest import add_user
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-pytestmark = pytest.mark.skipif(not (os.path.exists(SSHD) and shutil.which("ssh")), reason="OpenSSH (sshd and ssh) is not installed")
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(SSHD) and shutil.which("ssh")), reason="OpenSSH (sshd and ssh) is not installed"
+)
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 
 
@@ -43,7 +45,9 @@ async def test_authorized_keys_line_logs_the_owner_in(core: Core, admin: Actor, 
     def through_openssh() -> None:  # blocking: sshd, ssh and a PTY, run off the event loop
         lines = subprocess.run(
             [sys.executable, "-m", "labtui", "--home", str(core.paths.home), "users", "authorized-keys"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert lines.startswith("restrict,pty,command=") and "shell --user keyholder" in lines
         (tmp_path / "authorized_keys").write_text(lines)
@@ -69,9 +73,25 @@ async def test_authorized_keys_line_logs_the_owner_in(core: Core, admin: Actor, 
             user = os.environ.get("USER") or "root"
             master, slave = os.openpty()
             client = subprocess.Popen(
-                ["ssh", "-tt", "-i", str(key_file), "-p", str(port), "-o", "StrictHostKeyChecking=no",
-                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", f"{user}@127.0.0.1"],
-                stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm-256color"},
+                [
+                    "ssh",
+                    "-tt",
+                    "-i",
+                    str(key_file),
+                    "-p",
+                    str(port),
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o",
+                    "BatchMode=yes",
+                    f"{user}@127.0.0.1",
+                ],
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env={**os.environ, "TERM": "xterm-256color"},
             )
             os.close(slave)
             seen = b""

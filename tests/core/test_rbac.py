@@ -25,10 +25,14 @@ async def test_permission_table_has_cloudlabs_37_plus_wildcard(core: Core) -> No
 
 
 async def test_seeding_is_idempotent(core: Core) -> None:
-    before = await core.db.run(lambda s: (s.scalar(select(Permission.id).order_by(Permission.id.desc())), len(list(s.scalars(select(Role))))))
+    before = await core.db.run(
+        lambda s: (s.scalar(select(Permission.id).order_by(Permission.id.desc())), len(list(s.scalars(select(Role)))))
+    )
     await core.db.run(core.rbac.seed)
     await core.db.run(core.rbac.seed)
-    after = await core.db.run(lambda s: (s.scalar(select(Permission.id).order_by(Permission.id.desc())), len(list(s.scalars(select(Role))))))
+    after = await core.db.run(
+        lambda s: (s.scalar(select(Permission.id).order_by(Permission.id.desc())), len(list(s.scalars(select(Role)))))
+    )
     assert before == after
 
 
@@ -48,7 +52,10 @@ async def test_operator_is_refused_user_management_and_the_refusal_is_audited(co
     with pytest.raises(PermissionDenied):
         await core.rbac.create_role(op, "sneaky")
     denied = await core.db.run(
-        lambda s: [(r.username, r.detail) for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))]
+        lambda s: [
+            (r.username, r.detail)
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
+        ]
     )
     assert ("oper", '{"permission": "users.view"}') in denied
 
@@ -57,6 +64,7 @@ async def test_checks_are_cached_and_invalidated_on_change(core: Core, admin: Ac
     bob = await add_user(core, admin, "bobby", "viewer")
     assert not await core.rbac.has(bob, "services.deploy")
     viewer = next(r for r in await core.rbac.list_roles(admin) if r.name == "viewer")
+
     # A change behind core's back is not seen while the cache is fresh ...
     def grant(s):  # type: ignore[no-untyped-def]
         role = s.get(Role, viewer.id)

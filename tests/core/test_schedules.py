@@ -27,9 +27,13 @@ from tests.conftest import add_user
 
 async def test_create_computes_next_run_in_zone_and_lists_by_next_run(core: Core, admin: Actor) -> None:
     hourly = await core.schedules.create(admin, ScheduleSpec("hourly", "0 * * * *", service="hello"))
-    berlin = await core.schedules.create(admin, ScheduleSpec("berlin-9", "0 9 * * *", service="hello", tz="Europe/Berlin"))
+    berlin = await core.schedules.create(
+        admin, ScheduleSpec("berlin-9", "0 9 * * *", service="hello", tz="Europe/Berlin")
+    )
     assert hourly.next_run_at and hourly.next_run_at.minute == 0
-    assert berlin.next_run_at and berlin.next_run_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin")).hour == 9
+    assert (
+        berlin.next_run_at and berlin.next_run_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin")).hour == 9
+    )
     await core.schedules.create(admin, ScheduleSpec("leap-day", "0 0 29 2 *", service="hello"))
     names = [s.name for s in await core.schedules.list(admin)]
     assert names[0] in ("hourly", "berlin-9") and names[-1] == "leap-day"
@@ -62,7 +66,6 @@ async def test_viewer_can_list_but_not_create_and_delete_is_audited(core: Core, 
 
 
 # -- firing: inventory actions, system tasks, bursts -------------------------------------------
-
 
 
 async def _echo_task(core: Core, actor: Actor, say: Say) -> None:
@@ -114,7 +117,15 @@ async def jobs_of(core: Core, schedule_id: int) -> list[Job]:
 async def test_inventory_action_schedule_fires_as_its_creator(core: Core, admin: Actor, worker: JobWorker) -> None:
     net = await core.inventory.create(admin, "network", {"name": "lan", "cidr": "10.0.0.0/24"})
     made = await core.schedules.create(
-        admin, ScheduleSpec("describe-lan", "0 * * * *", job_type="inventory_action", type_slug="network", action="describe", object_id=net.id)
+        admin,
+        ScheduleSpec(
+            "describe-lan",
+            "0 * * * *",
+            job_type="inventory_action",
+            type_slug="network",
+            action="describe",
+            object_id=net.id,
+        ),
     )
     assert made.target == f"network.describe #{net.id}"
     await make_due(core, "describe-lan")
@@ -122,20 +133,34 @@ async def test_inventory_action_schedule_fires_as_its_creator(core: Core, admin:
     assert firing.outcome == "queued"
     job = await core.jobs.wait(admin, firing.job_id or "", timeout=60)
     assert (job.status, job.action, job.type_slug, job.object_id, job.schedule_id, job.username) == (
-        "completed", "inventory", "network", net.id, made.id, "scheduler:describe-lan"
+        "completed",
+        "inventory",
+        "network",
+        net.id,
+        made.id,
+        "scheduler:describe-lan",
     )
     text = "\n".join(line.line for line in await core.jobs.output(admin, job.id))
     assert "Network lan is 10.0.0.0/24" in text
     again = await core.schedules.get(admin, made.id)
     # The firing queued the job; its Last now reads as the job ended (it stayed "queued").
-    assert again.last_job_id == job.id and again.last_status == "completed" and again.next_run_at and again.next_run_at > utcnow()
+    assert (
+        again.last_job_id == job.id
+        and again.last_status == "completed"
+        and again.next_run_at
+        and again.next_run_at > utcnow()
+    )
 
 
 async def test_system_task_schedule_fires_and_its_lines_are_the_output(
     core: Core, admin: Actor, worker: JobWorker, test_tasks: None
 ) -> None:
-    ok = await core.schedules.create(admin, ScheduleSpec("echo", "0 * * * *", job_type="system_task", system_task="test_echo"))
-    bad = await core.schedules.create(admin, ScheduleSpec("fail", "0 * * * *", job_type="system_task", system_task="test_fail"))
+    ok = await core.schedules.create(
+        admin, ScheduleSpec("echo", "0 * * * *", job_type="system_task", system_task="test_echo")
+    )
+    bad = await core.schedules.create(
+        admin, ScheduleSpec("fail", "0 * * * *", job_type="system_task", system_task="test_fail")
+    )
     await make_due(core, "echo", "fail")
     firings = await Scheduler(core.db, core.jobs).fire_due()
     assert sorted(f.outcome for f in firings) == ["queued", "queued"]
@@ -151,9 +176,13 @@ async def test_system_task_schedule_fires_and_its_lines_are_the_output(
     assert lines[1:] == ["about to fail", "[ERROR: the upstream API said no]"]
 
 
-async def test_unknown_system_task_queues_nothing_and_records_the_error(core: Core, admin: Actor, test_tasks: None) -> None:
+async def test_unknown_system_task_queues_nothing_and_records_the_error(
+    core: Core, admin: Actor, test_tasks: None
+) -> None:
     system_tasks.register("test_vanishing", _echo_task, "Registered, then gone")
-    made = await core.schedules.create(admin, ScheduleSpec("gone", "0 * * * *", job_type="system_task", system_task="test_vanishing"))
+    made = await core.schedules.create(
+        admin, ScheduleSpec("gone", "0 * * * *", job_type="system_task", system_task="test_vanishing")
+    )
     system_tasks._tasks.pop("test_vanishing")  # e.g. the feature was removed
     await make_due(core, "gone")
     [firing] = await Scheduler(core.db, core.jobs).fire_due()
@@ -162,23 +191,38 @@ async def test_unknown_system_task_queues_nothing_and_records_the_error(core: Co
     after = await core.schedules.get(admin, made.id)
     assert after.last_status == "error" and after.last_job_id is None
     assert after.next_run_at and after.next_run_at > utcnow()  # moves on; no retry every tick
-    errors = await core.db.run(lambda s: list(s.scalars(select(AuditRecord).where(AuditRecord.action == "schedule.error"))))
+    errors = await core.db.run(
+        lambda s: list(s.scalars(select(AuditRecord).where(AuditRecord.action == "schedule.error")))
+    )
     assert [e.target for e in errors] == [f"schedules/{made.id}"] and "test_vanishing" in errors[0].detail
     with pytest.raises(ValidationError, match="System task must be one of"):
-        await core.schedules.create(admin, ScheduleSpec("nope", "0 * * * *", job_type="system_task", system_task="nope"))
+        await core.schedules.create(
+            admin, ScheduleSpec("nope", "0 * * * *", job_type="system_task", system_task="nope")
+        )
 
 
 async def test_burst_fires_each_once_even_with_two_schedulers(core: Core, admin: Actor) -> None:
     names = [f"b{i:03d}" for i in range(60)]
     for name in names:
-        await core.schedules.create(admin, ScheduleSpec(name, "* * * * *", service="greet", script="greet", inputs={"name": name}))
+        await core.schedules.create(
+            admin, ScheduleSpec(name, "* * * * *", service="greet", script="greet", inputs={"name": name})
+        )
     # One whose input is no longer valid and one whose creator may not deploy: refused, recorded, the rest queued.
     await core.schedules.create(admin, ScheduleSpec("broken-input", "* * * * *", service="greet", script="greet"))
     viewer = await add_user(core, admin, "watcher", "viewer")
-    await core.db.run(lambda s: s.add(ScheduledJob(
-        name="viewer-made", job_type="service_script", service_name="greet", script_name="deploy",
-        cron_expression="* * * * *", created_by=viewer.user_id, next_run_at=utcnow(),
-    )))
+    await core.db.run(
+        lambda s: s.add(
+            ScheduledJob(
+                name="viewer-made",
+                job_type="service_script",
+                service_name="greet",
+                script_name="deploy",
+                cron_expression="* * * * *",
+                created_by=viewer.user_id,
+                next_run_at=utcnow(),
+            )
+        )
+    )
     await make_due(core, *names, "broken-input", "viewer-made")
     a, b = Scheduler(core.db, core.jobs), Scheduler(core.db, core.jobs)
     first, second = await asyncio.gather(a.fire_due(), b.fire_due())
@@ -186,7 +230,9 @@ async def test_burst_fires_each_once_even_with_two_schedulers(core: Core, admin:
     assert sorted(f.schedule for f in firings) == sorted([*names, "broken-input", "viewer-made"])  # each once
     outcome = {f.schedule: f for f in firings}
     assert {outcome[n].outcome for n in names} == {"queued"}
-    assert outcome["broken-input"].outcome == "error" and "Missing required input: name" in outcome["broken-input"].detail
+    assert (
+        outcome["broken-input"].outcome == "error" and "Missing required input: name" in outcome["broken-input"].detail
+    )
     assert outcome["viewer-made"].outcome == "error" and "services.deploy" in outcome["viewer-made"].detail
     jobs = await core.db.run(lambda s: list(s.scalars(select(Job))))
     assert len(jobs) == len(names) and {j.username for j in jobs} == {f"scheduler:{n}" for n in names}
@@ -196,7 +242,9 @@ async def test_burst_fires_each_once_even_with_two_schedulers(core: Core, admin:
 
 
 async def test_history_lists_a_schedules_runs_newest_first_for_who_may_see_them(core: Core, admin: Actor) -> None:
-    made = await core.schedules.create(admin, ScheduleSpec("greeter", "0 3 * * *", service="greet", script="greet", inputs={"name": "x"}))
+    made = await core.schedules.create(
+        admin, ScheduleSpec("greeter", "0 3 * * *", service="greet", script="greet", inputs={"name": "x"})
+    )
     first = await core.jobs.run_script(admin, "greet", "greet", {"name": "1"}, schedule_id=made.id)
     second = await core.jobs.run_script(admin, "greet", "greet", {"name": "2"}, schedule_id=made.id)
     await core.jobs.run_script(admin, "greet", "greet", {"name": "other"})
@@ -211,7 +259,9 @@ async def test_history_lists_a_schedules_runs_newest_first_for_who_may_see_them(
         await core.jobs.for_schedule(stranger, made.id)
 
 
-async def test_system_task_jobs_cancel_and_refuse_unknown_names(core: Core, admin: Actor, worker: JobWorker, test_tasks: None) -> None:
+async def test_system_task_jobs_cancel_and_refuse_unknown_names(
+    core: Core, admin: Actor, worker: JobWorker, test_tasks: None
+) -> None:
     with pytest.raises(ValidationError, match="Unknown system task 'nope'"):
         await core.jobs.run_system_task(admin, "nope")
     job = await core.jobs.run_system_task(admin, "test_slow")
@@ -226,7 +276,9 @@ async def test_system_task_jobs_cancel_and_refuse_unknown_names(core: Core, admi
     assert [line.line for line in await core.jobs.output(admin, job.id)][-1] == "[CANCELLED]"
 
 
-async def test_a_schedules_last_status_follows_its_job_to_cancelled(core: Core, admin: Actor, worker: JobWorker) -> None:
+async def test_a_schedules_last_status_follows_its_job_to_cancelled(
+    core: Core, admin: Actor, worker: JobWorker
+) -> None:
     made = await core.schedules.create(admin, ScheduleSpec("slowly", "0 * * * *", service="slow"))
     await make_due(core, "slowly")
     [firing] = await Scheduler(core.db, core.jobs).fire_due()

@@ -66,8 +66,28 @@ def test_bad_cron_exits_2_with_the_reason(tmp_path: Path) -> None:
 
 
 async def test_add_list_disable_remove(home: Path, make_core: MakeCore) -> None:
-    added = cli(home, "schedules", "add", "nightly", "--cron", "0 3 * * *", "--service", "greet", "--script", "greet",
-                "--input", "name=ops", "--input", "tags=a", "--input", "tags=b", "--tz", "Europe/Berlin", "--as", "admin")
+    added = cli(
+        home,
+        "schedules",
+        "add",
+        "nightly",
+        "--cron",
+        "0 3 * * *",
+        "--service",
+        "greet",
+        "--script",
+        "greet",
+        "--input",
+        "name=ops",
+        "--input",
+        "tags=a",
+        "--input",
+        "tags=b",
+        "--tz",
+        "Europe/Berlin",
+        "--as",
+        "admin",
+    )
     assert added.returncode == 0, added.stderr
     assert "schedule nightly added: greet/greet at '0 3 * * *' (Europe/Berlin)" in added.stdout
     listed = json.loads(cli(home, "schedules", "list", "--json").stdout)
@@ -75,7 +95,9 @@ async def test_add_list_disable_remove(home: Path, make_core: MakeCore) -> None:
     row = listed[0]
     assert (row["name"], row["tz"], row["enabled"]) == ("nightly", "Europe/Berlin", True)
     assert row["inputs"] == {"name": "ops", "mood": "calm", "tags": ["a", "b"]}
-    next_run = dt.datetime.fromisoformat(row["next_run_at"]).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    next_run = dt.datetime.fromisoformat(row["next_run_at"]).astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Berlin")
+    )
     assert (next_run.hour, next_run.minute) == (3, 0)
     table = cli(home, "schedules", "list").stdout
     assert table.splitlines()[0].split()[:3] == ["NAME", "TARGET", "CRON"] and "nightly" in table
@@ -106,12 +128,21 @@ async def test_add_list_disable_remove(home: Path, make_core: MakeCore) -> None:
 
 
 @pytest.mark.slow
-async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute(home: Path, make_core: MakeCore) -> None:
+async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute(
+    home: Path, make_core: MakeCore
+) -> None:
     """Must-show: with ``labtui serve`` running, ``schedules add tick --cron '* * * * *'``
     produces a job within 2 s after the next minute boundary. Waits for a real minute."""
     serve = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "labtui", "--home", str(home), "serve",
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
+        sys.executable,
+        "-m",
+        "labtui",
+        "--home",
+        str(home),
+        "serve",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_env(),
     )
     try:
         assert serve.stderr is not None
@@ -120,7 +151,9 @@ async def test_SLOW_up_to_70s_serve_fires_a_cli_schedule_within_2s_of_the_minute
         now = dt.datetime.now(dt.UTC)
         if 60 - now.second - now.microsecond / 1e6 < 8:  # too close to a boundary for a fair start
             await asyncio.sleep(60 - now.second - now.microsecond / 1e6 + 0.5)
-        added = await asyncio.to_thread(cli, home, "schedules", "add", "tick", "--cron", "* * * * *", "--service", "hello", "--as", "admin")
+        added = await asyncio.to_thread(
+            cli, home, "schedules", "add", "tick", "--cron", "* * * * *", "--service", "hello", "--as", "admin"
+        )
         assert added.returncode == 0, added.stderr
         core: Core = await make_core()
         reader = Actor.system("test")

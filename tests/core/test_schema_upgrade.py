@@ -29,8 +29,10 @@ def test_a_database_missing_columns_gets_them_back_with_defaults_and_keeps_its_r
     db.dispose()
     # As an older labtui left it: a job row, and two columns that came later missing.
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO jobs (id, service, action, status, username, created_at, cancel_requested, output_lines) "
-                     "VALUES ('j1', 'hello', 'deploy', 'completed', 'alice', '2026-01-01 00:00:00', 0, 3)")
+        conn.execute(
+            "INSERT INTO jobs (id, service, action, status, username, created_at, cancel_requested, output_lines) "
+            "VALUES ('j1', 'hello', 'deploy', 'completed', 'alice', '2026-01-01 00:00:00', 0, 3)"
+        )
         conn.execute("ALTER TABLE jobs DROP COLUMN deployment_id")
         conn.execute("ALTER TABLE jobs DROP COLUMN cancel_requested")
 
@@ -53,8 +55,13 @@ def test_not_null_without_default_is_refused_and_new_indexes_are_made(tmp_path: 
         conn.execute(text("INSERT INTO things (id) VALUES (1)"))
 
     new = MetaData()
-    Table("things", new, Column("id", Integer, primary_key=True), Column("label", String(20), index=True),
-          Column("enabled", Boolean, nullable=False, default=True))
+    Table(
+        "things",
+        new,
+        Column("id", Integer, primary_key=True),
+        Column("label", String(20), index=True),
+        Column("enabled", Boolean, nullable=False, default=True),
+    )
     with engine.begin() as conn:
         assert add_missing_columns(conn, new) == ["things.label", "things.enabled"]
         assert conn.execute(text("SELECT enabled FROM things")).scalar_one() == 1
@@ -82,14 +89,22 @@ def test_inventory_actions_stored_before_the_object_column_get_it(tmp_path: Path
             ("d1", "deploy", '{"object_id": 7}'),  # not an inventory action: an input of that name
             ("a3", "inventory", "not json"),
         ):
-            conn.execute("INSERT INTO jobs (id, service, action, status, username, created_at, cancel_requested, output_lines, inputs) "
-                         "VALUES (?, 'svc', ?, 'completed', 'alice', '2026-01-01 00:00:00', 0, 0, ?)", (job_id, action, inputs))
+            conn.execute(
+                "INSERT INTO jobs (id, service, action, status, username, created_at, cancel_requested, output_lines, inputs) "
+                "VALUES (?, 'svc', ?, 'completed', 'alice', '2026-01-01 00:00:00', 0, 0, ?)",
+                (job_id, action, inputs),
+            )
 
     db = Database(f"sqlite:///{path}")
     assert "added columns: jobs.object_id" in db.create_schema()
     with db.engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT id, object_id FROM jobs")).all())
-        plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE object_id = 7 ORDER BY created_at DESC")))
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                text("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE object_id = 7 ORDER BY created_at DESC")
+            )
+        )
     assert rows == {"a1": 7, "a2": None, "d1": None, "a3": None}
     assert "ix_jobs_object_created" in plan
     db.dispose()

@@ -41,8 +41,14 @@ def labtui(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProce
     """The real command, under the usual umask 022 (what made the files world-readable)."""
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     return subprocess.run(
-        [sys.executable, "-m", "labtui", "--home", str(home), *args], input=stdin, capture_output=True,
-        text=True, env=env, timeout=180, check=False, umask=0o022,
+        [sys.executable, "-m", "labtui", "--home", str(home), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+        umask=0o022,
     )
 
 
@@ -52,7 +58,9 @@ def mode(path: Path) -> str:
 
 def stored_bytes(db: Path) -> bytes:
     """What ``grep -a`` searches: the database file and its side files, as bytes."""
-    return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists())
+    return b"".join(
+        p.read_bytes() for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()
+    )
 
 
 def test_init_cli_and_serve_keep_their_files_private_under_umask_022(tmp_path: Path) -> None:
@@ -70,7 +78,12 @@ def test_init_cli_and_serve_keep_their_files_private_under_umask_022(tmp_path: P
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
     serve = subprocess.Popen(
         [sys.executable, "-m", "labtui", "--home", str(home), "serve", "--no-scheduler", "--ssh", "127.0.0.1:0"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=0o022,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        umask=0o022,
     )
     watchdog = threading.Timer(120, serve.kill)
     watchdog.start()
@@ -83,7 +96,10 @@ def test_init_cli_and_serve_keep_their_files_private_under_umask_022(tmp_path: P
                 break
         assert any("host key" in line for line in seen), "".join(seen)
         db = home / "labtui.db"
-        modes = {p.name: mode(p) for p in (db, db.with_name("labtui.db-wal"), db.with_name("labtui.db-shm"), home / "labtui.log")}
+        modes = {
+            p.name: mode(p)
+            for p in (db, db.with_name("labtui.db-wal"), db.with_name("labtui.db-shm"), home / "labtui.log")
+        }
         assert modes == dict.fromkeys(["labtui.db", "labtui.db-wal", "labtui.db-shm", "labtui.log"], "-rw-------")
         host = home / "ssh_host_ed25519_key"
         assert mode(host) == "-rw-------"
@@ -113,9 +129,21 @@ async def credential_output(core: Core, value: str) -> None:
     """A service's credential output, synced into the inventory as the deploy hook does."""
     outputs = core.lab_dir / "services" / "hello" / "outputs" / "service_outputs.yaml"
     outputs.parent.mkdir(parents=True, exist_ok=True)
-    outputs.write_text(json.dumps({"outputs": [
-        {"name": "db_password", "type": "credential", "label": "DB password", "username": "root", "value": value},
-    ]}))
+    outputs.write_text(
+        json.dumps(
+            {
+                "outputs": [
+                    {
+                        "name": "db_password",
+                        "type": "credential",
+                        "label": "DB password",
+                        "username": "root",
+                        "value": value,
+                    },
+                ]
+            }
+        )
+    )
     counts = await adapters.sync_credentials(core, core.inventory_types["credential"], "hello")
     assert counts["added"] == 1
 
@@ -152,8 +180,11 @@ async def test_a_unique_secret_field_still_finds_its_duplicate(core: Core, admin
     def q(s: Session) -> tuple[int | None, int | None, int | None]:
         type_id = s.scalar(select(InventoryType.id).where(InventoryType.slug == "credential"))
         assert type_id is not None and field is not None
-        return (find_duplicate(s, type_id, field, "same-value-1"), find_duplicate(s, type_id, field, "same-value-1", exclude_id=a.id),
-                find_duplicate(s, type_id, field, "nowhere-3"))
+        return (
+            find_duplicate(s, type_id, field, "same-value-1"),
+            find_duplicate(s, type_id, field, "same-value-1", exclude_id=a.id),
+            find_duplicate(s, type_id, field, "nowhere-3"),
+        )
 
     assert await core.db.run(q) == (a.id, None, None)
 
@@ -178,7 +209,9 @@ def make_old_database(home: Path, values: dict[str, str]) -> int:
     file's pages), no record of a key or of a sealing pass, a plain host key file."""
     con = sqlite3.connect(home / "labtui.db")
     try:
-        object_id = con.execute("SELECT id FROM inventory_objects WHERE secrets != '{}' ORDER BY id LIMIT 1").fetchone()[0]
+        object_id = con.execute(
+            "SELECT id FROM inventory_objects WHERE secrets != '{}' ORDER BY id LIMIT 1"
+        ).fetchone()[0]
         con.execute("UPDATE inventory_objects SET secrets = ? WHERE id = ?", (json.dumps(values), object_id))
         con.execute("DELETE FROM app_metadata WHERE key IN ('secrets_key_id', 'secrets_sealed')")
         con.commit()
@@ -214,8 +247,14 @@ async def test_the_upgrade_seals_plain_values_of_an_old_database(make_core: Make
         handler.close()
     root.setLevel(before[1])
     root.propagate = before[2]
-    assert (mode(home), mode(home / "labtui.db"), mode(home / "labtui.log")) == ("drwx------", "-rw-------", "-rw-------")
-    assert legacy.encode() not in stored_bytes(home / "labtui.db"), "the plain bytes are wiped from the file, WAL included"
+    assert (mode(home), mode(home / "labtui.db"), mode(home / "labtui.log")) == (
+        "drwx------",
+        "-rw-------",
+        "-rw-------",
+    )
+    assert legacy.encode() not in stored_bytes(home / "labtui.db"), (
+        "the plain bytes are wiped from the file, WAL included"
+    )
     stored = await core.db.run(lambda s: s.get(InventoryObject, object_id).secrets)
     assert SecretBox.is_sealed(json.loads(stored)["secret"])
     admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
@@ -224,7 +263,9 @@ async def test_the_upgrade_seals_plain_values_of_an_old_database(make_core: Make
     # The old plain host key is sealed in place, and is the same key.
     key = host_key(home)
     assert key.get_fingerprint() == old_fingerprint
-    assert (home / "ssh_host_ed25519_key").read_text().startswith("enc:v1:") and mode(home / "ssh_host_ed25519_key") == "-rw-------"
+    assert (home / "ssh_host_ed25519_key").read_text().startswith("enc:v1:") and mode(
+        home / "ssh_host_ed25519_key"
+    ) == "-rw-------"
     assert host_key(home).get_fingerprint() == old_fingerprint
 
 

@@ -77,16 +77,24 @@ def test_scripts_yaml_defaults_and_parsing(tmp_path: Path) -> None:
     assert len(warnings) == 1 and "needs a name and a file" in warnings[0]
 
 
-
 @pytest.mark.parametrize(
     ("text", "warning"),
     [
-        ("scripts:\n  - {name: a, file: a.sh}\n  - [unclosed\n", ":4: not readable YAML: expected ',' or ']', but got '<stream end>'"),
+        (
+            "scripts:\n  - {name: a, file: a.sh}\n  - [unclosed\n",
+            ":4: not readable YAML: expected ',' or ']', but got '<stream end>'",
+        ),
         ("# the lab's scripts\nscripts: {name: a}\n", ":2: no 'scripts' list, using the default deploy script"),
         ("other: 1\n", ":1: no 'scripts' list, using the default deploy script"),
-        ("scripts:\n  - {name: a, file: a.sh}\n\n  - {label: nameless, file: b.sh}\n", ":4: scripts[1]: a script needs a name and a file"),
+        (
+            "scripts:\n  - {name: a, file: a.sh}\n\n  - {label: nameless, file: b.sh}\n",
+            ":4: scripts[1]: a script needs a name and a file",
+        ),
         ("scripts:\n  - name: a\n    file: a.sh\n    inputs: text\n", ":4: scripts[0]: inputs must be a list"),
-        ("scripts:\n  - name: a\n    file: a.sh\n    inputs:\n      - {name: x}\n      - label: y\n", ":6: scripts[0].inputs[1]: an input needs a name"),
+        (
+            "scripts:\n  - name: a\n    file: a.sh\n    inputs:\n      - {name: x}\n      - label: y\n",
+            ":6: scripts[0].inputs[1]: an input needs a name",
+        ),
     ],
 )
 def test_scripts_yaml_warnings_name_file_and_line(tmp_path: Path, text: str, warning: str) -> None:
@@ -101,6 +109,7 @@ def test_scripts_yaml_that_is_not_utf8_is_a_warning(tmp_path: Path) -> None:
     scripts, warnings = load_scripts(service)
     assert [s.name for s in scripts] == ["deploy"]
     assert warnings == [f"{service / 'scripts.yaml'}: not UTF-8 text, using the default deploy script"]
+
 
 GREET = ScriptDef(
     "greet",
@@ -118,7 +127,10 @@ GREET = ScriptDef(
 def test_validate_inputs_by_type() -> None:
     values = validate_inputs("greet", GREET, {"name": "Ada", "tags": "a, b,,c"})
     assert values == {"name": "Ada", "mood": "calm", "tags": ["a", "b", "c"]}
-    assert validate_inputs("greet", GREET, {"name": "Ada", "tags": ["x", "", "y"], "mood": "happy"})["tags"] == ["x", "y"]
+    assert validate_inputs("greet", GREET, {"name": "Ada", "tags": ["x", "", "y"], "mood": "happy"})["tags"] == [
+        "x",
+        "y",
+    ]
 
     for bad in ({}, {"name": ""}, {"name": "   "}, {"name": None}):
         with pytest.raises(ValidationError, match="Missing required input: name") as exc:

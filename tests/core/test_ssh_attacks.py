@@ -52,11 +52,15 @@ def connect(hub: SshHub, username: str, *, source: str = "127.0.0.1", **auth: An
 
 
 async def _sessions_of(core: Core, user_id: int) -> int:
-    return await core.db.run(lambda s: int(s.scalar(select(func.count(AuthSession.id)).where(AuthSession.user_id == user_id)) or 0))
+    return await core.db.run(
+        lambda s: int(s.scalar(select(func.count(AuthSession.id)).where(AuthSession.user_id == user_id)) or 0)
+    )
 
 
 async def _logins(core: Core, admin: Actor) -> list[tuple[str, str]]:
-    return [(r.username, r.detail.get("method", "password")) for r in await core.audit.page(admin) if r.action == "login"]
+    return [
+        (r.username, r.detail.get("method", "password")) for r in await core.audit.page(admin) if r.action == "login"
+    ]
 
 
 # -- 1. a public key alone logs no one in ------------------------------------------------------
@@ -67,7 +71,9 @@ class PublicKeyOnly(SSHKeyPair):
     signed with."""
 
     def __init__(self, public: asyncssh.SSHKey) -> None:
-        super().__init__(public.algorithm, public.algorithm, public.sig_algorithms, public.sig_algorithms, public.public_data, None)
+        super().__init__(
+            public.algorithm, public.algorithm, public.sig_algorithms, public.sig_algorithms, public.public_data, None
+        )
 
     async def sign_async(self, data: bytes) -> bytes:
         raise ValueError("only the public key is known")
@@ -91,7 +97,9 @@ async def test_a_probe_with_the_victims_key_then_a_signature_with_another_is_ref
             await conn.run("jobs list", timeout=20)
 
     async def refusal_recorded() -> bool:
-        return any(r.action == "login.failed" and r.detail == {"method": "publickey"} for r in await core.audit.page(admin))
+        return any(
+            r.action == "login.failed" and r.detail == {"method": "publickey"} for r in await core.audit.page(admin)
+        )
 
     await until(refusal_recorded, timeout=20)  # written when the connection ends
     assert await _sessions_of(core, admin.user_id) == sessions_before
@@ -125,10 +133,28 @@ async def test_openssh_offering_the_victims_public_key_file_and_its_own_key_is_r
     sessions_before = await _sessions_of(core, admin.user_id)
 
     argv = [
-        ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=publickey",
-        "-i", str(tmp_path / "admin_key.pub"), "-i", str(attacker_file), "-p", str(hub.port), "admin@127.0.0.1",
-        "jobs", "list",
+        ssh,
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "PreferredAuthentications=publickey",
+        "-i",
+        str(tmp_path / "admin_key.pub"),
+        "-i",
+        str(attacker_file),
+        "-p",
+        str(hub.port),
+        "admin@127.0.0.1",
+        "jobs",
+        "list",
     ]
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
     proc: asyncio.subprocess.Process = await asyncio.create_subprocess_exec(
@@ -163,15 +189,21 @@ class Told(asyncssh.SSHClient):
         self.exc = exc
 
 
-async def test_thirty_join_sessions_do_not_lock_out_a_password_user(core: Core, admin: Actor, make_hub: MakeHub) -> None:
+async def test_thirty_join_sessions_do_not_lock_out_a_password_user(
+    core: Core, admin: Actor, make_hub: MakeHub
+) -> None:
     hub: SshHub = await make_hub(SshLimits(max_sessions=2, max_join_sessions=3))
     async with contextlib.AsyncExitStack() as stack:
         admitted: list[asyncssh.SSHClientProcess[bytes]] = []
         refused = 0
         for i in range(30):  # 5 from each of 6 addresses
             try:
-                conn = await stack.enter_async_context(connect(hub, "join", source=f"127.0.0.{2 + i // 5}", password=None))
-                admitted.append(await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None))
+                conn = await stack.enter_async_context(
+                    connect(hub, "join", source=f"127.0.0.{2 + i // 5}", password=None)
+                )
+                admitted.append(
+                    await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
+                )
             except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError):
                 refused += 1
         assert len(admitted) == 3 and refused == 27
@@ -186,7 +218,10 @@ async def test_thirty_join_sessions_do_not_lock_out_a_password_user(core: Core, 
         assert len(hub.joined) == 3
 
         # The joins fill no signed-in user's place: admin gets both of the server's sessions.
-        async with connect(hub, "admin", password=ADMIN_PASSWORD) as one, connect(hub, "admin", password=ADMIN_PASSWORD) as two:
+        async with (
+            connect(hub, "admin", password=ADMIN_PASSWORD) as one,
+            connect(hub, "admin", password=ADMIN_PASSWORD) as two,
+        ):
             p1 = await one.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
             p2 = await two.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
             await asyncio.gather(screen_until(p1, "admin · roles"), screen_until(p2, "admin · roles"))
@@ -221,7 +256,9 @@ async def _flood(port: int, count: int, sources: list[str]) -> tuple[list[asynci
     held: list[asyncio.StreamWriter] = []
     dropped = 0
     for start in range(0, count, 100):
-        results = await asyncio.gather(*(_banner_only(port, sources[i % len(sources)]) for i in range(start, min(count, start + 100))))
+        results = await asyncio.gather(
+            *(_banner_only(port, sources[i % len(sources)]) for i in range(start, min(count, start + 100)))
+        )
         for kept, writer in results:
             if kept:
                 held.append(writer)
@@ -285,12 +322,20 @@ async def test_a_connection_that_does_not_log_in_is_closed_after_the_grace_time(
 
 def test_the_startup_and_join_limits_come_from_config_and_cannot_be_turned_off(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("ssh:\n  max_startups: 7\n  max_startups_per_source: 3\n  login_grace_seconds: 9\n"
-                    "  max_join_sessions: 2\n  join_timeout_seconds: 60\n")
+    path.write_text(
+        "ssh:\n  max_startups: 7\n  max_startups_per_source: 3\n  login_grace_seconds: 9\n"
+        "  max_join_sessions: 2\n  join_timeout_seconds: 60\n"
+    )
     limits = SshLimits.from_config(load_config(path).ssh)
     assert (limits.max_startups, limits.max_startups_per_source, limits.login_grace_seconds) == (7, 3, 9.0)
     assert (limits.max_join_sessions, limits.join_timeout_seconds) == (2, 60.0)
-    for key in ("max_startups", "max_startups_per_source", "login_grace_seconds", "max_join_sessions", "join_timeout_seconds"):
+    for key in (
+        "max_startups",
+        "max_startups_per_source",
+        "login_grace_seconds",
+        "max_join_sessions",
+        "join_timeout_seconds",
+    ):
         path.write_text(f"ssh:\n  {key}: 0\n")
         with pytest.raises(ConfigError, match=rf"config.yaml:2: ssh.{key}: must be between 1 and \d+, got 0"):
             load_config(path)

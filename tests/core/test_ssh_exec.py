@@ -68,7 +68,9 @@ async def _join(hub: SshHub) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSH
     return conn, proc, TerminalScreen(100, 30)
 
 
-async def _redeem(proc: asyncssh.SSHClientProcess[bytes], screen: TerminalScreen, token: str, password: str, expect: str) -> str:
+async def _redeem(
+    proc: asyncssh.SSHClientProcess[bytes], screen: TerminalScreen, token: str, password: str, expect: str
+) -> str:
     await read_until(proc, screen, "labtui · join")
     proc.stdin.write(b"\r")  # "I have an invitation"
     await read_until(proc, screen, "Invitation token")

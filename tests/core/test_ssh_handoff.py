@@ -62,7 +62,9 @@ async def test_env_secrets_reach_a_tui_session_and_a_command(
     hub = SshHub(served, [sys.executable, "-m", "labtui", "--home", str(core.paths.home), "--config", str(path)])
     await hub.start("127.0.0.1", 0)
     try:
-        async with asyncssh.connect("127.0.0.1", hub.port, username="admin", password=ADMIN_PASSWORD, known_hosts=None) as conn:
+        async with asyncssh.connect(
+            "127.0.0.1", hub.port, username="admin", password=ADMIN_PASSWORD, known_hosts=None
+        ) as conn:
             listing = await conn.run("services list", timeout=30)
             assert listing.exit_status == 0, listing.stderr
             proc = await conn.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None)
@@ -79,8 +81,24 @@ def _openssh(key_file: Path, port: int, *extra: str) -> list[str]:
     if ssh is None:
         pytest.skip("no OpenSSH client")
     return [
-        ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", str(key_file), "-p", str(port), *extra,
+        ssh,
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-i",
+        str(key_file),
+        "-p",
+        str(port),
+        *extra,
         "admin@127.0.0.1",
     ]
 
@@ -91,7 +109,11 @@ async def _screen_of_ssh_t(argv: list[str], text: str, timeout: float = 60.0) ->
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm-256color"},
+            *argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm-256color"},
             start_new_session=True,
         )
     finally:
@@ -125,9 +147,17 @@ async def test_env_secrets_over_labtui_serve_with_its_fork_server(core: Core, ad
     key_file.write_bytes(key.export_private_key())
     key_file.chmod(0o600)
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "labtui", "--home", str(core.paths.home),
-        "serve", "--no-scheduler", "--ssh", "127.0.0.1:0",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "labtui",
+        "--home",
+        str(core.paths.home),
+        "serve",
+        "--no-scheduler",
+        "--ssh",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "RT_VULTR_KEY": SECRET},
     )
     assert server.stderr is not None
@@ -150,8 +180,12 @@ async def test_env_secrets_over_labtui_serve_with_its_fork_server(core: Core, ad
             await ssh_t.wait()
 
         command = await asyncio.create_subprocess_exec(
-            *_openssh(key_file, port), "jobs", "list",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            *_openssh(key_file, port),
+            "jobs",
+            "list",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         stdout, stderr = await asyncio.wait_for(command.communicate(), 60)
         assert command.returncode == 0, stderr

@@ -50,7 +50,10 @@ async def test_two_users_at_once_by_password_and_by_key(core: Core, admin: Actor
     viewer = await add_user(core, admin, "watcher", "viewer")
     key = asyncssh.generate_private_key("ssh-ed25519")
     await core.users.set_ssh_key(viewer, key.export_public_key().decode())
-    async with connect(hub, "admin", password=ADMIN_PASSWORD) as one, connect(hub, "watcher", client_keys=[key], password=None) as two:
+    async with (
+        connect(hub, "admin", password=ADMIN_PASSWORD) as one,
+        connect(hub, "watcher", client_keys=[key], password=None) as two,
+    ):
         p1 = await one.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
         p2 = await two.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
         first, second = await asyncio.gather(screen_until(p1, "admin · roles"), screen_until(p2, "watcher · roles"))
@@ -102,7 +105,9 @@ def test_host_key_is_private(core: Core, hub: SshHub) -> None:
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
-async def test_login_keys_added_by_an_admin_log_in_and_removed_ones_do_not(core: Core, admin: Actor, hub: SshHub) -> None:
+async def test_login_keys_added_by_an_admin_log_in_and_removed_ones_do_not(
+    core: Core, admin: Actor, hub: SshHub
+) -> None:
     await add_user(core, admin, "keyuser", "operator")
     key = asyncssh.generate_private_key("ssh-ed25519", comment="laptop")
     added = await core.login_keys.add(admin, "keyuser", key.export_public_key().decode())

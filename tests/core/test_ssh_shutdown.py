@@ -23,9 +23,17 @@ SIZE = (100, 30)
 
 async def _serve(core: Core) -> tuple[asyncio.subprocess.Process, int]:
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "labtui", "--home", str(core.paths.home),
-        "serve", "--no-scheduler", "--ssh", "127.0.0.1:0",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "labtui",
+        "--home",
+        str(core.paths.home),
+        "serve",
+        "--no-scheduler",
+        "--ssh",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert server.stderr is not None
     while True:
@@ -43,9 +51,16 @@ async def test_sigterm_tells_every_session_and_leaves_no_child(core: Core, admin
             asyncssh.connect("127.0.0.1", port, username="admin", password=ADMIN_PASSWORD, known_hosts=None) as one,
             asyncssh.connect("127.0.0.1", port, username="watcher", password="password-123", known_hosts=None) as two,
         ):
-            procs = [await c.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None) for c in (one, two)]
+            procs = [
+                await c.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None) for c in (one, two)
+            ]
             screens = [TerminalScreen(*SIZE) for _ in procs]
-            await asyncio.gather(*(read_until(p, s, f"{n} · roles") for p, s, n in zip(procs, screens, ("admin", "watcher"), strict=True)))
+            await asyncio.gather(
+                *(
+                    read_until(p, s, f"{n} · roles")
+                    for p, s, n in zip(procs, screens, ("admin", "watcher"), strict=True)
+                )
+            )
             children = psutil.Process(server.pid).children(recursive=True)
             # The fork server, and one TUI per session forked from it.
             (forks,) = psutil.Process(server.pid).children()

@@ -63,7 +63,9 @@ def audit_rows(core: Core, action: str) -> list[dict[str, object]]:
         return [r.as_json() for r in query_page(s, AuditFilter(action=action), limit=100)]
 
 
-async def test_first_use_stores_the_key_and_a_real_shell_answers(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_first_use_stores_the_key_and_a_real_shell_answers(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     svc = terminals(core)
     shell = await svc.open(admin, target_of(server), cols=100, rows=30)
     assert shell.first_use and shell.fingerprint == server.fingerprint
@@ -74,7 +76,10 @@ async def test_first_use_stores_the_key_and_a_real_shell_answers(core: Core, adm
 
     [known] = await svc.known_hosts(admin)
     assert (known.host, known.port, known.key_type, known.fingerprint) == (
-        "127.0.0.1", server.port, "ssh-ed25519", server.fingerprint,
+        "127.0.0.1",
+        server.port,
+        "ssh-ed25519",
+        server.fingerprint,
     )
     assert known.added_by == "admin"
     [connect] = audit_rows(core, "ssh.connect")
@@ -95,7 +100,9 @@ async def test_first_use_stores_the_key_and_a_real_shell_answers(core: Core, adm
     assert len(await svc.known_hosts(admin)) == 1
 
 
-async def test_a_changed_host_key_is_refused_with_both_fingerprints(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_a_changed_host_key_is_refused_with_both_fingerprints(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     svc = terminals(core)
     shell = await svc.open(admin, target_of(server))
     await shell.close()
@@ -154,7 +161,9 @@ async def test_user_override_is_validated_and_used(core: Core, admin: Actor, ser
         target_of(server).as_user("x y")
 
 
-async def test_remote_exit_ends_reads_and_the_disconnect_is_audited_once(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_remote_exit_ends_reads_and_the_disconnect_is_audited_once(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     shell = await terminals(core).open(admin, target_of(server))
     shell.write(b"exit 3\r")
     await read_until(shell, b"\x00never")  # reads until the end of output
@@ -193,7 +202,9 @@ def write_inventory(services: Path, service: str, hosts: dict[str, dict[str, obj
 async def test_credentials_resolve_as_cloudlab(core: Core, admin: Actor, server: FakeSshServer, tmp_path: Path) -> None:
     services = core.services.root
     key = str(server.client_key_file)
-    write_inventory(services, "a-broken", {"web1": {"ansible_host": "10.9.9.9", "ansible_ssh_private_key_file": "/nonexistent"}})
+    write_inventory(
+        services, "a-broken", {"web1": {"ansible_host": "10.9.9.9", "ansible_ssh_private_key_file": "/nonexistent"}}
+    )
     write_inventory(
         services,
         "b-k3s",
@@ -208,7 +219,13 @@ async def test_credentials_resolve_as_cloudlab(core: Core, admin: Actor, server:
     web = resolve_from_services(services, "web1")
     assert web is not None
     # The entry whose key file is missing is skipped; user defaults to root.
-    assert (web.host, web.port, web.username, web.key_file, web.source) == ("127.0.0.1", server.port, "root", key, "service:b-k3s")
+    assert (web.host, web.port, web.username, web.key_file, web.source) == (
+        "127.0.0.1",
+        server.port,
+        "root",
+        key,
+        "service:b-k3s",
+    )
     db = resolve_from_services(services, "db1")
     assert db is not None and (db.host, db.port, db.username) == ("10.0.0.7", 22, "ubuntu")
     assert resolve_from_services(services, "nope") is None

@@ -116,7 +116,9 @@ async def test_startup_action_relative_to_the_config_file(make_core: MakeCore, t
         await make_core(config)
 
 
-async def test_a_missing_returned_startup_config_is_reported_when_lab_repo_is_set(make_core: MakeCore, tmp_path: Path) -> None:
+async def test_a_missing_returned_startup_config_is_reported_when_lab_repo_is_set(
+    make_core: MakeCore, tmp_path: Path
+) -> None:
     actions = tmp_path / "startup_action.conf.yaml"
     actions.write_text(f"startup_action:\n  - RETURN {tmp_path}/cloudlabsettings/startup.conf.yaml\n")
     core = await make_core(Config(lab=LabConfig(repo=str(DEMO_LAB), startup_actions=str(actions))))
@@ -167,8 +169,15 @@ async def test_unreachable_lab_is_reported_not_fatal(make_core: MakeCore, tmp_pa
 async def test_sync_adapters_run_fail_and_unknown_sources_are_reported(make_core: MakeCore, tmp_path: Path) -> None:
     lab = tmp_path / "mylab"
     (lab / "inventory_types").mkdir(parents=True)
-    for slug, source in (("a", "labtui_test_ok"), ("b", "labtui_test_boom"), ("c", "no_such_source"), ("d", "vultr_inventory")):
-        (lab / "inventory_types" / f"{slug}.yaml").write_text(f"slug: {slug}\nlabel: {slug.upper()}\nfields: []\nsync: {source}\n")
+    for slug, source in (
+        ("a", "labtui_test_ok"),
+        ("b", "labtui_test_boom"),
+        ("c", "no_such_source"),
+        ("d", "vultr_inventory"),
+    ):
+        (lab / "inventory_types" / f"{slug}.yaml").write_text(
+            f"slug: {slug}\nlabel: {slug.upper()}\nfields: []\nsync: {source}\n"
+        )
     seen: list[tuple[str, int]] = []
 
     async def ok(core: Core, type_def: InventoryTypeDef) -> Mapping[str, int]:

@@ -25,8 +25,10 @@ from tests.waiting import until
 
 PASSWORD = "pw-Admin-123"
 _GIT_ID = {
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@localhost",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@localhost",
 }
 
 
@@ -37,7 +39,12 @@ def _env() -> dict[str, str]:
 def labtui(home: Path, config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "labtui", "--home", str(home), "--config", str(config), *args],
-        input=stdin, capture_output=True, text=True, env=_env(), timeout=120, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        check=False,
     )
 
 
@@ -83,15 +90,10 @@ async def test_a_cloudlab_lab_starts_once_from_the_git_url_its_actions_return(tm
     url, _work = bare_lab(tmp_path, "fromgit")
     settings = tmp_path / "cloudlabsettings"
     settings.mkdir()
-    (settings / "startup.conf.yaml").write_text(
-        f"core_settings: {settings / 'core.yaml'}\ngit_url: {url}\n"
-    )
+    (settings / "startup.conf.yaml").write_text(f"core_settings: {settings / 'core.yaml'}\ngit_url: {url}\n")
     (settings / "core.yaml").write_text("dns_basename: lab.example\n")
     (tmp_path / "startup_action.conf.yaml").write_text(
-        "startup_action:\n"
-        "  - #RUN ls /app\n"
-        "  - RUN mkdir made-once\n"
-        f"  - RETURN {settings / 'startup.conf.yaml'}\n"
+        f"startup_action:\n  - #RUN ls /app\n  - RUN mkdir made-once\n  - RETURN {settings / 'startup.conf.yaml'}\n"
     )
     config = tmp_path / "config.yaml"  # no lab.repo: the returned git_url is the lab
     config.write_text("lab:\n  startup_actions: startup_action.conf.yaml\n")
@@ -100,14 +102,26 @@ async def test_a_cloudlab_lab_starts_once_from_the_git_url_its_actions_return(tm
     serve_err = tmp_path / "serve.stderr"
     with serve_err.open("w") as err:
         serve = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "labtui", "--home", str(home), "--config", str(config),
-            "serve", "--no-scheduler", "--ssh", "127.0.0.1:0",
-            stdout=subprocess.DEVNULL, stderr=err, env=_env(),
+            sys.executable,
+            "-m",
+            "labtui",
+            "--home",
+            str(home),
+            "--config",
+            str(config),
+            "serve",
+            "--no-scheduler",
+            "--ssh",
+            "127.0.0.1:0",
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=_env(),
         )
     try:
         found = await until(
             lambda: re.search(r"SSH on [\d.]+:(\d+)", serve_err.read_text()) or serve.returncode is not None,
-            timeout=60, what="labtui serve to listen",
+            timeout=60,
+            what="labtui serve to listen",
         )
         assert isinstance(found, re.Match), serve_err.read_text()
         port = int(found.group(1))
@@ -228,13 +242,16 @@ async def test_a_tui_or_serve_start_runs_the_startup_again(tmp_path: Path, start
     (home / "prepared").rmdir()
 
     proc = pexpect.spawn(
-        sys.executable, ["-m", "labtui", "--home", str(home), "--config", str(config), *start],
-        env=_env(), dimensions=(30, 100),
+        sys.executable,
+        ["-m", "labtui", "--home", str(home), "--config", str(config), *start],
+        env=_env(),
+        dimensions=(30, 100),
     )
     try:
         record = await until(
             lambda: (read := json.loads((home / "startup.json").read_text()))["pid"] == proc.pid and read,
-            timeout=60, what=f"the {start[0]} start to be recorded",
+            timeout=60,
+            what=f"the {start[0]} start to be recorded",
         )
     finally:
         proc.terminate(force=True)

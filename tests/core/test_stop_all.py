@@ -52,13 +52,17 @@ async def job_count(core: Core) -> int:
 
 
 async def audit_of(core: Core, action: str) -> list[tuple[str, str, dict[str, object]]]:
-    return await core.db.run(lambda s: [
-        (r.username, r.target, json.loads(r.detail))
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.id))
-    ])
+    return await core.db.run(
+        lambda s: [
+            (r.username, r.target, json.loads(r.detail))
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.id))
+        ]
+    )
 
 
-async def test_stop_all_runs_the_stop_playbooks_without_service_filter(core: Core, admin: Actor, worker: JobWorker) -> None:
+async def test_stop_all_runs_the_stop_playbooks_without_service_filter(
+    core: Core, admin: Actor, worker: JobWorker
+) -> None:
     job = await core.instances.stop_all(admin, "Stop  All")  # case and spacing do not matter
     assert (job.service, job.action, job.script, job.username) == ("all", "stop_all", None, "admin")
     done = await core.jobs.wait(admin, job.id, timeout=60)
@@ -90,10 +94,12 @@ async def test_stop_all_is_refused_without_the_permission_or_the_phrase(core: Co
     operator = await add_user(core, admin, "olga", "operator")  # may stop services, not all at once
     with pytest.raises(PermissionDenied):
         await core.instances.stop_all(operator, STOP_ALL_PHRASE)
-    denied = await core.db.run(lambda s: [
-        (r.username, r.target, json.loads(r.detail)["permission"])
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
-    ])
+    denied = await core.db.run(
+        lambda s: [
+            (r.username, r.target, json.loads(r.detail)["permission"])
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
+        ]
+    )
     assert denied == [("olga", "system/stop_all", "system.stop_all")]
     for typed in ("", "stop", "yes", "stop all now"):
         with pytest.raises(ValidationError, match="Type 'stop all' to stop every instance"):
@@ -107,8 +113,13 @@ async def test_stop_all_is_refused_without_the_permission_or_the_phrase(core: Co
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "LABTUI_HOME"}
-    return subprocess.run([sys.executable, "-m", "labtui", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "labtui", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 async def test_cli_stop_all_needs_confirm_and_the_permission(make_core: MakeCore, tmp_path: Path) -> None:
@@ -120,9 +131,13 @@ async def test_cli_stop_all_needs_confirm_and_the_permission(make_core: MakeCore
 
     refused = cli(home, "services", "stop-all", "--as", "admin")
     assert (refused.returncode, refused.stderr.strip()) == (
-        2, "labtui: stop-all stops every instance of the lab: add --confirm to go ahead")
+        2,
+        "labtui: stop-all stops every instance of the lab: add --confirm to go ahead",
+    )
     denied = cli(home, "services", "stop-all", "--as", "olga", "--confirm")
-    assert denied.returncode == 1 and "system.stop_all" in denied.stderr and len(denied.stderr.strip().splitlines()) == 1
+    assert (
+        denied.returncode == 1 and "system.stop_all" in denied.stderr and len(denied.stderr.strip().splitlines()) == 1
+    )
     assert await job_count(core) == 0
 
     done = cli(home, "services", "stop-all", "--as", "admin", "--confirm", "--follow")

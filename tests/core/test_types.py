@@ -45,14 +45,26 @@ def test_demo_types_load_without_errors() -> None:
     assert [t.filename for t in report.types] == sorted(t.filename for t in report.types)
     server = types["server"]
     assert [f.name for f in server.fields] == [
-        "hostname", "ip_address", "region", "plan", "os", "power_status", "vultr_id", "vultr_label", "vultr_tags",
+        "hostname",
+        "ip_address",
+        "region",
+        "plan",
+        "os",
+        "power_status",
+        "vultr_id",
+        "vultr_label",
+        "vultr_tags",
     ]
     assert server.field("vultr_tags").type == "json"  # type: ignore[union-attr]
     assert server.field("hostname").unique and server.field("vultr_id").readonly  # type: ignore[union-attr]
     assert server.action("ssh").is_ssh  # type: ignore[union-attr]
     assert {t.slug: t.sync for t in report.types} == {
-        "credential": None, "deployment": "deployment_sync", "network": None,
-        "server": "vultr_inventory", "service": "service_discovery", "user": "user_sync",
+        "credential": None,
+        "deployment": "deployment_sync",
+        "network": None,
+        "server": "vultr_inventory",
+        "service": "service_discovery",
+        "user": "user_sync",
     }
     assert any(f.type == "secret" for f in types["credential"].fields)
     assert len(server.config_hash) == 64
@@ -112,7 +124,10 @@ def test_an_invalid_file_is_reported_and_the_others_load(tmp_path: Path) -> None
             "slug: x\nlabel: X\nfields: []\nactions:\n  - name: go\n    type: playbook\n",
             ["t.yaml:5: type 'x', action 'go': a playbook action needs 'playbook'"],
         ),
-        ("slug: x\nlabel: X\nfields: []\nsync: [a]\n", ["t.yaml:4: type 'x': 'sync' must be a source name or {source: name}"]),
+        (
+            "slug: x\nlabel: X\nfields: []\nsync: [a]\n",
+            ["t.yaml:4: type 'x': 'sync' must be a source name or {source: name}"],
+        ),
         ("slug: x\nlabel: [X\n", ["t.yaml:3: invalid YAML"]),
         ("- slug: x\n", ["t.yaml:1: a type file must be a mapping of keys"]),
         ("", ["t.yaml: the file is empty"]),
@@ -138,7 +153,9 @@ def test_duplicate_slug_keeps_the_first_file(tmp_path: Path) -> None:
     (folder / "b.yml").write_text("slug: box\nlabel: Second\nfields: []\n")
     report = load_inventory_types(tmp_path)
     assert [t.label for t in report.types] == ["First"]
-    assert [str(e) for e in report.errors] == ["inventory_types/b.yml:1: type 'box': duplicate slug: already defined in inventory_types/a.yaml"]
+    assert [str(e) for e in report.errors] == [
+        "inventory_types/b.yml:1: type 'box': duplicate slug: already defined in inventory_types/a.yaml"
+    ]
 
 
 def test_sync_forms_and_cloudlabs_adapter_trap(tmp_path: Path) -> None:
@@ -148,7 +165,9 @@ def test_sync_forms_and_cloudlabs_adapter_trap(tmp_path: Path) -> None:
     (folder / "b.yaml").write_text("slug: b\nlabel: B\nfields: []\nsync:\n  adapter: vultr\n")
     report = load_inventory_types(tmp_path)
     assert {t.slug: t.sync for t in report.types} == {"a": "vultr_inventory", "b": None}
-    assert report.warnings == ["inventory_types/b.yaml: type 'b': line 5: 'sync' has no 'source' key, so this type is not synced"]
+    assert report.warnings == [
+        "inventory_types/b.yaml: type 'b': line 5: 'sync' has no 'source' key, so this type is not synced"
+    ]
 
 
 def test_missing_folder_is_no_types(tmp_path: Path) -> None:

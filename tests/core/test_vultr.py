@@ -59,33 +59,44 @@ async def admin(vcore: Core) -> Actor:
 
 async def servers(core: Core) -> dict[str, tuple[dict[str, Any], bool]]:
     """Server objects by hostname: (data, stale)."""
+
     def q(s: Any) -> dict[str, tuple[dict[str, Any], bool]]:
         out = {}
         for o in s.scalars(select(InventoryObject).where(InventoryObject.source == "vultr_inventory")):
             data = json.loads(o.data)
             out[data["hostname"]] = (data, o.stale)
         return out
+
     return await core.db.run(q)
 
 
 async def object_rows(core: Core) -> list[tuple[int, str, bool, str]]:
-    return await core.db.run(lambda s: [
-        (o.id, o.data, o.stale, o.updated_at.isoformat()) for o in s.scalars(select(InventoryObject).order_by(InventoryObject.id))
-    ])
+    return await core.db.run(
+        lambda s: [
+            (o.id, o.data, o.stale, o.updated_at.isoformat())
+            for o in s.scalars(select(InventoryObject).order_by(InventoryObject.id))
+        ]
+    )
 
 
 async def audits(core: Core, prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
-    return await core.db.run(lambda s: [
-        (r.username, r.action, json.loads(r.detail))
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action.startswith(prefix)).order_by(AuditRecord.id))
-    ])
+    return await core.db.run(
+        lambda s: [
+            (r.username, r.action, json.loads(r.detail))
+            for r in s.scalars(
+                select(AuditRecord).where(AuditRecord.action.startswith(prefix)).order_by(AuditRecord.id)
+            )
+        ]
+    )
 
 
 async def audit_targets(core: Core, action: str) -> list[tuple[str, str, dict[str, Any]]]:
-    return await core.db.run(lambda s: [
-        (r.username, r.target, json.loads(r.detail))
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.id))
-    ])
+    return await core.db.run(
+        lambda s: [
+            (r.username, r.target, json.loads(r.detail))
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.id))
+        ]
+    )
 
 
 async def cached(core: Core) -> tuple[Any, Any]:
@@ -100,9 +111,14 @@ async def test_refresh_caches_every_page_and_server_objects_follow(vcore: Core, 
     cache, when = await cached(vcore)
     host = cache["all"]["hosts"]["host-00007"]
     assert host == {
-        "ansible_host": "10.0.0.7", "vultr_label": "lab-00007", "vultr_region": "syd", "vultr_plan": "vhf-2c-4gb",
-        "vultr_os": "Ubuntu 22.04 LTS x64", "vultr_power_status": "running",
-        "vultr_id": "00000000-0000-0000-0000-000000000008", "vultr_tags": ["svc-0"],
+        "ansible_host": "10.0.0.7",
+        "vultr_label": "lab-00007",
+        "vultr_region": "syd",
+        "vultr_plan": "vhf-2c-4gb",
+        "vultr_os": "Ubuntu 22.04 LTS x64",
+        "vultr_power_status": "running",
+        "vultr_id": "00000000-0000-0000-0000-000000000008",
+        "vultr_tags": ["svc-0"],
     }
     assert "host-00007" in cache["all"]["children"]["svc_0"]["hosts"]
     assert when == result.cache_time.isoformat()
@@ -113,19 +129,39 @@ async def test_refresh_caches_every_page_and_server_objects_follow(vcore: Core, 
     assert len(listed.instances) == 250 and listed.cache_time == result.cache_time
     first = listed.instances[0]
     assert (first.hostname, first.label, first.ip, first.power_status, first.monthly_cost) == (
-        "host-00000", "lab-00000", "10.0.0.0", "running", 5.0)
+        "host-00000",
+        "lab-00000",
+        "10.0.0.0",
+        "running",
+        5.0,
+    )
     objs = await servers(vcore)
     assert len(objs) == 250
-    assert objs["host-00007"] == ({
-        "hostname": "host-00007", "ip_address": "10.0.0.7", "region": "syd", "plan": "vhf-2c-4gb",
-        "os": "Ubuntu 22.04 LTS x64", "power_status": "running", "vultr_id": "00000000-0000-0000-0000-000000000008",
-        "vultr_label": "lab-00007", "vultr_tags": ["svc-0"],
-    }, False)
+    assert objs["host-00007"] == (
+        {
+            "hostname": "host-00007",
+            "ip_address": "10.0.0.7",
+            "region": "syd",
+            "plan": "vhf-2c-4gb",
+            "os": "Ubuntu 22.04 LTS x64",
+            "power_status": "running",
+            "vultr_id": "00000000-0000-0000-0000-000000000008",
+            "vultr_label": "lab-00007",
+            "vultr_tags": ["svc-0"],
+        },
+        False,
+    )
     assert result.synced == [("server", {"added": 250, "updated": 0, "unchanged": 0, "stale": 0, "revived": 0})]
-    assert (await audits(vcore, "instances."))[-1] == ("admin", "instances.refresh", {"ok": True, "count": 250, "added": 250, "removed": 0})
+    assert (await audits(vcore, "instances."))[-1] == (
+        "admin",
+        "instances.refresh",
+        {"ok": True, "count": 250, "added": 250, "removed": 0},
+    )
 
 
-async def test_second_refresh_changes_nothing_and_hand_edits_survive(vcore: Core, admin: Actor, fake: FakeVultr) -> None:
+async def test_second_refresh_changes_nothing_and_hand_edits_survive(
+    vcore: Core, admin: Actor, fake: FakeVultr
+) -> None:
     await vcore.instances.refresh(admin)
     file = vcore.lab_dir / "inventory" / "vultr.yml"
     mtime = file.stat().st_mtime_ns
@@ -137,11 +173,15 @@ async def test_second_refresh_changes_nothing_and_hand_edits_survive(vcore: Core
     assert file.stat().st_mtime_ns == mtime
     # The adapter on its own (startup, `labtui inventory sync vultr_inventory`) agrees.
     ran = await vcore.inventory.sync(admin, "vultr_inventory")
-    assert ran == [("vultr_inventory", "server", {"added": 0, "updated": 0, "unchanged": 250, "stale": 0, "revived": 0})]
+    assert ran == [
+        ("vultr_inventory", "server", {"added": 0, "updated": 0, "unchanged": 250, "stale": 0, "revived": 0})
+    ]
     assert await object_rows(vcore) == before
 
 
-async def test_instance_removed_upstream_is_marked_stale_and_leaves_the_file(vcore: Core, admin: Actor, fake: FakeVultr) -> None:
+async def test_instance_removed_upstream_is_marked_stale_and_leaves_the_file(
+    vcore: Core, admin: Actor, fake: FakeVultr
+) -> None:
     await vcore.instances.refresh(admin)
     gone = next(iter(fake.instances))
     fake.remove(gone)
@@ -189,7 +229,9 @@ async def test_retry_after_is_honoured_and_bounded(vcore: Core, admin: Actor, fa
     assert len(fake.requests) == 1  # no two-minute wait: refused at once
 
 
-async def test_bad_key_server_errors_and_timeouts_have_clear_messages(make_core: MakeCore, fake: FakeVultr, tmp_path: Path) -> None:
+async def test_bad_key_server_errors_and_timeouts_have_clear_messages(
+    make_core: MakeCore, fake: FakeVultr, tmp_path: Path
+) -> None:
     core = await make_core(vultr_config(fake, key="WRONG-KEY-123"))
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
@@ -202,7 +244,9 @@ async def test_bad_key_server_errors_and_timeouts_have_clear_messages(make_core:
 
     async with VultrClient(fake.base_url, DEFAULT_KEY) as client:
         fake.fail(500)
-        with pytest.raises(Exception, match=r"Vultr server error \(HTTP 500: Internal server error.\) on GET /v2/instances"):
+        with pytest.raises(
+            Exception, match=r"Vultr server error \(HTTP 500: Internal server error.\) on GET /v2/instances"
+        ):
             await client.list_instances()
         fake.fail(503, times=1)  # a hiccup: retried
         assert len(await client.list_instances()) == 250
@@ -234,7 +278,12 @@ async def test_halt_reboot_and_destroy_with_typed_label(vcore: Core, admin: Acto
     assert fake.calls("POST", "/halt") == [f"/v2/instances/{target}/halt"]
     assert fake.instances[target]["power_status"] == "stopped"
     assert (await servers(vcore))["host-00003"][0]["power_status"] == "stopped"
-    assert yaml.safe_load((vcore.lab_dir / "inventory" / "vultr.yml").read_text())["all"]["hosts"]["host-00003"]["vultr_power_status"] == "stopped"
+    assert (
+        yaml.safe_load((vcore.lab_dir / "inventory" / "vultr.yml").read_text())["all"]["hosts"]["host-00003"][
+            "vultr_power_status"
+        ]
+        == "stopped"
+    )
     await vcore.instances.start(admin, "lab-00003")  # by label
     await vcore.instances.reboot(admin, target)  # by id
     assert fake.calls("POST", "/reboot") == [f"/v2/instances/{target}/reboot"]
@@ -257,8 +306,12 @@ async def test_halt_reboot_and_destroy_with_typed_label(vcore: Core, admin: Acto
     with pytest.raises(NotFound):
         await vcore.instances.halt(admin, "host-00003")
     actions = [(a, d["label"], d["ok"]) for _, a, d in await audits(vcore, "instances.") if a != "instances.refresh"]
-    assert actions == [("instances.halt", "lab-00003", True), ("instances.start", "lab-00003", True),
-                       ("instances.reboot", "lab-00003", True), ("instances.destroy", "lab-00003", True)]
+    assert actions == [
+        ("instances.halt", "lab-00003", True),
+        ("instances.start", "lab-00003", True),
+        ("instances.reboot", "lab-00003", True),
+        ("instances.destroy", "lab-00003", True),
+    ]
 
 
 #: A CloudLab lab's destroy action on the server type: its own playbook deletes the instance.
@@ -304,8 +357,11 @@ async def test_destroy_action_of_the_server_type_removes_object_and_cached_host(
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
     await core.instances.refresh(admin)
-    [obj] = [o for o in (await core.inventory.list(admin, type="server", search="host-00005")).items
-             if o.data["hostname"] == "host-00005"]
+    [obj] = [
+        o
+        for o in (await core.inventory.list(admin, type="server", search="host-00005")).items
+        if o.data["hostname"] == "host-00005"
+    ]
     other = (await core.inventory.list(admin, type="server", search="host-00006")).items[0]
     worker = JobWorker(core.jobs)
     await worker.start()
@@ -337,23 +393,32 @@ async def test_destroy_action_of_the_server_type_removes_object_and_cached_host(
     assert fake.calls("DELETE") == []
 
 
-async def test_viewer_sees_but_cannot_act_refused_in_core_and_audited(vcore: Core, admin: Actor, fake: FakeVultr) -> None:
+async def test_viewer_sees_but_cannot_act_refused_in_core_and_audited(
+    vcore: Core, admin: Actor, fake: FakeVultr
+) -> None:
     await vcore.instances.refresh(admin)
     viewer = await add_user(vcore, admin, "vera", "viewer")
     assert len((await vcore.instances.list(viewer)).instances) == 250
     fake.requests.clear()
-    for attempt in (lambda: vcore.instances.halt(viewer, "host-00001"),
-                    lambda: vcore.instances.destroy(viewer, "host-00001", "lab-00001"),
-                    lambda: vcore.instances.refresh(viewer)):
+    for attempt in (
+        lambda: vcore.instances.halt(viewer, "host-00001"),
+        lambda: vcore.instances.destroy(viewer, "host-00001", "lab-00001"),
+        lambda: vcore.instances.refresh(viewer),
+    ):
         with pytest.raises(PermissionDenied):
             await attempt()
     assert fake.requests == []
-    denied = await vcore.db.run(lambda s: [
-        (r.username, json.loads(r.detail)["permission"], r.target)
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
-    ])
-    assert denied == [("vera", "instances.stop", "instances/host-00001"), ("vera", "instances.stop", "instances/host-00001"),
-                      ("vera", "instances.refresh", "instances")]
+    denied = await vcore.db.run(
+        lambda s: [
+            (r.username, json.loads(r.detail)["permission"], r.target)
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
+        ]
+    )
+    assert denied == [
+        ("vera", "instances.stop", "instances/host-00001"),
+        ("vera", "instances.stop", "instances/host-00001"),
+        ("vera", "instances.refresh", "instances"),
+    ]
     await vcore.users.create(admin, "nora", "password-123", roles=[])
     nobody = (await vcore.auth.login("nora", "password-123")).actor
     with pytest.raises(PermissionDenied):
@@ -371,7 +436,11 @@ async def test_costs_by_tag_and_region_unknown_plan_costs_nothing(make_core: Mak
         report = await core.instances.costs(admin)
         assert report.total == 25.0 and report.plans == 4
         assert [(g.name, g.monthly_cost, g.count) for g in report.by_tag] == [
-            ("db", 20.0, 1), ("prod", 5.0, 1), ("web", 5.0, 1), ("(untagged)", 0.0, 1)]
+            ("db", 20.0, 1),
+            ("prod", 5.0, 1),
+            ("web", 5.0, 1),
+            ("(untagged)", 0.0, 1),
+        ]
         assert [(g.name, g.monthly_cost, g.count) for g in report.by_region] == [("ams", 25.0, 2), ("mel", 0.0, 1)]
         assert [i.monthly_cost for i in report.instances] == [20.0, 5.0, None]
         fake.plans["mystery-plan"] = 7.5
@@ -397,7 +466,9 @@ async def test_system_tasks_are_registered_and_report_progress(vcore: Core, admi
     assert lines[-1].startswith("4 plans cached; 250 instances cost $")
 
 
-def test_cli_refresh_and_list(tmp_path: Path, fake: FakeVultr, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refresh_and_list(
+    tmp_path: Path, fake: FakeVultr, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from labtui import cli
 
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("users", "instances", "inventory"))
@@ -438,8 +509,37 @@ def test_inventory_file_reads_back_exactly_and_hostnames_stay_unique() -> None:
     from labtui.core.instances import build_cache, inventory_yaml
     from labtui.testing.fakes.vultr import instance
 
-    odd = ["a:b", 'x"y', "ünï", "yes", "No", "null", "~", "1.5", "0x1F", "#x", "", "a: b", "-a", ".inf",
-           "2024-01-01", "on", "Y", "true", "- x", "a #b", "x/y", "12:30", "[x]", "{y}", "*z", "&a", "!t", "%p", "@q"]
+    odd = [
+        "a:b",
+        'x"y',
+        "ünï",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "1.5",
+        "0x1F",
+        "#x",
+        "",
+        "a: b",
+        "-a",
+        ".inf",
+        "2024-01-01",
+        "on",
+        "Y",
+        "true",
+        "- x",
+        "a #b",
+        "x/y",
+        "12:30",
+        "[x]",
+        "{y}",
+        "*z",
+        "&a",
+        "!t",
+        "%p",
+        "@q",
+    ]
     raw = [instance(i, tags=odd) for i in range(3)]
     raw[1]["hostname"] = raw[2]["hostname"] = "twin"  # two instances, one hostname
     raw.append({"id": "0badc0de-1", "hostname": "", "label": "only-label", "tags": None})
@@ -452,21 +552,43 @@ async def test_a_cloudlab_cache_syncs_and_adopts_hand_made_servers(vcore: Core, 
     from labtui.core.db.engine import set_metadata
 
     made = await vcore.inventory.create(admin, "server", {"hostname": "web1", "ip_address": "192.0.2.9"})
-    cloudlab = {"all": {"hosts": {
-        "web1": {"ansible_host": "192.0.2.10", "vultr_region": "mel", "vultr_plan": "vc2-1c-1gb", "vultr_os": "Debian 12",
-                 "vultr_power": "running", "vultr_id": "abc-1", "vultr_label": "web1", "vultr_tags": ["web"],
-                 "ansible_ssh_private_key_file": "/services/web/outputs/id"},
-        "db1": {"ansible_host": "192.0.2.11", "vultr_id": "abc-2"},
-    }, "children": {}}}
+    cloudlab = {
+        "all": {
+            "hosts": {
+                "web1": {
+                    "ansible_host": "192.0.2.10",
+                    "vultr_region": "mel",
+                    "vultr_plan": "vc2-1c-1gb",
+                    "vultr_os": "Debian 12",
+                    "vultr_power": "running",
+                    "vultr_id": "abc-1",
+                    "vultr_label": "web1",
+                    "vultr_tags": ["web"],
+                    "ansible_ssh_private_key_file": "/services/web/outputs/id",
+                },
+                "db1": {"ansible_host": "192.0.2.11", "vultr_id": "abc-2"},
+            },
+            "children": {},
+        }
+    }
     await vcore.db.run(lambda s: set_metadata(s, "instances_cache", cloudlab))
     ran = await vcore.inventory.sync(admin, "vultr_inventory")
     assert ran == [("vultr_inventory", "server", {"added": 1, "updated": 1, "unchanged": 0, "stale": 0, "revived": 0})]
     objs = await servers(vcore)
     assert objs["web1"][0]["ip_address"] == "192.0.2.10" and objs["web1"][0]["power_status"] == "running"
-    assert objs["db1"][0] == {"hostname": "db1", "ip_address": "192.0.2.11", "power_status": "unknown", "vultr_id": "abc-2",
-                              "vultr_label": "db1", "vultr_tags": []}
+    assert objs["db1"][0] == {
+        "hostname": "db1",
+        "ip_address": "192.0.2.11",
+        "power_status": "unknown",
+        "vultr_id": "abc-2",
+        "vultr_label": "db1",
+        "vultr_tags": [],
+    }
     adopted = await vcore.inventory.get(admin, made.id)
     assert adopted.source == "vultr_inventory" and adopted.data["region"] == "mel"
     listed = await vcore.instances.list(admin)
-    assert [(i.hostname, i.label, i.power_status) for i in listed.instances] == [("db1", "", "unknown"), ("web1", "web1", "running")]
+    assert [(i.hostname, i.label, i.power_status) for i in listed.instances] == [
+        ("db1", "", "unknown"),
+        ("web1", "web1", "running"),
+    ]
     assert listed.cache_time is None

@@ -31,7 +31,9 @@ async def wait_for(pilot: Pilot[object], predicate: Callable[[], object], timeou
         except Exception:
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting; screen is {type(pilot.app.screen).__name__}:\n{screen_text(pilot.app)}")
+            raise AssertionError(
+                f"timed out waiting; screen is {type(pilot.app.screen).__name__}:\n{screen_text(pilot.app)}"
+            )
         await asyncio.sleep(0.02)
 
 

@@ -82,7 +82,9 @@ async def test_edit_save_invalid_history_diff_restore(core: Core, admin: Actor) 
 
         # history: the diff of the highlighted version, then any two
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfigHistoryScreen) and "Diff v1 → v2" in screen_text(app))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfigHistoryScreen) and "Diff v1 → v2" in screen_text(app)
+        )
         rows = table_rows(app)
         assert rows[0].startswith("v2 |") and "admin | local" in rows[0] and rows[0].endswith("turn on debug")
         assert rows[1].startswith("v1 |") and "system | startup" in rows[1]
@@ -110,7 +112,10 @@ async def test_edit_save_invalid_history_diff_restore(core: Core, admin: Actor) 
         await pilot.press("escape")
         await wait_for(pilot, lambda: "without saving" in screen_text(app))
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfigsScreen) and f"config.yaml | yes | {size} | 3 | v3" in table_rows(app))
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfigsScreen) and f"config.yaml | yes | {size} | 3 | v3" in table_rows(app),
+        )
 
 
 async def test_viewer_sees_read_only_editor(core: Core, admin: Actor) -> None:

@@ -100,7 +100,12 @@ async def test_edit_and_delete_with_confirm(dns_core: Core, admin: Actor, fake: 
         assert app.screen.query_one("#name", Input).value == f"www.{ZONE_NAME}"
         app.screen.query_one("#content", Input).value = "192.0.2.99"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, DnsScreen) and f"A | www.{ZONE_NAME} | 192.0.2.99 | auto | no" in table_rows(app))
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DnsScreen) and f"A | www.{ZONE_NAME} | 192.0.2.99 | auto | no" in table_rows(app)
+            ),
+        )
         assert [r["content"] for r in fake.find("www")] == ["192.0.2.99"]
 
         await pilot.press("D")
@@ -116,7 +121,9 @@ async def test_edit_and_delete_with_confirm(dns_core: Core, admin: Actor, fake: 
         assert fake.find("www") == [] and f"Deleted A www.{ZONE_NAME}" in toasts(app)
 
 
-async def test_cloudflare_refusal_shows_as_notification_and_on_the_form(dns_core: Core, admin: Actor, fake: FakeCloudflare) -> None:
+async def test_cloudflare_refusal_shows_as_notification_and_on_the_form(
+    dns_core: Core, admin: Actor, fake: FakeCloudflare
+) -> None:
     app = await host(dns_core, admin, DnsScreen())
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: len(table_rows(app)) == 3)

@@ -61,7 +61,9 @@ async def test_upload_edit_delete_new_and_refusal(core: Core, admin: Actor, tmp_
 
         # open the uploaded file (the cursor is on it), edit, save: the old content is the .backup
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, FileEditorScreen) and app.screen.query_one(TextArea).text == "alice\n")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, FileEditorScreen) and app.screen.query_one(TextArea).text == "alice\n"
+        )
         editor = app.screen.query_one(TextArea)
         editor.move_cursor(editor.document.end)
         await pilot.press("b", "o", "b", "enter")
@@ -70,7 +72,10 @@ async def test_upload_edit_delete_new_and_refusal(core: Core, admin: Actor, tmp_
         assert (greet(core) / "outputs" / "users.csv").read_text() == "alice\nbob\n"
         assert (greet(core) / "outputs" / "users.csv.backup").read_text() == "alice\n"
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, FilesScreen) and "outputs/users.csv.backup" in " ".join(table_rows(app)))
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, FilesScreen) and "outputs/users.csv.backup" in " ".join(table_rows(app)),
+        )
 
         # delete with confirm: a .backup stays
         await select(pilot, app, "outputs/users.csv")

@@ -48,7 +48,9 @@ class RecordingPacer(FramePacer):
         self.pause()  # as the screen's update callback does
 
 
-async def test_the_pacer_ticks_when_resumed_but_not_within_an_interval_of_its_last_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_pacer_ticks_when_resumed_but_not_within_an_interval_of_its_last_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     clock = FakeClock()
     monkeypatch.setattr(frames, "_time", clock)
     pacer = RecordingPacer(clock)
@@ -93,6 +95,7 @@ class FrameCounter(App[None]):
         frames.install()
         super().__init__()
         self.frames: list[Any] = []
+        self.keymap: dict[str, str] = {}  # what a LabScreen reads of LabApp (tui.keymap)
 
     def on_mount(self) -> None:
         self.push_screen(FilterScreen())

@@ -99,16 +99,22 @@ def notified(app: LabApp) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
 
 
-async def test_statuses_live_filter_and_history_with_the_transition(make_core: MakeCore, tmp_path: Path, web: HttpTarget) -> None:
+async def test_statuses_live_filter_and_history_with_the_transition(
+    make_core: MakeCore, tmp_path: Path, web: HttpTarget
+) -> None:
     listening = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     open_port = listening.sockets[0].getsockname()[1]
     lab = tmp_path / "lab"
-    write(lab, "health/site.yaml", (
-        "interval: 0.1\n"
-        "checks:\n"
-        f"  - {{name: web, type: http, url: '{web.url}', timeout: 2}}\n"
-        f"  - {{name: db, type: tcp, host: 127.0.0.1, port: {open_port}}}\n"
-    ))
+    write(
+        lab,
+        "health/site.yaml",
+        (
+            "interval: 0.1\n"
+            "checks:\n"
+            f"  - {{name: web, type: http, url: '{web.url}', timeout: 2}}\n"
+            f"  - {{name: db, type: tcp, host: 127.0.0.1, port: {open_port}}}\n"
+        ),
+    )
     core, admin = await lab_admin(make_core, lab)
     p = poller(core)
     try:
@@ -140,7 +146,9 @@ async def test_statuses_live_filter_and_history_with_the_transition(make_core: M
             history = app.screen
             results = table_rows(app, "#results")
             assert len(results) == 2
-            assert " | unhealthy | unhealthy | " in results[0] and " | healthy | healthy | " in results[1]  # newest first
+            assert (
+                " | unhealthy | unhealthy | " in results[0] and " | healthy | healthy | " in results[1]
+            )  # newest first
             assert "| 200 |" in results[1]
             transitions = table_rows(app, "#transitions")
             assert [t.split(" | ")[1] for t in transitions] == ["healthy → unhealthy", "unknown → healthy"]
@@ -161,9 +169,13 @@ async def test_statuses_live_filter_and_history_with_the_transition(make_core: M
         listening.close()
 
 
-async def test_silence_from_the_form_shows_on_the_row_and_lifts(make_core: MakeCore, tmp_path: Path, web: HttpTarget) -> None:
+async def test_silence_from_the_form_shows_on_the_row_and_lifts(
+    make_core: MakeCore, tmp_path: Path, web: HttpTarget
+) -> None:
     lab = tmp_path / "lab"
-    write(lab, "services/shop/health.yaml", f"interval: 0.1\nchecks:\n  - {{name: web, type: http, url: '{web.url}'}}\n")
+    write(
+        lab, "services/shop/health.yaml", f"interval: 0.1\nchecks:\n  - {{name: web, type: http, url: '{web.url}'}}\n"
+    )
     core, admin = await lab_admin(make_core, lab)
     await poller(core).tick()
     async with health_screen(core, admin) as (app, pilot):
@@ -177,7 +189,9 @@ async def test_silence_from_the_form_shows_on_the_row_and_lifts(make_core: MakeC
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HealthScreen) and not row(app, "shop/web").endswith("| "))
         silences = await core.health.silences(admin)
-        assert [(s.check, s.reason, round((s.until - s.created_at).total_seconds() / 3600)) for s in silences] == [("web", "db migration", 4)]
+        assert [(s.check, s.reason, round((s.until - s.created_at).total_seconds() / 3600)) for s in silences] == [
+            ("web", "db migration", 4)
+        ]
         assert row(app, "shop/web").endswith(f"{silences[0].until:%H:%M}")
         assert "1 silenced" in text_of(app.screen.query_one("#summary", Static))
         assert app.screen.active_bindings["m"].binding.description == "Unsilence"
@@ -190,7 +204,9 @@ async def test_silence_from_the_form_shows_on_the_row_and_lifts(make_core: MakeC
         assert "silence lifted" in notified(app)
 
 
-async def test_check_now_and_reload_report_in_notifications(make_core: MakeCore, tmp_path: Path, web: HttpTarget) -> None:
+async def test_check_now_and_reload_report_in_notifications(
+    make_core: MakeCore, tmp_path: Path, web: HttpTarget
+) -> None:
     lab = tmp_path / "lab"
     write(lab, "health/site.yaml", f"checks:\n  - {{name: web, type: http, url: '{web.url}'}}\n")
     core, admin = await lab_admin(make_core, lab)
@@ -200,10 +216,14 @@ async def test_check_now_and_reload_report_in_notifications(make_core: MakeCore,
         assert "HTTP 200" in notified(app) and "not stored" in notified(app)
         assert "| unknown |" in row(app, "site/web")  # check now stores nothing
 
-        write(lab, "health/edge.yaml", (
-            f"checks:\n  - {{name: port, type: tcp, host: 127.0.0.1, port: {closed_port()}}}\n"
-            "  - {name: bad, type: smoke}\n"
-        ))
+        write(
+            lab,
+            "health/edge.yaml",
+            (
+                f"checks:\n  - {{name: port, type: tcp, host: 127.0.0.1, port: {closed_port()}}}\n"
+                "  - {name: bad, type: smoke}\n"
+            ),
+        )
         await pilot.press("R")
         await wait_for(pilot, lambda: "Reloaded:" in notified(app))
         message = notified(app)
@@ -259,17 +279,29 @@ async def test_window_keeps_the_table_small_and_the_filter_reaches_the_rest(
 async def test_services_screen_and_dashboard_show_health(make_core: MakeCore, tmp_path: Path, web: HttpTarget) -> None:
     lab = tmp_path / "lab"
     write(lab, "services/shop/deploy.sh", "#!/bin/bash\necho deploy\n")
-    write(lab, "services/shop/health.yaml", (
-        f"checks:\n  - {{name: web, type: http, url: '{web.url}'}}\n"
-        f"  - {{name: port, type: tcp, host: 127.0.0.1, port: {closed_port()}}}\n"
-    ))
+    write(
+        lab,
+        "services/shop/health.yaml",
+        (
+            f"checks:\n  - {{name: web, type: http, url: '{web.url}'}}\n"
+            f"  - {{name: port, type: tcp, host: 127.0.0.1, port: {closed_port()}}}\n"
+        ),
+    )
     write(lab, "services/blog/deploy.sh", "#!/bin/bash\necho deploy\n")
     core, admin = await lab_admin(make_core, lab)
     await poller(core).tick()
     app = LabApp(core, actor=admin)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and "Health" in text_of(app.screen.query_one("#dash-counts", Static)))
-        assert "Health 1 service: 0 healthy · 0 unhealthy · 1 degraded · 0 unknown" in text_of(app.screen.query_one("#dash-counts", Static))
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DashboardScreen)
+                and "Health" in text_of(app.screen.query_one("#dash-counts", Static))
+            ),
+        )
+        assert "Health 1 service: 0 healthy · 0 unhealthy · 1 degraded · 0 unknown" in text_of(
+            app.screen.query_one("#dash-counts", Static)
+        )
         assert app.open_screen("services")
         await wait_for(pilot, lambda: any(r.startswith("shop |") and r.endswith("degraded") for r in table_rows(app)))
         assert next(r for r in table_rows(app) if r.startswith("blog |")).endswith("| —")

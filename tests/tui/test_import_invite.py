@@ -17,7 +17,9 @@ from tests.conftest import MakeCore
 from tests.tui.conftest import SIZE, fill, screen_text, text_of, wait_for
 
 
-async def test_cloudlabs_mailed_invitation_token_is_accepted_on_the_login_screen(make_core: MakeCore, tmp_path: Path) -> None:
+async def test_cloudlabs_mailed_invitation_token_is_accepted_on_the_login_screen(
+    make_core: MakeCore, tmp_path: Path
+) -> None:
     core = await make_core()
     db = tmp_path / "cloudlab.db"
     build_sqlite(db)

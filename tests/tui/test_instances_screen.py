@@ -59,7 +59,10 @@ async def test_list_shows_instances_and_r_refreshes(vcore: Core, admin: Actor, f
         await pilot.press("r")
         await wait_for(pilot, lambda: len(table_rows(app)) == 10)
         assert re.search(r"10 cached · refreshed \d+s ago", title(app))
-        assert row_of(app, "host-00001") == "lab-00001 | host-00001 | ams | vc2-1c-2gb | 10.0.0.1 | running | svc-1 | $10.00"
+        assert (
+            row_of(app, "host-00001")
+            == "lab-00001 | host-00001 | ams | vc2-1c-2gb | 10.0.0.1 | running | svc-1 | $10.00"
+        )
         await wait_for(pilot, lambda: "server: 10 added" in " ".join(toasts(app).split()))
         fake.add_instances(2, start=10)
         fake.fail(429, times=10, retry_after="0")
@@ -156,10 +159,12 @@ async def test_viewer_cannot_halt_refused_in_core_and_audited(vcore: Core, admin
         await pilot.press("y")
         await wait_for(pilot, lambda: "Permission denied: you need 'instances.stop'" in " ".join(toasts(stale).split()))
     assert fake.calls("POST") == []
-    denied = await vcore.db.run(lambda s: [
-        (r.username, json.loads(r.detail)["permission"])
-        for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
-    ])
+    denied = await vcore.db.run(
+        lambda s: [
+            (r.username, json.loads(r.detail)["permission"])
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied"))
+        ]
+    )
     assert denied == [("vera", "instances.stop")]
 
 
@@ -170,10 +175,12 @@ async def test_p_points_a_dns_name_at_the_instance(make_core: MakeCore, fake: Fa
 
     with FakeCloudflare() as cloudflare:
         cloudflare.add_record("A", "host-00003", "192.0.2.99")  # an old address: moved, not doubled
-        core = await make_core(Config(
-            vultr=VultrConfig(base_url=fake.base_url, api_key=DEFAULT_KEY),
-            cloudflare=CloudflareConfig(base_url=cloudflare.base_url, api_token=DEFAULT_TOKEN, zone_id=ZONE_ID),
-        ))
+        core = await make_core(
+            Config(
+                vultr=VultrConfig(base_url=fake.base_url, api_key=DEFAULT_KEY),
+                cloudflare=CloudflareConfig(base_url=cloudflare.base_url, api_token=DEFAULT_TOKEN, zone_id=ZONE_ID),
+            )
+        )
         await core.auth.create_admin("admin", ADMIN_PASSWORD)
         admin = (await core.auth.login("admin", ADMIN_PASSWORD)).actor
         await core.instances.refresh(admin)

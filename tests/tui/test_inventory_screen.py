@@ -157,7 +157,9 @@ async def test_filter_by_text_and_tag(core: Core, admin: Actor) -> None:
         assert "filter: tag:prod" in text_of(app.screen.query_one("#status", Static))
         await pilot.press("ctrl+u")
         await paste(pilot, "tag:nosuchtag")
-        await wait_for(pilot, lambda: names(app) == [] and "0 objects" in text_of(app.screen.query_one("#status", Static)))
+        await wait_for(
+            pilot, lambda: names(app) == [] and "0 objects" in text_of(app.screen.query_one("#status", Static))
+        )
         await pilot.press("escape")  # clears the filter
         await wait_for(pilot, lambda: names(app) == ["dmz", "wan", "lan"])
 
@@ -198,7 +200,9 @@ async def test_edit_and_delete_with_confirm(core: Core, admin: Actor) -> None:
         await focus(pilot, "#field-gateway")
         await paste(pilot, "192.0.2.1")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, InventoryScreen) and "192.0.2.1" in table_rows(app, "#objects")[1])
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, InventoryScreen) and "192.0.2.1" in table_rows(app, "#objects")[1]
+        )
         assert (await core.inventory.get(admin, ids["wan"])).data["gateway"] == "192.0.2.1"
         # Delete asks first; No keeps the object.
         await cursor_to(pilot, "dmz")
@@ -240,7 +244,9 @@ async def test_secret_shown_as_set_and_revealed_with_audit(core: Core, admin: Ac
 async def test_detail_lists_tags_acl_and_related_objects(core: Core, admin: Actor) -> None:
     await core.inventory.tags.create(admin, "edge", "#3366ff")
     web = await core.inventory.create(admin, "server", {"hostname": "web1", "ip_address": "192.0.2.10"}, tags=["edge"])
-    await core.inventory.create(admin, "deployment", {"service_name": "hello", "hostname": "web1", "deployment_id": "d-1"})
+    await core.inventory.create(
+        admin, "deployment", {"service_name": "hello", "hostname": "web1", "deployment_id": "d-1"}
+    )
     await core.inventory.acl.set_entry(admin, web.id, "viewer", "edit", "allow")
     app = LabApp(core, actor=admin)
     async with app.run_test(size=SIZE) as pilot:
@@ -256,7 +262,10 @@ async def test_detail_lists_tags_acl_and_related_objects(core: Core, admin: Acto
         # Enter on the related row opens that object.
         app.screen.query_one("#related", DataTable).focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ObjectDetailScreen) and app.screen.object_id != web.id and app.screen.loaded)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ObjectDetailScreen) and app.screen.object_id != web.id and app.screen.loaded,
+        )
         assert "Deployment hello" in screen_text(app)
 
 
@@ -272,7 +281,9 @@ async def test_tags_assign_from_the_list(core: Core, admin: Actor) -> None:
         assert app.focused is tags
         await pilot.press("space")  # prod, the first
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, InventoryScreen) and "prod" in table_rows(app, "#objects")[2])
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, InventoryScreen) and "prod" in table_rows(app, "#objects")[2]
+        )
         assert "Tags of lan: +prod" in notified(app)
     assert [t.name for t in (await core.inventory.get(admin, ids["lan"])).tags] == ["prod"]
     assert len(await audit(core, "inventory.object.tag")) == 1
@@ -308,7 +319,9 @@ async def test_acl_deny_entry_hides_the_object_from_that_viewer(core: Core, admi
         assert app.screen.query_one("#permission", Select).value == "view"
         await choose(pilot, "#effect", "deny")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, AclScreen) and table_rows(app, "#entries") == ["viewer | view | deny"])
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, AclScreen) and table_rows(app, "#entries") == ["viewer | view | deny"]
+        )
     async with inventory(core, vera) as (app, _):
         assert names(app) == ["dmz", "wan"]
         assert "Network 2" in sidebar(app)
@@ -351,12 +364,16 @@ async def test_action_picker_runs_script_actions_and_the_log_shows_their_output(
             await pilot.press("x")
             await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
             await pilot.press("down", "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen) and "which script" in app.screen.title_text)
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, PickerScreen) and "which script" in app.screen.title_text
+            )
             await pilot.press("down", "enter")  # greet, after the default deploy
             await wait_for(pilot, lambda: isinstance(app.screen, RunScriptForm))
             await paste(pilot, "Ada")
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(app.screen, JobLogScreen) and "Hello, Ada!" in log_text(app), timeout=30)
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, JobLogScreen) and "Hello, Ada!" in log_text(app), timeout=30
+            )
             # The object's detail lists both jobs.
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, InventoryScreen))
@@ -383,13 +400,17 @@ async def test_tag_management_create_recolour_delete(core: Core, admin: Actor) -
         await pilot.press("ctrl+u")
         await paste(pilot, "#E8984A")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TagsScreen) and table_rows(app) == ["■ prod | #e8984a | 0"])
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TagsScreen) and table_rows(app) == ["■ prod | #e8984a | 0"]
+        )
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, TagForm))
         await pilot.press("tab", "ctrl+u")
         await paste(pilot, "#3366ff")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TagsScreen) and table_rows(app) == ["■ prod | #3366ff | 0"])
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TagsScreen) and table_rows(app) == ["■ prod | #3366ff | 0"]
+        )
         await core.inventory.tags.tag(admin, ids["lan"], ["prod"])
         await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -417,6 +438,11 @@ async def test_tag_grant_lets_a_role_see_tagged_objects(core: Core, admin: Actor
         await choose(pilot, "#role", "partner")
         await choose(pilot, "#tag", "shared")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, AclScreen) and table_rows(app, "#grants") == ["shared | partner | view | yes"])
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, AclScreen) and table_rows(app, "#grants") == ["shared | partner | view | yes"]
+            ),
+        )
     async with inventory(core, partner) as (app, _):
         assert names(app) == ["wan"]

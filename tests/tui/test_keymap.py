@@ -89,7 +89,9 @@ async def test_a_keymap_rebinds_the_jobs_screen_cancel_too(make_core: MakeCore) 
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert app.open_screen("jobs")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.query_one(DataTable).row_count == 1)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.query_one(DataTable).row_count == 1
+        )
         jobs = app.screen
         assert isinstance(jobs, JobsScreen)
         await wait_for(pilot, lambda: footer_keys(app).get("Cancel") == "k")
@@ -164,7 +166,9 @@ def test_every_lab_screen_declares_its_keys_as_actions() -> None:
         actions = Counter(a.action for a in cls.declared_actions())
         assert all(n == 1 for n in actions.values()), f"{cls.__name__} declares an action twice: {actions}"
     owners = Counter(cls.SCREEN_ID for cls in screens if "ACTIONS" in cls.__dict__)
-    assert all(n == 1 for n in owners.values()), f"two screens share a SCREEN_ID (their binding ids would clash): {owners}"
+    assert all(n == 1 for n in owners.values()), (
+        f"two screens share a SCREEN_ID (their binding ids would clash): {owners}"
+    )
 
 
 async def test_moving_one_of_two_actions_on_a_key_leaves_the_other_there(make_core: MakeCore) -> None:

@@ -14,11 +14,20 @@ from textual.widgets import DataTable
 from labtui.tui.widgets.lab_table import LabTable
 
 ROWS: list[list[Any]] = [
-    [Text("plain"), Text("styled", style="bold red"), Text.assemble(("web", "bold #ff0000"), " ", ("db", "italic")), "[b]markup[/b]"],
+    [
+        Text("plain"),
+        Text("styled", style="bold red"),
+        Text.assemble(("web", "bold #ff0000"), " ", ("db", "italic")),
+        "[b]markup[/b]",
+    ],
     [Text("日本語 wide"), Text("a very long value that the column is narrower than"), Text(""), 42],
     [Text("on a background", style="on blue"), Text("line\nbreak"), Text("right", justify="right"), None],
-    [Text("ellipsis when cut", style="green", overflow="ellipsis"), Text("cut short with an ellipsis here", overflow="ellipsis"),
-     Text("日本語日本語日本語", overflow="ellipsis"), Text.assemble(("spans", "red"), " cut", overflow="ellipsis")],
+    [
+        Text("ellipsis when cut", style="green", overflow="ellipsis"),
+        Text("cut short with an ellipsis here", overflow="ellipsis"),
+        Text("日本語日本語日本語", overflow="ellipsis"),
+        Text.assemble(("spans", "red"), " cut", overflow="ellipsis"),
+    ],
 ]
 
 
@@ -61,11 +70,17 @@ async def test_fast_cells_match_datatable_cells() -> None:
         # The fast path was taken for the plain Text cells (not only the fallback compared with itself).
         table._cell_render_cache.clear()
         assert table._fast_cell(0, 0, table._row_locations.get_key(0), base, 10, False, False) is not None
-        assert table._fast_cell(0, 3, table._row_locations.get_key(0), base, 10, False, False) is not None  # markup, parsed
+        assert (
+            table._fast_cell(0, 3, table._row_locations.get_key(0), base, 10, False, False) is not None
+        )  # markup, parsed
         assert table._fast_cell(2, 1, table._row_locations.get_key(2), base, 10, False, False) is None  # a newline
         assert table._fast_cell(2, 2, table._row_locations.get_key(2), base, 10, False, False) is None  # justified
-        assert table._fast_cell(3, 1, table._row_locations.get_key(3), base, 10, False, False) is not None  # cut, with "…"
-        assert table._fast_cell(3, 3, table._row_locations.get_key(3), base, 10, False, False) is None  # spans, cut with "…"
+        assert (
+            table._fast_cell(3, 1, table._row_locations.get_key(3), base, 10, False, False) is not None
+        )  # cut, with "…"
+        assert (
+            table._fast_cell(3, 3, table._row_locations.get_key(3), base, 10, False, False) is None
+        )  # spans, cut with "…"
 
 
 class TwinApp(App[None]):
@@ -74,7 +89,10 @@ class TwinApp(App[None]):
     CSS = "DataTable { height: 1fr; }"
 
     def compose(self) -> ComposeResult:
-        for table in (DataTable(id="theirs", cursor_type="row", zebra_stripes=True), LabTable(id="ours", cursor_type="row", zebra_stripes=True)):
+        for table in (
+            DataTable(id="theirs", cursor_type="row", zebra_stripes=True),
+            LabTable(id="ours", cursor_type="row", zebra_stripes=True),
+        ):
             table.add_columns("Name", "Address", "Tags", "Note")
             for i in range(40):
                 table.add_row(
@@ -94,7 +112,11 @@ async def test_tables_measure_and_draw_alike() -> None:
         for table in (theirs, ours):
             table.move_cursor(row=3)
         await pilot.pause()
-        assert [c.content_width for c in ours.ordered_columns] == [c.content_width for c in theirs.ordered_columns] == [7, 11, 11, 12]
+        assert (
+            [c.content_width for c in ours.ordered_columns]
+            == [c.content_width for c in theirs.ordered_columns]
+            == [7, 11, 11, 12]
+        )
         assert ours.virtual_size == theirs.virtual_size
         for table in (theirs, ours):
             table.scroll_to(y=5, animate=False)

@@ -33,7 +33,9 @@ async def test_setup_creates_first_admin_and_lands_on_dashboard(make_core: MakeC
         assert await core.auth.setup_needed()
         app.screen.query_one("#confirm", Input).value = "pw-Root-999"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and "roles: super-admin" in screen_text(app))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DashboardScreen) and "roles: super-admin" in screen_text(app)
+        )
         assert app.actor is not None and app.actor.username == "admin"
         assert app.can("users.view") and "*" in app.permissions
     assert not await core.auth.setup_needed()

@@ -25,12 +25,17 @@ from tests.tui.conftest import SIZE, paste, screen_text, table_rows, text_of, wa
 
 
 @asynccontextmanager
-async def profile_screen(core: Core, actor: Actor, size: tuple[int, int] = SIZE) -> AsyncIterator[tuple[LabApp, Pilot[None]]]:
+async def profile_screen(
+    core: Core, actor: Actor, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[LabApp, Pilot[None]]]:
     app = LabApp(core, actor=actor)
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert app.open_screen("profile")
-        await wait_for(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.query_one("#sessions", DataTable).row_count)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProfileScreen) and app.screen.query_one("#sessions", DataTable).row_count,
+        )
         yield app, pilot
 
 
@@ -67,7 +72,9 @@ async def test_change_password_wrong_current_then_right(core: Core, admin: Actor
         await pilot.press("enter")
         await paste(pilot, "pw-New-4567")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "The current password is wrong" in text_of(screen.query_one("#password-error", Static)))
+        await wait_for(
+            pilot, lambda: "The current password is wrong" in text_of(screen.query_one("#password-error", Static))
+        )
         assert app.focused is screen.query_one("#current", Input)
 
         await paste(pilot, ADMIN_PASSWORD)
@@ -76,7 +83,9 @@ async def test_change_password_wrong_current_then_right(core: Core, admin: Actor
         await pilot.press("enter")
         await paste(pilot, "pw-Typo-4567")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "The new passwords differ" in text_of(screen.query_one("#password-error", Static)))
+        await wait_for(
+            pilot, lambda: "The new passwords differ" in text_of(screen.query_one("#password-error", Static))
+        )
 
         await paste(pilot, "pw-New-4567")
         await pilot.press("enter")
@@ -91,7 +100,9 @@ async def test_change_password_wrong_current_then_right(core: Core, admin: Actor
     assert (await core.auth.login("admin", "pw-New-4567")).actor.username == "admin"
 
 
-async def test_generate_ssh_key_shows_private_half_once(core: Core, admin: Actor, caplog: pytest.LogCaptureFixture) -> None:
+async def test_generate_ssh_key_shows_private_half_once(
+    core: Core, admin: Actor, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with profile_screen(core, admin, size=(80, 24)) as (app, pilot):
         await open_tab(pilot, "ssh")
@@ -128,7 +139,9 @@ async def test_paste_invalid_then_valid_key_then_remove(core: Core, admin: Actor
         await pilot.click("#ssh_public_key")
         await paste(pilot, "ssh-ed25519 not-a-key")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "That is not an OpenSSH public key" in text_of(screen.query_one("#ssh-error", Static)))
+        await wait_for(
+            pilot, lambda: "That is not an OpenSSH public key" in text_of(screen.query_one("#ssh-error", Static))
+        )
         screen.query_one("#ssh_public_key", Input).value = ""
         await paste(pilot, key)
         await pilot.press("enter")

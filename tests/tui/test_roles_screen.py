@@ -23,7 +23,9 @@ SYSTEM_REFUSAL = "'super-admin' is a system role and cannot be changed"
 
 
 @asynccontextmanager
-async def roles_screen(core: Core, actor: Actor, size: tuple[int, int] = SIZE) -> AsyncIterator[tuple[LabApp, Pilot[None]]]:
+async def roles_screen(
+    core: Core, actor: Actor, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[LabApp, Pilot[None]]]:
     app = LabApp(core, actor=actor)
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
@@ -56,7 +58,13 @@ async def test_create_role_tick_permissions_and_save(core: Core, admin: Actor) -
         await pilot.press("tab")
         await paste(pilot, "Reads the audit log")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RolesScreen) and any(r.startswith("auditor") for r in table_rows(app, "#roles-table")))
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, RolesScreen)
+                and any(r.startswith("auditor") for r in table_rows(app, "#roles-table"))
+            ),
+        )
         assert row_of(app, "auditor") == "auditor |  | 0 | 0 | Reads the audit log"
         screen = app.screen
         tree = screen.query_one(PermissionTree)
@@ -67,7 +75,14 @@ async def test_create_role_tick_permissions_and_save(core: Core, admin: Actor) -
         await pilot.press("space")
         tree.move_cursor(tree.node_for("category:users"))  # a category ticks all of it
         await pilot.press("space")
-        assert tree.checked == {"system.audit_log", "users.view", "users.create", "users.edit", "users.delete", "users.assign_roles"}
+        assert tree.checked == {
+            "system.audit_log",
+            "users.view",
+            "users.create",
+            "users.edit",
+            "users.delete",
+            "users.assign_roles",
+        }
         assert row_of(app, "auditor").startswith("auditor * |  | 0 | 0 |")
         assert "Unsaved changes" in text_of(screen.query_one("#role-note", Static))
         await pilot.press("s")
@@ -154,7 +169,13 @@ async def test_rename_keeps_form_on_duplicate_name(core: Core, admin: Actor) -> 
         await wait_for(pilot, lambda: "already exists" in text_of(form.query_one("#error", Static)))
         form.query_one("#name").value = "alpha2"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, RolesScreen) and any(r.startswith("alpha2 |") for r in table_rows(app, "#roles-table")))
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, RolesScreen)
+                and any(r.startswith("alpha2 |") for r in table_rows(app, "#roles-table"))
+            ),
+        )
 
 
 async def test_viewer_sees_roles_read_only(core: Core, admin: Actor) -> None:
@@ -177,7 +198,9 @@ async def test_filter_narrows_the_list_and_esc_clears_then_goes_back(core: Core,
         assert len(table_rows(app, "#roles-table")) == 4
         await pilot.press("slash", *"audit")
         await wait_for(pilot, lambda: [r.split(" |")[0] for r in table_rows(app, "#roles-table")] == ["auditor"])
-        assert "auditor: Reads the audit log" in text_of(screen.query_one("#role-note", Static))  # the one shown is selected
+        assert "auditor: Reads the audit log" in text_of(
+            screen.query_one("#role-note", Static)
+        )  # the one shown is selected
         await pilot.press("escape")
         await wait_for(pilot, lambda: len(table_rows(app, "#roles-table")) == 4)
         assert app.screen is screen and screen.query_one(DataTable).has_focus

@@ -57,14 +57,18 @@ SHOW_SH = """#!/bin/bash
 env | grep '^INPUT_' | sort
 echo "shown: done"
 """
-LABELS = [line.split("label: ")[1].split(",")[0] for line in SCRIPTS_YAML.splitlines() if "type: " in line and "{" in line]
+LABELS = [
+    line.split("label: ")[1].split(",")[0] for line in SCRIPTS_YAML.splitlines() if "type: " in line and "{" in line
+]
 
 
 def forms_lab(root: Path, *, deployed: bool) -> Path:
     """The demo lab plus a service ``forms`` whose script takes every input type; with
     ``deployed``, ``greet`` is an active deployment (the deployment selects' one option)."""
     lab = root / "lab"
-    demo_lab_copy(lab, "forms", {"scripts.yaml": SCRIPTS_YAML, "deploy.sh": "#!/bin/bash\necho deployed\n", "show.sh": SHOW_SH})
+    demo_lab_copy(
+        lab, "forms", {"scripts.yaml": SCRIPTS_YAML, "deploy.sh": "#!/bin/bash\necho deployed\n", "show.sh": SHOW_SH}
+    )
     if deployed:
         outputs = lab / "services" / "greet" / "outputs"
         outputs.mkdir(exist_ok=True)
@@ -94,7 +98,9 @@ def assert_form_shows_every_type(form: RunScriptForm, *, deployed: bool) -> None
 
 
 @pytest.mark.parametrize("deployed", [False, True], ids=["no-deployments", "one-deployment"])
-async def test_every_input_type_opens_in_the_services_screen_and_runs(make_core: MakeCore, tmp_path: Path, deployed: bool) -> None:
+async def test_every_input_type_opens_in_the_services_screen_and_runs(
+    make_core: MakeCore, tmp_path: Path, deployed: bool
+) -> None:
     core, admin = await lab_core(make_core, tmp_path, deployed=deployed)
     await core.users.generate_ssh_key(admin)  # k_default names admin (user id 1)
     workers = await start_workers(core)
@@ -116,7 +122,9 @@ async def test_every_input_type_opens_in_the_services_screen_and_runs(make_core:
                 await wait_for(pilot, lambda: "not an active deployment" in str(error.render()))
                 assert isinstance(app.screen, RunScriptForm)
                 return
-            await wait_for(pilot, lambda: isinstance(app.screen, JobLogScreen) and "shown: done" in log_text(app), timeout=30)
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, JobLogScreen) and "shown: done" in log_text(app), timeout=30
+            )
             log = log_text(app)
             assert "INPUT_S_DEFAULT=hi" in log and "INPUT_SEL_DEFAULT=b" in log and "INPUT_L_DEFAULT=x,y" in log
             assert "INPUT_K_DEFAULT=" in log and "INPUT_SEL_PLAIN" not in log  # nothing chosen: not sent

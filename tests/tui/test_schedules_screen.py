@@ -70,7 +70,9 @@ async def test_run_now_queues_the_job_and_opens_its_log(core: Core, admin: Actor
     from labtui.core.schedules import ScheduleSpec
     from labtui.tui.screens.job_log import JobLogScreen
 
-    made = await core.schedules.create(admin, ScheduleSpec("greet-ada", "0 3 * * *", service="greet", script="greet", inputs={"name": "Ada"}))
+    made = await core.schedules.create(
+        admin, ScheduleSpec("greet-ada", "0 3 * * *", service="greet", script="greet", inputs={"name": "Ada"})
+    )
     app = await host(core, admin, SchedulesScreen())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -90,7 +92,9 @@ async def test_history_lists_runs_newest_first_and_enter_opens_the_log(core: Cor
     from labtui.tui.screens.job_log import JobLogScreen
     from labtui.tui.screens.schedule_history import ScheduleHistoryScreen
 
-    made = await core.schedules.create(admin, ScheduleSpec("greeter", "0 3 * * *", service="greet", script="greet", inputs={"name": "x"}))
+    made = await core.schedules.create(
+        admin, ScheduleSpec("greeter", "0 3 * * *", service="greet", script="greet", inputs={"name": "x"})
+    )
     older = await core.jobs.run_script(admin, "greet", "greet", {"name": "1"}, schedule_id=made.id)
     newer = await core.jobs.run_script(admin, "greet", "greet", {"name": "2"}, schedule_id=made.id)
     await core.jobs.run_script(admin, "greet", "greet", {"name": "not scheduled"})
@@ -146,7 +150,11 @@ async def test_form_creates_an_inventory_action_schedule(core: Core, admin: Acto
         assert f"describe-lan | network.describe #{net.id} | 0 3 * * * | UTC" in table_text(app.screen)
     saved = await core.schedules.get(admin, "describe-lan")
     assert (saved.job_type, saved.type_slug, saved.action, saved.object_id, saved.service) == (
-        "inventory_action", "network", "describe", net.id, None
+        "inventory_action",
+        "network",
+        "describe",
+        net.id,
+        None,
     )
 
 

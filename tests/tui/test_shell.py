@@ -213,11 +213,15 @@ def test_an_installed_labtui_makes_every_screenshot(tmp_path: Path) -> None:
     every picture ``screenshots/`` holds, on its own throw-away data dir (the configured one is
     untouched): the scenes and the fakes they need ship in the package."""
     source = tmp_path / "source"  # pip builds in the tree: build it in a copy, not the checkout
-    shutil.copytree(CHECKOUT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "screenshots"))
+    shutil.copytree(
+        CHECKOUT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "screenshots")
+    )
     installed = tmp_path / "installed"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(installed), str(source)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     env = {**os.environ, "PYTHONPATH": str(installed)}
     env.pop("LABTUI_HOME", None)
@@ -225,11 +229,21 @@ def test_an_installed_labtui_makes_every_screenshot(tmp_path: Path) -> None:
 
     def labtui(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "labtui", "--home", str(home), *args], env=env, cwd=tmp_path,
-            capture_output=True, text=True, timeout=600,
+            [sys.executable, "-m", "labtui", "--home", str(home), *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
 
-    where = subprocess.run([sys.executable, "-c", "import labtui; print(labtui.__file__)"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import labtui; print(labtui.__file__)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert where.stdout.startswith(str(installed)), where
     made = labtui("screenshots", str(tmp_path / "shots"), "--size", "100x30")
     assert made.returncode == 0, made.stderr

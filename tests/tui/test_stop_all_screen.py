@@ -41,7 +41,12 @@ async def test_stop_all_needs_the_phrase_typed_then_runs_without_a_filter(core: 
             assert "Type 'stop all' to confirm" in text_of(app.screen.query_one("#message", Static))
             await paste(pilot, "stop")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: "Type exactly 'stop all' to stop every instance" in text_of(app.screen.query_one("#error", Static)))
+            await wait_for(
+                pilot,
+                lambda: (
+                    "Type exactly 'stop all' to stop every instance" in text_of(app.screen.query_one("#error", Static))
+                ),
+            )
             assert await jobs_of(core) == []
             await pilot.press("escape")  # cancelled: nothing queued
             await wait_for(pilot, lambda: isinstance(app.screen, ServicesScreen))

@@ -116,7 +116,9 @@ async def test_every_key_reaches_the_remote_side(core: Core, admin: Actor, serve
         pane = app.screen.query_one(TerminalPane)
         await prompt(pilot, pane)
         await command(pilot, pane, "stty -ixon; cat -v", lambda ls: waiting_after(pane, "cat -v"))
-        await pilot.press("ctrl+p", "ctrl+q", "shift+tab", "f5", "alt+x", "up", "ctrl+a", "q", "colon", "escape", "enter")
+        await pilot.press(
+            "ctrl+p", "ctrl+q", "shift+tab", "f5", "alt+x", "up", "ctrl+a", "q", "colon", "escape", "enter"
+        )
         expected = "^P^Q^[[Z^[[15~^[x^[[A^Aq:^["
         await until(pilot, lambda: lines(pane).count(expected) == 2, "cat -v to echo the keys")  # tty echo + cat
         assert app.is_running and isinstance(app.screen, TerminalScreen)  # no quit, no palette
@@ -173,11 +175,14 @@ async def test_resizing_the_app_resizes_the_remote_terminal(core: Core, admin: A
         await command(pilot, pane, "stty size", lambda ls: second in ls)
 
 
-async def test_a_burst_does_not_freeze_the_ui_and_lands_in_scrollback(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_a_burst_does_not_freeze_the_ui_and_lands_in_scrollback(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     app = await host(core, admin, TerminalScreen([target_of(server)]))
     async with app.run_test(size=SIZE) as pilot:
         pane = app.screen.query_one(TerminalPane)
         await prompt(pilot, pane)
+
         # Generous deadlines: this pins what happens, not how fast (a loaded 2-core machine
         # took over 10 s for the burst; its speed is tests/bench/bench_terminal.py's).
         def burst_done(ls: list[str]) -> bool:
@@ -224,7 +229,9 @@ async def test_a_changed_host_key_is_refused_in_the_pane(core: Core, admin: Acto
         assert audit_actions(core) == ["ssh.hostkey_refused", "ssh.disconnect", "ssh.connect"]
 
 
-async def test_without_instances_ssh_the_pane_shows_the_refusal(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_without_instances_ssh_the_pane_shows_the_refusal(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     viewer = await add_user(core, admin, "vera", "viewer")
     app = await host(core, viewer, TerminalScreen([target_of(server)]))
     async with app.run_test(size=SIZE) as pilot:
@@ -280,7 +287,9 @@ class PaneApp(App[None]):
         yield self.pane
 
 
-async def test_the_pane_alone_keeps_ctrl_q_and_ctrl_p_from_textual(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_the_pane_alone_keeps_ctrl_q_and_ctrl_p_from_textual(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     pane = TerminalPane(opener_for(core, admin, target_of(server)), label="root@lab-host")
     app = PaneApp(pane)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -368,7 +377,9 @@ def test_arrows_follow_application_cursor_mode() -> None:
     assert recorder.sent == b"\x1bOA"
 
 
-async def test_in_labapp_the_apps_keys_reach_the_shell_until_the_pane_is_left(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_in_labapp_the_apps_keys_reach_the_shell_until_the_pane_is_left(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     from labtui.tui.app import LabApp
     from labtui.tui.screens.dashboard import DashboardScreen
 
@@ -393,7 +404,9 @@ async def test_in_labapp_the_apps_keys_reach_the_shell_until_the_pane_is_left(co
         await until(pilot, lambda: "ssh.disconnect" in audit_actions(core), "the disconnect to be audited")
 
 
-async def test_quitting_with_an_open_terminal_closes_and_audits_it(core: Core, admin: Actor, server: FakeSshServer) -> None:
+async def test_quitting_with_an_open_terminal_closes_and_audits_it(
+    core: Core, admin: Actor, server: FakeSshServer
+) -> None:
     pane = TerminalPane(opener_for(core, admin, target_of(server)), label="root@lab-host")
     app = PaneApp(pane)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -432,10 +445,22 @@ async def test_s_on_an_inventory_server_opens_a_terminal_to_it(core: Core, admin
 
     outputs = core.services.root / "hello" / "outputs"
     outputs.mkdir(parents=True, exist_ok=True)
-    (outputs / "temp_inventory.yaml").write_text(yaml.safe_dump({"all": {"hosts": {"lab-host": {
-        "ansible_host": "127.0.0.1", "ansible_port": server.port, "ansible_user": "root",
-        "ansible_ssh_private_key_file": str(server.client_key_file),
-    }}}}))
+    (outputs / "temp_inventory.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "lab-host": {
+                            "ansible_host": "127.0.0.1",
+                            "ansible_port": server.port,
+                            "ansible_user": "root",
+                            "ansible_ssh_private_key_file": str(server.client_key_file),
+                        }
+                    }
+                }
+            }
+        )
+    )
     await core.inventory.create(admin, "server", {"hostname": "lab-host", "ip_address": "127.0.0.1"})
     app = await host(core, admin, InventoryScreen("server"))
     async with app.run_test(size=SIZE) as pilot:

@@ -29,7 +29,9 @@ from tests.tui.conftest import SIZE, paste, screen_text, table_rows, text_of, wa
 
 
 @asynccontextmanager
-async def users_screen(core: Core, actor: Actor, size: tuple[int, int] = SIZE) -> AsyncIterator[tuple[LabApp, Pilot[None]]]:
+async def users_screen(
+    core: Core, actor: Actor, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[LabApp, Pilot[None]]]:
     """LabApp signed in as ``actor``, on the users screen with its list loaded."""
     app = LabApp(core, actor=actor)
     async with app.run_test(size=size) as pilot:
@@ -72,7 +74,9 @@ async def test_lists_users_with_status_and_roles_at_80x24(core: Core, admin: Act
         assert {"i", "r", "d", "p"} <= set(app.screen.active_bindings)
 
 
-async def test_invite_shows_token_once_and_it_redeems_once(core: Core, admin: Actor, caplog: pytest.LogCaptureFixture) -> None:
+async def test_invite_shows_token_once_and_it_redeems_once(
+    core: Core, admin: Actor, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with users_screen(core, admin) as (app, pilot):
         await pilot.press("i")
@@ -98,7 +102,9 @@ async def test_invite_shows_token_once_and_it_redeems_once(core: Core, admin: Ac
         assert "Email is off: give this token to the user in person" in messages
         assert token not in messages
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, UsersScreen) and any(r.startswith("newbie") for r in table_rows(app)))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, UsersScreen) and any(r.startswith("newbie") for r in table_rows(app))
+        )
         assert row_of(app, "newbie") == "newbie | Newbie | new@example.com | invited | viewer | —"
         assert token not in screen_text(app) and token not in notified(app)
     assert token not in caplog.text
@@ -133,7 +139,9 @@ async def test_assign_roles_changes_the_roles_column(core: Core, admin: Actor) -
         await pilot.press("home", "space")  # operator, listed first
         assert sorted(roles.selected) == ["operator", "viewer"]
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, UsersScreen) and "operator, viewer" in row_of(app, "alice"))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, UsersScreen) and "operator, viewer" in row_of(app, "alice")
+        )
         assert "Roles of alice: operator, viewer" in notified(app)
     alice = next(u for u in await core.users.list(admin) if u.username == "alice")
     assert alice.roles == ("operator", "viewer")

@@ -28,7 +28,12 @@ from labtui.core.db.base import Base, UTCDateTime, utcnow
 
 #: Every status a job can have; the last four are final.
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, LOST = (
-    "queued", "running", "completed", "failed", "cancelled", "lost",
+    "queued",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "lost",
 )
 STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, LOST)
 FINAL_STATUSES = (COMPLETED, FAILED, CANCELLED, LOST)

@@ -41,7 +41,11 @@ def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
         have = {c["name"] for c in inspector.get_columns(table.name)}
         missing = [c for c in table.columns if c.name not in have]
         for column in missing:
-            conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} ADD COLUMN {column_ddl(conn, column)}"))
+            conn.execute(
+                text(
+                    f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} ADD COLUMN {column_ddl(conn, column)}"
+                )
+            )
             added.append(f"{table.name}.{column.name}")
         if missing:
             for index in table.indexes:
@@ -68,7 +72,9 @@ def column_ddl(conn: Connection, column: Column[object]) -> str:
         return str(CreateColumn(column).compile(dialect=dialect))
     default = column.default
     if not isinstance(default, ScalarElementColumnDefault):
-        raise UpgradeError(f"column {column.table.name}.{column.name} is NOT NULL with no scalar default: it cannot be added to existing rows")
+        raise UpgradeError(
+            f"column {column.table.name}.{column.name} is NOT NULL with no scalar default: it cannot be added to existing rows"
+        )
     value = literal(default.arg, column.type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     name = dialect.identifier_preparer.format_column(column)
     return f"{name} {column.type.compile(dialect=dialect)} NOT NULL DEFAULT {value}"
@@ -112,7 +118,9 @@ def seal_plain_values(conn: Connection, box: SecretBox) -> int:
     table = table_of(InventoryObject)
     sealed = 0
     changed: list[dict[str, object]] = []
-    rows = conn.execute(select(table.c.id, table.c.secrets).where(table.c.secrets.is_not(None), table.c.secrets != "{}")).all()
+    rows = conn.execute(
+        select(table.c.id, table.c.secrets).where(table.c.secrets.is_not(None), table.c.secrets != "{}")
+    ).all()
     for object_id, stored in rows:
         try:
             values = json.loads(stored)
@@ -126,6 +134,8 @@ def seal_plain_values(conn: Connection, box: SecretBox) -> int:
             changed.append({"object_id": object_id, "sealed": json.dumps(values)})
             sealed += len(plain)
     if changed:  # one executemany (20,000 rows: 0.4 s; one UPDATE each: 4 s)
-        conn.execute(update(table).where(table.c.id == bindparam("object_id")).values(secrets=bindparam("sealed")), changed)
+        conn.execute(
+            update(table).where(table.c.id == bindparam("object_id")).values(secrets=bindparam("sealed")), changed
+        )
     _set_metadata(conn, SEALED, SEALED_VERSION)
     return sealed

@@ -86,9 +86,7 @@ def endpoint(check: CheckDef, hosts: HostMap, lab_dir: Path | None = None) -> En
     if not check.explicit:
         info = hosts.get(check.service)
         if info is None:
-            raise NotDeployed(
-                f"service '{check.service}' is not deployed: no instance with that Vultr tag or hostname"
-            )
+            raise NotDeployed(f"service '{check.service}' is not deployed: no instance with that Vultr tag or hostname")
     if check.type == "http":
         if check.url:
             return Endpoint(host=httpx.URL(check.url).host, url=check.url)
@@ -282,8 +280,12 @@ class Prober:
                 if seen:
                     await self.known_hosts.add(ep.host, port, seen[0])
                 result = await conn.run(check.command, check=False)
-                out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(errors="replace")
-                err = result.stderr if isinstance(result.stderr, str) else (result.stderr or b"").decode(errors="replace")
+                out = (
+                    result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(errors="replace")
+                )
+                err = (
+                    result.stderr if isinstance(result.stderr, str) else (result.stderr or b"").decode(errors="replace")
+                )
                 return result.exit_status, out, err
 
         try:
@@ -292,9 +294,10 @@ class Prober:
             return CheckResult(UNHEALTHY, target, error=f"SSH timeout after {check.timeout:g}s")
         except asyncssh.HostKeyNotVerifiable:
             return CheckResult(
-                UNHEALTHY, target,
+                UNHEALTHY,
+                target,
                 error=f"Host key of {ep.host}:{port} does not match the one stored in {self.known_hosts.path} "
-                      "(if the host was rebuilt, remove its line there)",
+                "(if the host was rebuilt, remove its line there)",
             )
         except asyncssh.PermissionDenied:
             return CheckResult(UNHEALTHY, target, error=f"SSH login refused for {ep.user}@{ep.host}")
@@ -305,7 +308,9 @@ class Prober:
             return CheckResult(UNHEALTHY, target, latency, error=f"Exit code {exit_status}: {err.strip()[:200]}")
         output = out.strip()
         if check.expected_output and check.expected_output not in output:
-            return CheckResult(UNHEALTHY, target, latency, error=f"Expected '{check.expected_output}' in output, got: {output[:200]}")
+            return CheckResult(
+                UNHEALTHY, target, latency, error=f"Expected '{check.expected_output}' in output, got: {output[:200]}"
+            )
         return CheckResult(HEALTHY, target, latency)
 
     async def aclose(self) -> None:

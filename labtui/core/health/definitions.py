@@ -217,7 +217,9 @@ def load_definitions(lab_dir: Path) -> Definitions:
     for service, path in definition_files(lab_dir):
         rel = _relative(path, lab_dir)
         if service in defs.services or service in origin:
-            defs.problems.append(Problem(rel, 1, "", f"service '{service}' is already defined by {origin[service]}: file skipped"))
+            defs.problems.append(
+                Problem(rel, 1, "", f"service '{service}' is already defined by {origin[service]}: file skipped")
+            )
             continue
         origin[service] = rel
         parser = _FileParser(service, rel)
@@ -296,7 +298,11 @@ class _FileParser:
         top = _pairs(node)
         for key in top:
             if key not in SERVICE_KEYS:
-                self.warnings.append(Problem(self.rel, _line(top[key][0]), key, f"unknown key ignored (known: {', '.join(SERVICE_KEYS)})"))
+                self.warnings.append(
+                    Problem(
+                        self.rel, _line(top[key][0]), key, f"unknown key ignored (known: {', '.join(SERVICE_KEYS)})"
+                    )
+                )
         if "checks" not in data:
             self.problem(node, "checks", "missing: the file defines no checks")
             return None
@@ -306,7 +312,11 @@ class _FileParser:
             if _is_number(raw) and raw > 0:
                 interval = float(raw)
             else:
-                self.problem(top["interval"][1], "interval", f"must be a positive number of seconds, got {raw!r} (using {DEFAULT_INTERVAL:g})")
+                self.problem(
+                    top["interval"][1],
+                    "interval",
+                    f"must be a positive number of seconds, got {raw!r} (using {DEFAULT_INTERVAL:g})",
+                )
         notify, recipients = self._notifications(data.get("notifications"), top.get("notifications", (None, None))[1])
         raw_checks = data["checks"]
         checks_node = top["checks"][1]
@@ -327,7 +337,11 @@ class _FileParser:
                 self.problem(key_node, exc.key, exc.message)
                 continue
             if check.name in seen:
-                self.problem(_pairs(item_node).get("name", (None, item_node))[1], f"{where}.name", f"check '{check.name}' is defined twice: this one skipped")
+                self.problem(
+                    _pairs(item_node).get("name", (None, item_node))[1],
+                    f"{where}.name",
+                    f"check '{check.name}' is defined twice: this one skipped",
+                )
                 continue
             seen.add(check.name)
             checks.append(check)
@@ -342,13 +356,23 @@ class _FileParser:
         entries = _pairs(node)
         enabled = raw.get("enabled", False)
         if not isinstance(enabled, bool):
-            self.problem(entries.get("enabled", (None, node))[1], "notifications.enabled", f"must be true or false, got {enabled!r}: notifications off")
+            self.problem(
+                entries.get("enabled", (None, node))[1],
+                "notifications.enabled",
+                f"must be true or false, got {enabled!r}: notifications off",
+            )
             return False, ()
         recipients = raw.get("recipients") or []
         if isinstance(recipients, str):
             recipients = [recipients]
-        if not isinstance(recipients, list) or not all(isinstance(r, str) and _EMAIL.fullmatch(r.strip()) for r in recipients):
-            self.problem(entries.get("recipients", (None, node))[1], "notifications.recipients", "must be a list of email addresses: notifications off")
+        if not isinstance(recipients, list) or not all(
+            isinstance(r, str) and _EMAIL.fullmatch(r.strip()) for r in recipients
+        ):
+            self.problem(
+                entries.get("recipients", (None, node))[1],
+                "notifications.recipients",
+                "must be a list of email addresses: notifications off",
+            )
             return False, ()
         return enabled, tuple(r.strip() for r in recipients)
 
@@ -371,10 +395,20 @@ class _FileParser:
         for key in raw:
             if key not in known:
                 self.warnings.append(
-                    Problem(self.rel, _line(entries.get(str(key), (node,))[0]), f"{where}.{key}",
-                            f"check '{name}': key not used by a {kind} check, ignored")
+                    Problem(
+                        self.rel,
+                        _line(entries.get(str(key), (node,))[0]),
+                        f"{where}.{key}",
+                        f"check '{name}': key not used by a {kind} check, ignored",
+                    )
                 )
-        values: dict[str, Any] = {"service": self.service, "name": name, "type": kind, "file": self.rel, "line": _line(node)}
+        values: dict[str, Any] = {
+            "service": self.service,
+            "name": name,
+            "type": kind,
+            "file": self.rel,
+            "line": _line(node),
+        }
         values["interval"] = _positive(raw, "interval", where, name, interval)
         values["timeout"] = _positive(raw, "timeout", where, name, DEFAULT_TIMEOUTS[kind])
         values["fail_after"] = _count(raw, "fail_after", where, name)
@@ -417,11 +451,15 @@ class _FileParser:
         values["path"] = path if path.startswith("/") else f"/{path}"
         method = raw.get("method", "GET")
         if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
-            raise _Invalid(f"{where}.method", f"check '{name}': must be one of {', '.join(HTTP_METHODS)}, got {method!r}")
+            raise _Invalid(
+                f"{where}.method", f"check '{name}': must be one of {', '.join(HTTP_METHODS)}, got {method!r}"
+            )
         values["method"] = method.upper()
         status = raw.get("expected_status", 200)
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            raise _Invalid(f"{where}.expected_status", f"check '{name}': must be an HTTP status 100-599, got {status!r}")
+            raise _Invalid(
+                f"{where}.expected_status", f"check '{name}': must be an HTTP status 100-599, got {status!r}"
+            )
         values["expected_status"] = status
         verify = raw.get("tls_verify", True)
         if not isinstance(verify, bool):
@@ -451,7 +489,9 @@ def _ssh(raw: Mapping[str, Any], where: str, name: str, values: dict[str, Any]) 
     user = raw.get("user")
     if user is not None:
         if not isinstance(user, str) or not _USER.fullmatch(user):
-            raise _Invalid(f"{where}.user", f"check '{name}': must be a user name ([A-Za-z0-9._-], at most 32), got {user!r}")
+            raise _Invalid(
+                f"{where}.user", f"check '{name}': must be a user name ([A-Za-z0-9._-], at most 32), got {user!r}"
+            )
         values["user"] = user
 
 

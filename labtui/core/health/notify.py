@@ -32,19 +32,22 @@ def _latency(t: Transition) -> str:
 
 
 def text_body(t: Transition) -> str:
-    return "\n".join(
-        [
-            f"Health Check {t.direction}",
-            "",
-            f"Service: {t.service}",
-            f"Check: {t.check}",
-            f"Target: {t.target or 'N/A'}",
-            f"Status: {t.old} -> {t.new}",
-            f"Response Time: {_latency(t)}",
-            f"Error: {t.error or 'N/A'}",
-            f"Time: {t.at.strftime('%Y-%m-%d %H:%M:%S UTC')}",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                f"Health Check {t.direction}",
+                "",
+                f"Service: {t.service}",
+                f"Check: {t.check}",
+                f"Target: {t.target or 'N/A'}",
+                f"Status: {t.old} -> {t.new}",
+                f"Response Time: {_latency(t)}",
+                f"Error: {t.error or 'N/A'}",
+                f"Time: {t.at.strftime('%Y-%m-%d %H:%M:%S UTC')}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def html_body(t: Transition) -> str:

@@ -184,7 +184,12 @@ class HealthPoller:
             report.deleted = await self.retention()
         report.seconds = self.clock() - start
         if report.ran:
-            log.debug("health tick: %d check(s) in %.2f s, %d transition(s)", report.ran, report.seconds, len(report.transitions))
+            log.debug(
+                "health tick: %d check(s) in %.2f s, %d transition(s)",
+                report.ran,
+                report.seconds,
+                len(report.transitions),
+            )
         return report
 
     async def _run(self, due: list[CheckDef], hosts: HostMap, silenced: set[str]) -> list[Transition]:
@@ -416,7 +421,9 @@ def _silences(s: Session, now: dt.datetime) -> tuple[set[str], int]:
         key = f"{row.service_name}/{row.check_name}"
         if row.until <= now:
             row.ended_at, row.ended_by = now, "expired"
-            audit.record(s, ACTOR, "health.silence_end", f"health/{key}", {"until": row.until.isoformat(), "reason": "expired"})
+            audit.record(
+                s, ACTOR, "health.silence_end", f"health/{key}", {"until": row.until.isoformat(), "reason": "expired"}
+            )
             ended += 1
         else:
             active.add(key)

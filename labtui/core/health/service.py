@@ -216,8 +216,18 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def result_row(r: HealthCheckResult) -> ResultRow:
     return ResultRow(
-        r.id, r.service_name, r.check_name, r.status, r.outcome or r.status, r.previous_status,
-        r.response_time_ms, r.status_code, r.error_message, r.check_type, r.target, r.checked_at,
+        r.id,
+        r.service_name,
+        r.check_name,
+        r.status,
+        r.outcome or r.status,
+        r.previous_status,
+        r.response_time_ms,
+        r.status_code,
+        r.error_message,
+        r.check_type,
+        r.target,
+        r.checked_at,
     )
 
 
@@ -254,7 +264,14 @@ class Health:
         self.targets = TargetSource(lab_dir)
         self._defs: Definitions | None = None
         #: :meth:`status`'s per-check fixed parts, for the definitions they were made from.
-        self._layout: tuple[Definitions, list[tuple[ServiceDef, list[_CheckLayout]]], dict[tuple[str, str], tuple[int, _CheckLayout]]] | None = None
+        self._layout: (
+            tuple[
+                Definitions,
+                list[tuple[ServiceDef, list[_CheckLayout]]],
+                dict[tuple[str, str], tuple[int, _CheckLayout]],
+            ]
+            | None
+        ) = None
         #: :meth:`status`'s last answer per check: (state row, silence, what was built).
         self._built: tuple[Definitions, dict[tuple[str, str], tuple[Any, Any, CheckStatus]]] | None = None
         #: Called (in this process) after each batch of results the poller stored, with the
@@ -305,7 +322,10 @@ class Health:
         def q(s: Session) -> ReloadReport:
             report = self._adopt(s, defs)
             audit.record(
-                s, actor, "health.reload", "health",
+                s,
+                actor,
+                "health.reload",
+                "health",
                 {
                     "services": report.count,
                     "added": report.added[:50],
@@ -317,8 +337,14 @@ class Health:
             return report
 
         report = await self.db.run(q)
-        log.info("health definitions reloaded by %s: +%d ~%d -%d, %d problem(s)", actor.username,
-                 len(report.added), len(report.changed), len(report.removed), len(report.problems))
+        log.info(
+            "health definitions reloaded by %s: +%d ~%d -%d, %d problem(s)",
+            actor.username,
+            len(report.added),
+            len(report.changed),
+            len(report.removed),
+            len(report.problems),
+        )
         return report
 
     async def refresh_if_changed(self) -> bool:
@@ -408,9 +434,12 @@ class Health:
                 if key in stored and key not in troubled:
                     wanted.append(entry)
             if wanted:
-                rows = _plain_rows(s, select(*_STATE_COLUMNS).where(
-                    tuple_(HealthCheckState.service_name, HealthCheckState.check_name).in_([e[0] for e in wanted])
-                ))
+                rows = _plain_rows(
+                    s,
+                    select(*_STATE_COLUMNS).where(
+                        tuple_(HealthCheckState.service_name, HealthCheckState.check_name).in_([e[0] for e in wanted])
+                    ),
+                )
                 found = {(r[0], r[1]): r for r in rows}
                 page += [(entry, found.get(entry[0])) for entry in wanted]
             parse = _timestamp_parser()
@@ -446,9 +475,15 @@ class Health:
                     seen = (st, silenced, _check_status(entry, st, silenced, parse))
                 now[key] = seen
                 built.append(seen[2])
-            out.append(ServiceStatus(
-                svc.name, overall({c.status for c in built}), svc.interval, svc.notify and bool(svc.recipients), tuple(built),
-            ))
+            out.append(
+                ServiceStatus(
+                    svc.name,
+                    overall({c.status for c in built}),
+                    svc.interval,
+                    svc.notify and bool(svc.recipients),
+                    tuple(built),
+                )
+            )
         if whole:
             # Swapped in whole (one assignment), so concurrent calls in other database
             # threads see either the old map or the new one.
@@ -464,7 +499,10 @@ class Health:
         layout = [
             (
                 svc,
-                [((svc.name, c.name), c.type, _planned_target(c), c.interval, c.fail_after, c.recover_after) for c in svc.checks],
+                [
+                    ((svc.name, c.name), c.type, _planned_target(c), c.interval, c.fail_after, c.recover_after)
+                    for c in svc.checks
+                ],
             )
             for svc in defs.services.values()
         ]
@@ -533,13 +571,20 @@ class Health:
 
         def q(s: Session) -> dict[str, list[float | None]]:
             self.rbac.require(s, actor, VIEW, "health")
-            rn = func.row_number().over(
-                partition_by=(HealthCheckResult.service_name, HealthCheckResult.check_name),
-                order_by=HealthCheckResult.id.desc(),
-            ).label("rn")
+            rn = (
+                func.row_number()
+                .over(
+                    partition_by=(HealthCheckResult.service_name, HealthCheckResult.check_name),
+                    order_by=HealthCheckResult.id.desc(),
+                )
+                .label("rn")
+            )
             inner = select(
-                HealthCheckResult.service_name, HealthCheckResult.check_name, HealthCheckResult.id,
-                HealthCheckResult.response_time_ms, rn,
+                HealthCheckResult.service_name,
+                HealthCheckResult.check_name,
+                HealthCheckResult.id,
+                HealthCheckResult.response_time_ms,
+                rn,
             ).subquery()
             rows = s.execute(
                 select(inner.c.service_name, inner.c.check_name, inner.c.response_time_ms)
@@ -564,7 +609,9 @@ class Health:
         hosts = await self.targets.current()
         return await self.prober.run(definition, hosts)
 
-    async def silence(self, actor: Actor, service: str, check: str, until: dt.datetime, reason: str = "") -> SilenceInfo:
+    async def silence(
+        self, actor: Actor, service: str, check: str, until: dt.datetime, reason: str = ""
+    ) -> SilenceInfo:
         """Maintenance: no emails for the check until ``until`` (results are still stored)."""
         await self.ensure_loaded()
         self._check(service, check)
@@ -579,12 +626,25 @@ class Health:
             self.rbac.require(s, actor, MANAGE, f"health/{service}/{check}")
             s.execute(
                 update(HealthSilence)
-                .where(HealthSilence.service_name == service, HealthSilence.check_name == check, HealthSilence.ended_at.is_(None))
+                .where(
+                    HealthSilence.service_name == service,
+                    HealthSilence.check_name == check,
+                    HealthSilence.ended_at.is_(None),
+                )
                 .values(ended_at=now, ended_by=actor.username)
             )
-            row = HealthSilence(service_name=service, check_name=check, until=until, reason=reason, created_by=actor.username, created_at=now)
+            row = HealthSilence(
+                service_name=service,
+                check_name=check,
+                until=until,
+                reason=reason,
+                created_by=actor.username,
+                created_at=now,
+            )
             s.add(row)
-            audit.record(s, actor, "health.silence", f"health/{service}/{check}", {"until": until.isoformat(), "reason": reason})
+            audit.record(
+                s, actor, "health.silence", f"health/{service}/{check}", {"until": until.isoformat(), "reason": reason}
+            )
             return SilenceInfo(service, check, until, reason, actor.username, now)
 
         return await self.db.run(q)
@@ -597,21 +657,33 @@ class Health:
             self.rbac.require(s, actor, MANAGE, f"health/{service}/{check}")
             row = s.scalar(
                 select(HealthSilence).where(
-                    HealthSilence.service_name == service, HealthSilence.check_name == check, HealthSilence.ended_at.is_(None)
+                    HealthSilence.service_name == service,
+                    HealthSilence.check_name == check,
+                    HealthSilence.ended_at.is_(None),
                 )
             )
             if row is None:
                 raise NotFound(f"'{service}/{check}' is not silenced")
             row.ended_at, row.ended_by = now, actor.username
-            audit.record(s, actor, "health.silence_end", f"health/{service}/{check}", {"until": row.until.isoformat(), "reason": "lifted"})
+            audit.record(
+                s,
+                actor,
+                "health.silence_end",
+                f"health/{service}/{check}",
+                {"until": row.until.isoformat(), "reason": "lifted"},
+            )
 
         await self.db.run(q)
 
     async def silences(self, actor: Actor) -> list[SilenceInfo]:
         def q(s: Session) -> list[SilenceInfo]:
             self.rbac.require(s, actor, VIEW, "health")
-            rows = s.scalars(select(HealthSilence).where(HealthSilence.ended_at.is_(None)).order_by(HealthSilence.until))
-            return [SilenceInfo(r.service_name, r.check_name, r.until, r.reason, r.created_by, r.created_at) for r in rows]
+            rows = s.scalars(
+                select(HealthSilence).where(HealthSilence.ended_at.is_(None)).order_by(HealthSilence.until)
+            )
+            return [
+                SilenceInfo(r.service_name, r.check_name, r.until, r.reason, r.created_by, r.created_at) for r in rows
+            ]
 
         return await self.db.run(q)
 
@@ -694,20 +766,54 @@ def _timestamp_parser() -> Callable[[Any], dt.datetime | None]:
 
 
 def _check_status(
-    entry: _CheckLayout, st: tuple[Any, ...] | None, silenced: dt.datetime | None, parse: Callable[[Any], dt.datetime | None]
+    entry: _CheckLayout,
+    st: tuple[Any, ...] | None,
+    silenced: dt.datetime | None,
+    parse: Callable[[Any], dt.datetime | None],
 ) -> CheckStatus:
     """One check's status from its layout, its state row (of ``_STATE_COLUMNS``) and silence."""
     key, kind, planned, interval, fail_after, recover_after = entry
     # tuple.__new__ with the named tuple's class: the same CheckStatus without a second
     # Python frame (its generated __new__) per check, 10,000 of them on a cold read.
     if st is None:
-        return tuple.__new__(CheckStatus, (
-            key[0], key[1], kind, UNKNOWN, planned, None, None, None, None, None, silenced, interval, fail_after, recover_after,
-        ))
-    return tuple.__new__(CheckStatus, (
-        key[0], key[1], kind, st[2], st[3] or planned, parse(st[4]), parse(st[5]), st[6], st[7], st[8],
-        silenced, interval, fail_after, recover_after,
-    ))
+        return tuple.__new__(
+            CheckStatus,
+            (
+                key[0],
+                key[1],
+                kind,
+                UNKNOWN,
+                planned,
+                None,
+                None,
+                None,
+                None,
+                None,
+                silenced,
+                interval,
+                fail_after,
+                recover_after,
+            ),
+        )
+    return tuple.__new__(
+        CheckStatus,
+        (
+            key[0],
+            key[1],
+            kind,
+            st[2],
+            st[3] or planned,
+            parse(st[4]),
+            parse(st[5]),
+            st[6],
+            st[7],
+            st[8],
+            silenced,
+            interval,
+            fail_after,
+            recover_after,
+        ),
+    )
 
 
 def _planned_target(c: CheckDef) -> str:

@@ -40,7 +40,11 @@ def apply_permissions(ctx: Context) -> None:
         if p.codename in have:
             ctx.report.skipped("permissions")
             continue
-        s.add(Permission(codename=p.codename, category=p.category[:50], label=p.label[:100], description=p.description[:255]))
+        s.add(
+            Permission(
+                codename=p.codename, category=p.category[:50], label=p.label[:100], description=p.description[:255]
+            )
+        )
         have.add(p.codename)
         ctx.report.created("permissions")
     s.flush()
@@ -51,7 +55,9 @@ def _permission_rows(ctx: Context, codenames: list[str]) -> list[Permission]:
     rows = {p.codename: p for p in s.scalars(select(Permission).where(Permission.codename.in_(codenames)))}
     for code in codenames:
         if code not in rows:  # held by a role but missing from CloudLab's own permissions table
-            rows[code] = Permission(codename=code, category=code.rsplit(".", 1)[0][:50], label=code[:100], description="")
+            rows[code] = Permission(
+                codename=code, category=code.rsplit(".", 1)[0][:50], label=code[:100], description=""
+            )
             s.add(rows[code])
             ctx.report.created("permissions")
     return [rows[c] for c in codenames]
@@ -73,7 +79,9 @@ def apply_roles(ctx: Context) -> None:
             ctx.report.skipped("role_permissions", len(rec.permissions))
             continue
         if not _ROLE_NAME.fullmatch(rec.name.strip()) or rec.name != rec.name.strip():
-            ctx.report.warn(f"roles: '{rec.name}' skipped: role names are 2 to 50 letters, digits, spaces, '.', '-' or '_'")
+            ctx.report.warn(
+                f"roles: '{rec.name}' skipped: role names are 2 to 50 letters, digits, spaces, '.', '-' or '_'"
+            )
             ctx.report.skipped("roles")
             continue
         if row is None:
@@ -85,7 +93,11 @@ def apply_roles(ctx: Context) -> None:
             if not ctx.legacy:
                 ctx.unchanged("role", rec.name, _role_fingerprint(rec))
             ctx.report.created("role_permissions", len(rec.permissions))
-        elif not ctx.legacy and ctx.unchanged("role", rec.name, _role_fingerprint(rec)) and ctx.mapped("role", rec.name) == str(row.id):
+        elif (
+            not ctx.legacy
+            and ctx.unchanged("role", rec.name, _role_fingerprint(rec))
+            and ctx.mapped("role", rec.name) == str(row.id)
+        ):
             ctx.report.skipped("roles")  # as the last import read it: labtui's edits since stand
             ctx.report.skipped("role_permissions", len(rec.permissions))
         else:
@@ -146,9 +158,15 @@ def apply_users(ctx: Context) -> None:
                 ctx.report.warn(f"users: '{name}' imported without email: {email} belongs to another labtui account")
                 email = None
             row = User(
-                username=name, email=email, display_name=rec.display_name, password_hash=rec.password_hash,
-                is_active=rec.is_active, created_at=rec.created_at or ctx.now, updated_at=ctx.now,
-                last_login_at=rec.last_login_at, invite_accepted_at=rec.invite_accepted_at,
+                username=name,
+                email=email,
+                display_name=rec.display_name,
+                password_hash=rec.password_hash,
+                is_active=rec.is_active,
+                created_at=rec.created_at or ctx.now,
+                updated_at=ctx.now,
+                last_login_at=rec.last_login_at,
+                invite_accepted_at=rec.invite_accepted_at,
                 ssh_public_key=rec.ssh_public_key,
             )
             s.add(row)
@@ -157,7 +175,11 @@ def apply_users(ctx: Context) -> None:
             ctx.report.created("users")
             if not ctx.legacy:
                 ctx.unchanged("user", name, _fingerprint(rec))
-        elif not ctx.legacy and ctx.unchanged("user", name, _fingerprint(rec)) and ctx.mapped("user", name) == str(row.id):
+        elif (
+            not ctx.legacy
+            and ctx.unchanged("user", name, _fingerprint(rec))
+            and ctx.mapped("user", name) == str(row.id)
+        ):
             # CloudLab's account is as the last import read it: what labtui did since (a
             # deactivation, an accepted invitation, a role taken away) stands.
             ctx.report.skipped("users")
@@ -221,16 +243,26 @@ def _update_user(ctx: Context, row: User, rec: UserRec, email: str | None) -> bo
         ctx.report.warn(f"users: '{row.username}': email {email} belongs to another labtui account: not changed")
         email = row.email
     wanted: dict[str, object] = {
-        "email": email, "display_name": rec.display_name, "ssh_public_key": rec.ssh_public_key,
+        "email": email,
+        "display_name": rec.display_name,
+        "ssh_public_key": rec.ssh_public_key,
         "is_active": rec.is_active,
     }
     if not mine:  # --overwrite: CloudLab's account replaces labtui's, password and sessions included
         wanted["password_hash"] = rec.password_hash
         s.execute(
-            update(AuthSession).where(AuthSession.user_id == row.id, AuthSession.revoked_at.is_(None)).values(revoked_at=ctx.now)
+            update(AuthSession)
+            .where(AuthSession.user_id == row.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=ctx.now)
         )
-        ctx.report.warn(f"users: '{row.username}' replaced by CloudLab's account (--overwrite); its sessions were ended")
-    elif rec.password_hash and rec.password_hash != row.password_hash and (row.password_hash is None or _is_bcrypt(row.password_hash)):
+        ctx.report.warn(
+            f"users: '{row.username}' replaced by CloudLab's account (--overwrite); its sessions were ended"
+        )
+    elif (
+        rec.password_hash
+        and rec.password_hash != row.password_hash
+        and (row.password_hash is None or _is_bcrypt(row.password_hash))
+    ):
         # Changed in CloudLab since the last import and not yet rehashed by a labtui login.
         wanted["password_hash"] = rec.password_hash
     if row.invite_accepted_at is None and rec.invite_accepted_at is not None:
@@ -262,7 +294,6 @@ def _assign(ctx: Context, row: User, roles: list[str]) -> None:
             ctx.report.created("user_roles")
 
 
-
 _TOKEN_KINDS = {"invite_tokens": INVITE, "password_reset_tokens": RESET}
 
 
@@ -288,7 +319,10 @@ def apply_tokens(ctx: Context) -> None:
     for rec in ctx.snap.tokens:
         ctx.at(rec.table, rec.ref)
         digest = token_digest(rec.token)
-        if not ctx.claim("tokens", digest) or s.scalar(select(UserToken.id).where(UserToken.token_hash == digest)) is not None:
+        if (
+            not ctx.claim("tokens", digest)
+            or s.scalar(select(UserToken.id).where(UserToken.token_hash == digest)) is not None
+        ):
             ctx.report.skipped("tokens")  # imported already (and perhaps redeemed since)
             continue
         user_id = ctx.users.get(rec.username)
@@ -297,9 +331,18 @@ def apply_tokens(ctx: Context) -> None:
         if why is not None:
             ctx.report.skipped("tokens")
             if why not in ("used", "expired"):
-                ctx.report.warn(f"tokens: a pending {_TOKEN_KINDS[rec.table]} token not imported ({why}): send a new one")
+                ctx.report.warn(
+                    f"tokens: a pending {_TOKEN_KINDS[rec.table]} token not imported ({why}): send a new one"
+                )
             continue
         assert user is not None
-        s.add(UserToken(user_id=user.id, kind=_TOKEN_KINDS[rec.table], token_hash=digest, created_at=ctx.now,
-                        expires_at=rec.expires_at))
+        s.add(
+            UserToken(
+                user_id=user.id,
+                kind=_TOKEN_KINDS[rec.table],
+                token_hash=digest,
+                created_at=ctx.now,
+                expires_at=rec.expires_at,
+            )
+        )
         ctx.report.created("tokens")

@@ -44,8 +44,13 @@ FINAL = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}
 EXIT_RE = re.compile(r"\[EXIT CODE: (-?\d+)\]")
 #: app_metadata keys labtui uses as CloudLab did (the health checks read ``instances_cache``).
 METADATA_KEYS = (
-    "HOST_HOSTNAME", "dns_id", "instances_cache", "instances_cache_time",
-    "plans_cache", "cost_cache", "cost_cache_time",
+    "HOST_HOSTNAME",
+    "dns_id",
+    "instances_cache",
+    "instances_cache_time",
+    "plans_cache",
+    "cost_cache",
+    "cost_cache_time",
 )
 SEED_NOTE = "Initial version (seeded)"
 #: A schedule's fields CloudLab's scheduler writes as it fires.
@@ -72,19 +77,42 @@ def _spec(ctx: Context, rec: ScheduleRec) -> ScheduleSpec:
     if not isinstance(inputs, dict):
         raise ValidationError("inputs is not a JSON object", "inputs")
     object_id = ctx.objects.get(rec.object_id) if rec.object_id is not None else None
-    return validate_spec(ScheduleSpec(
-        name=rec.name, cron=rec.cron, job_type=rec.job_type, service=rec.service_name, script=rec.script_name,
-        type_slug=rec.type_slug, action=rec.action_name, object_id=object_id, system_task=rec.system_task,
-        inputs=inputs, tz="UTC", enabled=rec.is_enabled, skip_if_running=rec.skip_if_running,
-        description=rec.description[:500],
-    ))
+    return validate_spec(
+        ScheduleSpec(
+            name=rec.name,
+            cron=rec.cron,
+            job_type=rec.job_type,
+            service=rec.service_name,
+            script=rec.script_name,
+            type_slug=rec.type_slug,
+            action=rec.action_name,
+            object_id=object_id,
+            system_task=rec.system_task,
+            inputs=inputs,
+            tz="UTC",
+            enabled=rec.is_enabled,
+            skip_if_running=rec.skip_if_running,
+            description=rec.description[:500],
+        )
+    )
 
 
 def _definition(row: ScheduledJob) -> tuple[Any, ...]:
     return (
-        row.name, row.description, row.job_type, row.service_name, row.script_name, row.type_slug,
-        row.action_name, row.object_id, row.system_task, row.cron_expression, row.timezone,
-        bool(row.is_enabled), bool(row.skip_if_running), row.inputs,
+        row.name,
+        row.description,
+        row.job_type,
+        row.service_name,
+        row.script_name,
+        row.type_slug,
+        row.action_name,
+        row.object_id,
+        row.system_task,
+        row.cron_expression,
+        row.timezone,
+        bool(row.is_enabled),
+        bool(row.skip_if_running),
+        row.inputs,
     )
 
 
@@ -128,7 +156,9 @@ def apply_schedules(ctx: Context) -> None:
         # Its definition: a firing in CloudLab (last_run_at ...) is no change of it.
         fresh = ctx.unchanged("schedule", spec.name, {k: v for k, v in vars(rec).items() if k not in _RUNTIME})
         if row is None:
-            row = ScheduledJob(created_by=ctx.users.get(rec.created_by or ""), created_at=rec.created_at or ctx.now, updated_at=ctx.now)
+            row = ScheduledJob(
+                created_by=ctx.users.get(rec.created_by or ""), created_at=rec.created_at or ctx.now, updated_at=ctx.now
+            )
             apply_spec(row, spec, ctx.now)
             row.last_run_at, row.last_job_id = rec.last_run_at, rec.last_job_id
             row.last_status = None if rec.last_status is None else job_status(rec.last_status)
@@ -148,7 +178,9 @@ def apply_schedules(ctx: Context) -> None:
                 row.updated_at = ctx.now
                 ctx.report.updated("scheduled_jobs")
             else:
-                ctx.report.warn(f"scheduled_jobs: '{spec.name}' exists in labtui with another definition: labtui's kept (--overwrite replaces it)")
+                ctx.report.warn(
+                    f"scheduled_jobs: '{spec.name}' exists in labtui with another definition: labtui's kept (--overwrite replaces it)"
+                )
                 ctx.report.skipped("scheduled_jobs")
                 continue
         existing[spec.name] = row
@@ -171,13 +203,24 @@ def _exit_code(status: str, output: list[str]) -> int | None:
 
 def _job_row(ctx: Context, j: JobRec, status: str) -> dict[str, Any]:
     return {
-        "id": j.id, "service": j.service, "action": j.action, "script": j.script, "status": status,
-        "user_id": ctx.users.get(j.username or ""), "username": j.username or "",
-        "created_at": j.started_at or j.finished_at or ctx.now, "started_at": j.started_at,
-        "finished_at": j.finished_at, "deployment_id": j.deployment_id,
-        "schedule_id": ctx.schedules.get(j.schedule) if j.schedule else None, "inputs": None,
-        "worker": None, "heartbeat_at": None, "cancel_requested": False,
-        "exit_code": _exit_code(status, j.output), "output_lines": len(j.output),
+        "id": j.id,
+        "service": j.service,
+        "action": j.action,
+        "script": j.script,
+        "status": status,
+        "user_id": ctx.users.get(j.username or ""),
+        "username": j.username or "",
+        "created_at": j.started_at or j.finished_at or ctx.now,
+        "started_at": j.started_at,
+        "finished_at": j.finished_at,
+        "deployment_id": j.deployment_id,
+        "schedule_id": ctx.schedules.get(j.schedule) if j.schedule else None,
+        "inputs": None,
+        "worker": None,
+        "heartbeat_at": None,
+        "cancel_requested": False,
+        "exit_code": _exit_code(status, j.output),
+        "output_lines": len(j.output),
     }
 
 
@@ -266,8 +309,9 @@ def apply_audit(ctx: Context) -> None:
     have = Counter(
         tuple(r)
         for r in s.execute(
-            select(AuditRecord.created_at, AuditRecord.username, AuditRecord.action, AuditRecord.target)
-            .where(AuditRecord.created_at >= low, AuditRecord.created_at <= high)
+            select(AuditRecord.created_at, AuditRecord.username, AuditRecord.action, AuditRecord.target).where(
+                AuditRecord.created_at >= low, AuditRecord.created_at <= high
+            )
         )
     )
     batch: list[dict[str, Any]] = []
@@ -279,10 +323,17 @@ def apply_audit(ctx: Context) -> None:
             have[key] -= 1
             ctx.report.skipped("audit_log")
             continue
-        batch.append({
-            "created_at": a.created_at, "user_id": ctx.users.get(a.username), "username": a.username,
-            "action": action, "target": target, "detail": _detail(a.details), "origin": (a.ip_address or "cloudlab")[:64],
-        })
+        batch.append(
+            {
+                "created_at": a.created_at,
+                "user_id": ctx.users.get(a.username),
+                "username": a.username,
+                "action": action,
+                "target": target,
+                "detail": _detail(a.details),
+                "origin": (a.ip_address or "cloudlab")[:64],
+            }
+        )
         ctx.report.created("audit_log")
         if len(batch) >= BATCH:
             ctx.at("audit_log", f"{batch[0]['action']} at {batch[0]['created_at']} (a batch of {len(batch)})")
@@ -299,22 +350,31 @@ def apply_audit(ctx: Context) -> None:
 def apply_config_versions(ctx: Context) -> None:
     assert ctx.snap is not None
     s = ctx.session
-    existing = {
-        (r.service_name, r.filename, r.version_number): r for r in s.scalars(select(ConfigVersion))
-    } if ctx.snap.config_versions else {}
+    existing = (
+        {(r.service_name, r.filename, r.version_number): r for r in s.scalars(select(ConfigVersion))}
+        if ctx.snap.config_versions
+        else {}
+    )
     for v in ctx.snap.config_versions:
         key = f"{v.service_name}/{v.filename}/{v.version_number}"
         ctx.at("config_versions", key)
         data = v.content.encode("utf-8")
         values = {
-            "content": v.content, "content_hash": sha256(data), "size_bytes": len(data),
-            "change_note": v.change_note[:500], "created_by_id": ctx.users.get(v.created_by),
-            "created_by_username": v.created_by[:100], "origin": (v.ip_address or "cloudlab")[:100],
-            "restored_from": None, "created_at": v.created_at or ctx.now,
+            "content": v.content,
+            "content_hash": sha256(data),
+            "size_bytes": len(data),
+            "change_note": v.change_note[:500],
+            "created_by_id": ctx.users.get(v.created_by),
+            "created_by_username": v.created_by[:100],
+            "origin": (v.ip_address or "cloudlab")[:100],
+            "restored_from": None,
+            "created_at": v.created_at or ctx.now,
         }
         row = existing.get((v.service_name, v.filename, v.version_number))
         if row is None:
-            row = ConfigVersion(service_name=v.service_name, filename=v.filename, version_number=v.version_number, **values)
+            row = ConfigVersion(
+                service_name=v.service_name, filename=v.filename, version_number=v.version_number, **values
+            )
             s.add(row)
             s.flush()
             ctx.report.created("config_versions")
@@ -323,7 +383,9 @@ def apply_config_versions(ctx: Context) -> None:
         else:
             seeded = row.origin == "startup" and row.change_note == SEED_NOTE
             if not (seeded or ctx.mapped("config_version", key) == str(row.id) or ctx.overwrite):
-                ctx.report.warn(f"config_versions: {key} exists in labtui with other content: labtui's kept (--overwrite replaces it)")
+                ctx.report.warn(
+                    f"config_versions: {key} exists in labtui with other content: labtui's kept (--overwrite replaces it)"
+                )
                 ctx.report.skipped("config_versions")
                 continue
             for name, value in values.items():
@@ -353,17 +415,21 @@ def apply_config_files(ctx: Context) -> None:
         if not ctx.claim("config_files", where):
             continue
         want = sha256(v.content.encode("utf-8"))
-        known = dict(s.execute(
-            select(ConfigVersion.content_hash, ConfigVersion.version_number)
-            .where(ConfigVersion.service_name == service, ConfigVersion.filename == filename)
-            .order_by(ConfigVersion.version_number)
-        ).all())
+        known = dict(
+            s.execute(
+                select(ConfigVersion.content_hash, ConfigVersion.version_number)
+                .where(ConfigVersion.service_name == service, ConfigVersion.filename == filename)
+                .order_by(ConfigVersion.version_number)
+            ).all()
+        )
         top = max(known.values(), default=None)
         if filename not in CONFIG_FILES or known.get(want) != top:
             continue  # not a config file labtui edits, or labtui saved a newer version since
         folder = services_root(ctx.lab_dir) / service if ctx.lab_dir is not None else None
         if folder is None or not folder.is_dir():
-            ctx.report.warn(f"config_files: {where} (CloudLab's v{v.version_number}) not written: the checkout has no service '{service}'")
+            ctx.report.warn(
+                f"config_files: {where} (CloudLab's v{v.version_number}) not written: the checkout has no service '{service}'"
+            )
             ctx.report.skipped("config_files")
             continue
         real = Path(os.path.realpath(folder / filename))
@@ -397,9 +463,11 @@ def apply_health(ctx: Context) -> None:
     low = min(r.checked_at for r in results)
     high = max(r.checked_at for r in results)
     have = {
-        tuple(r) for r in s.execute(
-            select(HealthCheckResult.service_name, HealthCheckResult.check_name, HealthCheckResult.checked_at)
-            .where(HealthCheckResult.checked_at >= low, HealthCheckResult.checked_at <= high)
+        tuple(r)
+        for r in s.execute(
+            select(HealthCheckResult.service_name, HealthCheckResult.check_name, HealthCheckResult.checked_at).where(
+                HealthCheckResult.checked_at >= low, HealthCheckResult.checked_at <= high
+            )
         )
     }
     # Each check's newest result an earlier import read: older ones were imported then, and
@@ -420,12 +488,21 @@ def apply_health(ctx: Context) -> None:
             ctx.report.skipped("health_check_results")
             continue
         have.add(key)
-        batch.append({
-            "service_name": r.service_name, "check_name": r.check_name, "status": r.status, "outcome": r.status,
-            "previous_status": r.previous_status, "response_time_ms": r.response_time_ms,
-            "status_code": r.status_code, "error_message": r.error_message, "check_type": r.check_type[:20],
-            "target": r.target[:500], "checked_at": r.checked_at,
-        })
+        batch.append(
+            {
+                "service_name": r.service_name,
+                "check_name": r.check_name,
+                "status": r.status,
+                "outcome": r.status,
+                "previous_status": r.previous_status,
+                "response_time_ms": r.response_time_ms,
+                "status_code": r.status_code,
+                "error_message": r.error_message,
+                "check_type": r.check_type[:20],
+                "target": r.target[:500],
+                "checked_at": r.checked_at,
+            }
+        )
         ctx.report.created("health_check_results")
     if batch:
         s.execute(insert(table_of(HealthCheckResult)), batch)
@@ -441,9 +518,7 @@ def _health_state(ctx: Context, results: list[HealthRec]) -> None:
     by_check: dict[tuple[str, str], list[HealthRec]] = {}
     for r in sorted(results, key=lambda r: r.checked_at):
         by_check.setdefault((r.service_name, r.check_name), []).append(r)
-    current = {
-        (st.service_name, st.check_name): st.last_checked_at for st in s.scalars(select(HealthCheckState))
-    }
+    current = {(st.service_name, st.check_name): st.last_checked_at for st in s.scalars(select(HealthCheckState))}
     for (service, check), rows in by_check.items():
         ctx.at("health_check_state", f"{service}/{check}")
         last = rows[-1]
@@ -458,12 +533,16 @@ def _health_state(ctx: Context, results: list[HealthRec]) -> None:
                 break
             run += 1
         values = {
-            "status": last.status, "since": rows[-run].checked_at,
+            "status": last.status,
+            "since": rows[-run].checked_at,
             "consecutive_failures": run if last.status == "unhealthy" else 0,
             "consecutive_successes": run if last.status == "healthy" else 0,
-            "last_checked_at": last.checked_at, "last_outcome": last.status,
-            "last_latency_ms": last.response_time_ms, "last_status_code": last.status_code,
-            "last_error": last.error_message, "target": last.target[:500],
+            "last_checked_at": last.checked_at,
+            "last_outcome": last.status,
+            "last_latency_ms": last.response_time_ms,
+            "last_status_code": last.status_code,
+            "last_error": last.error_message,
+            "target": last.target[:500],
         }
         if s.get_bind().dialect.name == "sqlite":
             lite = sqlite_insert(HealthCheckState).values(service_name=service, check_name=check, **values)

@@ -49,8 +49,15 @@ def apply_types(ctx: Context) -> None:
             ctx.report.skipped("inventory_types")
             continue
         row = InventoryType(
-            slug=t.slug, label=t.label[:100], description=t.description, icon=t.icon[:50],
-            config_hash="", filename="", removed=True, created_at=ctx.now, updated_at=ctx.now,
+            slug=t.slug,
+            label=t.label[:100],
+            description=t.description,
+            icon=t.icon[:50],
+            config_hash="",
+            filename="",
+            removed=True,
+            created_at=ctx.now,
+            updated_at=ctx.now,
         )
         s.add(row)
         s.flush()
@@ -110,7 +117,9 @@ def _stored(ctx: Context, type_def: InventoryTypeDef | None, o: ObjectRec) -> tu
     return data, secrets
 
 
-def _match(ctx: Context, type_id: int, type_def: InventoryTypeDef | None, values: dict[str, Any], o: ObjectRec) -> InventoryObject | None:
+def _match(
+    ctx: Context, type_id: int, type_def: InventoryTypeDef | None, values: dict[str, Any], o: ObjectRec
+) -> InventoryObject | None:
     s = ctx.session
     target = ctx.mapped("inventory_object", str(o.source_id))
     if target is not None:
@@ -147,8 +156,12 @@ def apply_objects(ctx: Context) -> None:
             continue
         if row is None:
             row = InventoryObject(
-                type_id=type_id, data=json.dumps(data), secrets=seal_secrets(s, secrets), search_text=text,
-                created_by=o.created_by or "cloudlab", created_at=o.created_at or ctx.now,
+                type_id=type_id,
+                data=json.dumps(data),
+                secrets=seal_secrets(s, secrets),
+                search_text=text,
+                created_by=o.created_by or "cloudlab",
+                created_at=o.created_at or ctx.now,
                 updated_at=o.updated_at or o.created_at or ctx.now,
             )
             s.add(row)
@@ -198,7 +211,11 @@ def apply_acls(ctx: Context) -> None:
     for a in ctx.snap.acls:
         ctx.at("object_acl", f"object {a.object_id}, role '{a.role}', '{a.permission}'")
         object_id, role_id = ctx.objects.get(a.object_id), ctx.roles.get(a.role)
-        if object_id is None or role_id is None or ctx.unchanged("object_acl", f"{a.object_id}/{a.role}/{a.permission}", a.effect):
+        if (
+            object_id is None
+            or role_id is None
+            or ctx.unchanged("object_acl", f"{a.object_id}/{a.role}/{a.permission}", a.effect)
+        ):
             ctx.report.skipped("object_acl")  # unchanged since the last import: labtui's rule since stands
             continue
         if a.role == SUPER_ADMIN and a.effect == DENY:
@@ -207,10 +224,20 @@ def apply_acls(ctx: Context) -> None:
                 "(super-admin holds '*' in labtui)"
             )
         row = s.scalar(
-            select(ObjectAcl).where(ObjectAcl.object_id == object_id, ObjectAcl.role_id == role_id, ObjectAcl.permission == a.permission)
+            select(ObjectAcl).where(
+                ObjectAcl.object_id == object_id, ObjectAcl.role_id == role_id, ObjectAcl.permission == a.permission
+            )
         )
         if row is None:
-            s.add(ObjectAcl(object_id=object_id, role_id=role_id, permission=a.permission[:50], effect=a.effect, created_at=ctx.now))
+            s.add(
+                ObjectAcl(
+                    object_id=object_id,
+                    role_id=role_id,
+                    permission=a.permission[:50],
+                    effect=a.effect,
+                    created_at=ctx.now,
+                )
+            )
             s.flush()
             ctx.report.created("object_acl")
         elif row.effect == a.effect:
@@ -226,12 +253,20 @@ def apply_tag_grants(ctx: Context) -> None:
     for g in ctx.snap.tag_grants:
         ctx.at("tag_permissions", f"tag '{g.tag}', role '{g.role}', '{g.permission}'")
         tag_id, role_id = ctx.tags.get(g.tag.strip()), ctx.roles.get(g.role)
-        if tag_id is None or role_id is None or ctx.unchanged("tag_permission", f"{g.tag}/{g.role}/{g.permission}", True):
+        if (
+            tag_id is None
+            or role_id is None
+            or ctx.unchanged("tag_permission", f"{g.tag}/{g.role}/{g.permission}", True)
+        ):
             # Unchanged: imported before, perhaps revoked in labtui since.
             ctx.report.skipped("tag_permissions")
             continue
         found = s.scalar(
-            select(TagPermission.id).where(TagPermission.tag_id == tag_id, TagPermission.role_id == role_id, TagPermission.permission == g.permission)
+            select(TagPermission.id).where(
+                TagPermission.tag_id == tag_id,
+                TagPermission.role_id == role_id,
+                TagPermission.permission == g.permission,
+            )
         )
         if found is not None:
             ctx.report.skipped("tag_permissions")

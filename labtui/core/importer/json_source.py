@@ -64,8 +64,14 @@ def _read(data: dict[str, Any], snap: Snapshot, now: dt.datetime) -> None:
         if hashed is not None and not isinstance(hashed, str):
             raise SourceError("users", repr(name), "password_hash is not text")
         snap.users.append(
-            UserRec(username=str(name), password_hash=hashed or None, is_active=True,
-                    created_at=now, invite_accepted_at=now, roles=[SUPER_ADMIN])
+            UserRec(
+                username=str(name),
+                password_hash=hashed or None,
+                is_active=True,
+                created_at=now,
+                invite_accepted_at=now,
+                roles=[SUPER_ADMIN],
+            )
         )
     for key, n in sorted(extra.items()):
         snap.warnings.append(f"{snap.path.name}: users: field '{key}' ({n} account(s)) not imported")

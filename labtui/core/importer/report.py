@@ -9,10 +9,28 @@ from labtui.core.errors import LabtuiError
 
 #: The report's tables, in the order they are applied and printed.
 TABLES = (
-    "users", "roles", "permissions", "user_roles", "role_permissions",
-    "inventory_types", "inventory_tags", "inventory_objects", "object_tags", "object_acl", "tag_permissions",
-    "scheduled_jobs", "jobs", "job_output", "audit_log", "config_versions", "config_files",
-    "health_check_results", "health_check_state", "app_metadata", "vault", "tokens",
+    "users",
+    "roles",
+    "permissions",
+    "user_roles",
+    "role_permissions",
+    "inventory_types",
+    "inventory_tags",
+    "inventory_objects",
+    "object_tags",
+    "object_acl",
+    "tag_permissions",
+    "scheduled_jobs",
+    "jobs",
+    "job_output",
+    "audit_log",
+    "config_versions",
+    "config_files",
+    "health_check_results",
+    "health_check_state",
+    "app_metadata",
+    "vault",
+    "tokens",
 )
 
 
@@ -56,9 +74,7 @@ class ImportReport:
     def rows(self) -> list[tuple[str, int, int, int]]:
         """(table, created, updated, skipped) for every table with something to say."""
         return [
-            (t, c.created, c.updated, c.skipped)
-            for t, c in self.counts.items()
-            if c.created or c.updated or c.skipped
+            (t, c.created, c.updated, c.skipped) for t, c in self.counts.items() if c.created or c.updated or c.skipped
         ]
 
     def audit_detail(self) -> dict[str, Any]:

@@ -69,8 +69,21 @@ ACTION = "import.cloudlab"
 #: super-admin (who holds ``*``) may do it.
 PERMISSION = "*"
 STEPS = (
-    apply_permissions, apply_roles, apply_users, apply_tokens, apply_types, apply_tags, apply_objects, apply_acls,
-    apply_tag_grants, apply_schedules, apply_jobs, apply_audit, apply_config_versions, apply_config_files, apply_health,
+    apply_permissions,
+    apply_roles,
+    apply_users,
+    apply_tokens,
+    apply_types,
+    apply_tags,
+    apply_objects,
+    apply_acls,
+    apply_tag_grants,
+    apply_schedules,
+    apply_jobs,
+    apply_audit,
+    apply_config_versions,
+    apply_config_files,
+    apply_health,
     apply_metadata,
 )
 
@@ -129,8 +142,11 @@ async def import_cloudlab(core: Core, actor: Actor, request: ImportRequest) -> I
     await asyncio.to_thread(_write_configs, writes)
     core.rbac.invalidate()
     log.info(
-        "import from %s%s: %s; %d warning(s)", ", ".join(report.sources), " (dry run)" if request.dry_run else "",
-        ", ".join(f"{t} +{c}/~{u}/={s}" for t, c, u, s in report.rows()) or "nothing", len(report.warnings),
+        "import from %s%s: %s; %d warning(s)",
+        ", ".join(report.sources),
+        " (dry run)" if request.dry_run else "",
+        ", ".join(f"{t} +{c}/~{u}/={s}" for t, c, u, s in report.rows()) or "nothing",
+        len(report.warnings),
     )
     return report
 
@@ -157,8 +173,13 @@ def _apply(
                 return None, []
             ctx.where = "recording the import"
             for w in ctx.config_writes:
-                audit.record(s, actor, "service.config.import", f"services/{w.service}/{w.filename}",
-                             {"file": w.filename, "version": w.version, "via": ACTION})
+                audit.record(
+                    s,
+                    actor,
+                    "service.config.import",
+                    f"services/{w.service}/{w.filename}",
+                    {"file": w.filename, "version": w.version, "via": ACTION},
+                )
             audit.record(s, actor, ACTION, ", ".join(p.name for p in (sn.path for sn in snaps)), report.audit_detail())
             _record(s, actor, snaps, report, now)
             s.commit()
@@ -214,16 +235,23 @@ def _record(s: Session, actor: Actor, snaps: list[Snapshot], report: ImportRepor
     history = get_metadata(s, META_KEY, [])
     if not isinstance(history, list):
         history = []
-    history.append({
-        "at": now.isoformat(),
-        "by": actor.username,
-        "sources": [
-            {"path": str(sn.path.resolve()), "kind": sn.kind, "size": sn.path.stat().st_size, "sha256": _digest(sn.path)}
-            for sn in snaps
-        ],
-        "tables": {t: {"created": c, "updated": u, "skipped": k} for t, c, u, k in report.rows()},
-        "warnings": len(report.warnings),
-    })
+    history.append(
+        {
+            "at": now.isoformat(),
+            "by": actor.username,
+            "sources": [
+                {
+                    "path": str(sn.path.resolve()),
+                    "kind": sn.kind,
+                    "size": sn.path.stat().st_size,
+                    "sha256": _digest(sn.path),
+                }
+                for sn in snaps
+            ],
+            "tables": {t: {"created": c, "updated": u, "skipped": k} for t, c, u, k in report.rows()},
+            "warnings": len(report.warnings),
+        }
+    )
     set_metadata(s, META_KEY, history[-20:])
 
 

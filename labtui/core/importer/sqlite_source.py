@@ -128,16 +128,22 @@ class _Reader:
     def _roles(self, roles: dict[int, str], perms: dict[int, str]) -> None:
         for r in self.rows("permissions"):
             self.snap.permissions.append(
-                PermissionRec(r["codename"], r.get("category") or "", r.get("label") or r["codename"], r.get("description") or "")
+                PermissionRec(
+                    r["codename"], r.get("category") or "", r.get("label") or r["codename"], r.get("description") or ""
+                )
             )
         by_role: dict[str, list[str]] = {}
         for r in self.rows("role_permissions"):
             ref = f"role_id={r['role_id']} permission_id={r['permission_id']}"
             role = self._ref(roles, r["role_id"], "role_permissions", ref, "role_id")
-            by_role.setdefault(role, []).append(self._ref(perms, r["permission_id"], "role_permissions", ref, "permission_id"))
+            by_role.setdefault(role, []).append(
+                self._ref(perms, r["permission_id"], "role_permissions", ref, "permission_id")
+            )
         for r in self.rows("roles"):
             self.snap.roles.append(
-                RoleRec(r["name"], r.get("description") or "", _bool(r.get("is_system")), sorted(by_role.get(r["name"], [])))
+                RoleRec(
+                    r["name"], r.get("description") or "", _bool(r.get("is_system")), sorted(by_role.get(r["name"], []))
+                )
             )
 
     def _users(self, usernames: dict[int, str], roles: dict[int, str]) -> None:
@@ -235,12 +241,22 @@ class _Reader:
                 )
             )
 
-    def _inventory(self, usernames: dict[int, str], roles: dict[int, str], types: dict[int, str], tags: dict[int, str]) -> None:
+    def _inventory(
+        self, usernames: dict[int, str], roles: dict[int, str], types: dict[int, str], tags: dict[int, str]
+    ) -> None:
         for r in self.rows("inventory_types"):
-            self.snap.types.append(TypeRec(r["slug"], r.get("label") or r["slug"], r.get("description") or "", r.get("icon") or ""))
+            self.snap.types.append(
+                TypeRec(r["slug"], r.get("label") or r["slug"], r.get("description") or "", r.get("icon") or "")
+            )
         for r in self.rows("inventory_tags"):
             ref = f"id={r['id']} ({r['name']})"
-            self.snap.tags.append(TagRec(r["name"], _text(r.get("color")), parse_time(r.get("created_at"), "inventory_tags", ref, "created_at")))
+            self.snap.tags.append(
+                TagRec(
+                    r["name"],
+                    _text(r.get("color")),
+                    parse_time(r.get("created_at"), "inventory_tags", ref, "created_at"),
+                )
+            )
         objects: dict[int, ObjectRec] = {}
         for r in self.rows("inventory_objects"):
             ref = f"id={r['id']}"
@@ -275,7 +291,12 @@ class _Reader:
             if effect not in ("allow", "deny"):
                 raise SourceError("object_acl", ref, f"effect is {effect!r}, not allow or deny")
             self.snap.acls.append(
-                AclRec(r["object_id"], self._ref(roles, r["role_id"], "object_acl", ref, "role_id"), r["permission"], effect)
+                AclRec(
+                    r["object_id"],
+                    self._ref(roles, r["role_id"], "object_acl", ref, "role_id"),
+                    r["permission"],
+                    effect,
+                )
             )
         for r in self.rows("tag_permissions"):
             ref = f"id={r['id']}"
@@ -300,7 +321,15 @@ class _Reader:
                 details = {"text": raw}
             username = r.get("username") or (usernames.get(r["user_id"], "") if r.get("user_id") is not None else "")
             self.snap.audit.append(
-                AuditRec(at, username, r.get("action") or "", r.get("resource") or "", details, _text(r.get("ip_address")), ref)
+                AuditRec(
+                    at,
+                    username,
+                    r.get("action") or "",
+                    r.get("resource") or "",
+                    details,
+                    _text(r.get("ip_address")),
+                    ref,
+                )
             )
 
     def _configs(self, usernames: dict[int, str]) -> None:
@@ -311,9 +340,13 @@ class _Reader:
             author = r.get("created_by_username") or usernames.get(r.get("created_by_id"), "")  # type: ignore[arg-type]
             self.snap.config_versions.append(
                 ConfigVersionRec(
-                    service_name=r["service_name"], filename=r["filename"], content=r["content"],
-                    version_number=int(r["version_number"]), change_note=r.get("change_note") or "",
-                    created_by=author, ip_address=_text(r.get("ip_address")),
+                    service_name=r["service_name"],
+                    filename=r["filename"],
+                    content=r["content"],
+                    version_number=int(r["version_number"]),
+                    change_note=r.get("change_note") or "",
+                    created_by=author,
+                    ip_address=_text(r.get("ip_address")),
                     created_at=parse_time(r.get("created_at"), "config_versions", ref, "created_at"),
                 )
             )
@@ -326,10 +359,15 @@ class _Reader:
                 raise SourceError("health_check_results", ref, "checked_at is empty")
             self.snap.health.append(
                 HealthRec(
-                    service_name=r["service_name"], check_name=r.get("check_name") or "default",
-                    status=r.get("status") or "unknown", previous_status=r.get("previous_status") or "unknown",
-                    checked_at=at, response_time_ms=r.get("response_time_ms"), status_code=r.get("status_code"),
-                    error_message=r.get("error_message"), check_type=r.get("check_type") or "",
+                    service_name=r["service_name"],
+                    check_name=r.get("check_name") or "default",
+                    status=r.get("status") or "unknown",
+                    previous_status=r.get("previous_status") or "unknown",
+                    checked_at=at,
+                    response_time_ms=r.get("response_time_ms"),
+                    status_code=r.get("status_code"),
+                    error_message=r.get("error_message"),
+                    check_type=r.get("check_type") or "",
                     target=r.get("target") or "",
                 )
             )

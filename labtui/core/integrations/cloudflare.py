@@ -141,13 +141,17 @@ class CloudflareClient:
         if not isinstance(envelope, dict):
             if status >= 500:
                 raise DnsError(f"Cloudflare failed with HTTP {status}; try again later", status=status)
-            raise DnsError(f"Cloudflare answered HTTP {status} with a body that is not its JSON envelope", status=status)
+            raise DnsError(
+                f"Cloudflare answered HTTP {status} with a body that is not its JSON envelope", status=status
+            )
         if status < 400 and envelope.get("success") is not False:
             return envelope
         text, codes = _error_text(envelope.get("errors"))
         log.warning("cloudflare %s %s: HTTP %s %s", method, path, status, text)
         if status >= 500:
-            raise DnsError(f"Cloudflare failed with HTTP {status}: {text or 'no reason given'}; try again later", codes, status)
+            raise DnsError(
+                f"Cloudflare failed with HTTP {status}: {text or 'no reason given'}; try again later", codes, status
+            )
         if status == 429:
             raise DnsError("Cloudflare's rate limit was reached; wait a minute and try again", codes, status)
         if status in (401, 403) and not text:

@@ -51,9 +51,7 @@ class SendamaticMailer:
 
     def __init__(self, base_url: str, api_key: str, sender: str, timeout: float = 10.0) -> None:
         self._sender = sender
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"x-api-key": api_key}, timeout=timeout
-        )
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"x-api-key": api_key}, timeout=timeout)
 
     async def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
         body = {"to": [to], "sender": self._sender, "subject": subject, "text_body": text, "html_body": html or ""}
@@ -71,7 +69,9 @@ class SendamaticMailer:
 class SmtpMailer:
     delivers = True
 
-    def __init__(self, host: str, port: int, sender: str, username: str = "", password: str = "", starttls: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, sender: str, username: str = "", password: str = "", starttls: bool = False
+    ) -> None:
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password, self._starttls = username, password, starttls
 

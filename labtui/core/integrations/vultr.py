@@ -160,7 +160,9 @@ class VultrClient:
             except httpx.TimeoutException:
                 raise VultrUnavailable(f"Vultr did not answer within {self.timeout:g} s ({what})") from None
             except httpx.HTTPError as exc:
-                raise VultrUnavailable(f"Cannot reach Vultr at {self.base_url}: {type(exc).__name__} ({what})") from None
+                raise VultrUnavailable(
+                    f"Cannot reach Vultr at {self.base_url}: {type(exc).__name__} ({what})"
+                ) from None
             status = response.status_code
             if status < 400:
                 return response
@@ -172,9 +174,7 @@ class VultrClient:
                 wait = _retry_after(response)
                 if attempt >= self.max_retries or (wait is not None and wait > self.max_retry_wait):
                     later = f"; Vultr asks to retry after {wait:g} s" if wait is not None else ""
-                    raise VultrRateLimited(
-                        f"Vultr rate limit (HTTP 429) after {attempt + 1} attempt(s){later}", wait
-                    )
+                    raise VultrRateLimited(f"Vultr rate limit (HTTP 429) after {attempt + 1} attempt(s){later}", wait)
                 wait = 1.0 if wait is None else wait
                 log.info("vultr: 429 on %s; retrying in %.1f s", what, wait)
                 attempt += 1

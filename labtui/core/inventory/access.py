@@ -99,7 +99,8 @@ def check(session: Session, p: Principal, object_id: int, suffix: str) -> bool:
     if p.wildcard:  # 1
         return True
     slug = session.scalar(
-        select(InventoryType.slug).join(InventoryObject, InventoryObject.type_id == InventoryType.id)
+        select(InventoryType.slug)
+        .join(InventoryObject, InventoryObject.type_id == InventoryType.id)
         .where(InventoryObject.id == object_id)
     )
     if slug is None:  # 2
@@ -159,7 +160,9 @@ def evaluate(session: Session, p: Principal, objects: Mapping[int, str], suffix:
             session.scalars(
                 select(ObjectTag.object_id)
                 .join(TagPermission, TagPermission.tag_id == ObjectTag.tag_id)
-                .where(ObjectTag.object_id.in_(ids), TagPermission.role_id.in_(roles), TagPermission.permission == suffix)
+                .where(
+                    ObjectTag.object_id.in_(ids), TagPermission.role_id.in_(roles), TagPermission.permission == suffix
+                )
             )
         )
     return {
@@ -189,9 +192,13 @@ def visible_clause(session: Session, p: Principal, suffix: str, types: Mapping[s
     # Pre-checks: a clause for a layer the user's roles do not use at all is left out.
     any_deny = session.scalar(select(ObjectAcl.id).where(acl(DENY)).limit(1)) is not None
     any_allow = session.scalar(select(ObjectAcl.id).where(acl(ALLOW)).limit(1)) is not None
-    granted_tags = sorted(set(session.scalars(
-        select(TagPermission.tag_id).where(TagPermission.role_id.in_(roles), TagPermission.permission == suffix)
-    )))
+    granted_tags = sorted(
+        set(
+            session.scalars(
+                select(TagPermission.tag_id).where(TagPermission.role_id.in_(roles), TagPermission.permission == suffix)
+            )
+        )
+    )
     grants = [by_type]
     if any_allow:
         grants.append(exists().where(ObjectAcl.object_id == InventoryObject.id, acl(ALLOW)))
@@ -215,8 +222,12 @@ def may_use_type(session: Session, p: Principal, slug: str, type_id: int, suffix
     allow = session.scalar(
         select(ObjectAcl.id)
         .join(InventoryObject, InventoryObject.id == ObjectAcl.object_id)
-        .where(InventoryObject.type_id == type_id, ObjectAcl.role_id.in_(roles),
-               ObjectAcl.permission == suffix, ObjectAcl.effect == ALLOW)
+        .where(
+            InventoryObject.type_id == type_id,
+            ObjectAcl.role_id.in_(roles),
+            ObjectAcl.permission == suffix,
+            ObjectAcl.effect == ALLOW,
+        )
         .limit(1)
     )
     if allow is not None:
@@ -240,13 +251,17 @@ def refuse(db: Database, actor: Actor, slug: str, suffix: str, target: str, *, h
     revealed), :class:`PermissionDenied` otherwise."""
     full = codename(slug, suffix)
     with db.session() as own:
-        audit.record(own, actor, "permission.denied", target, {"permission": full, "shown_as": "not found" if hide else "denied"})
+        audit.record(
+            own, actor, "permission.denied", target, {"permission": full, "shown_as": "not found" if hide else "denied"}
+        )
     if hide:
         raise NotFound(f"No inventory object {target.rsplit('/', 1)[-1]}")
     raise PermissionDenied(full)
 
 
-def require(session: Session, db: Database, actor: Actor, p: Principal, object_id: int, suffix: str) -> tuple[InventoryObject, str]:
+def require(
+    session: Session, db: Database, actor: Actor, p: Principal, object_id: int, suffix: str
+) -> tuple[InventoryObject, str]:
     """The object and its type slug if ``actor`` may ``suffix`` it; otherwise refuse (audited).
 
     The decision is the order for ``suffix`` alone (an ACL may allow ``delete`` to a role that

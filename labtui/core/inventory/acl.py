@@ -79,7 +79,8 @@ def _role(s: Session, role: str | int) -> Role:
 
 def _object_target(s: Session, object_id: int) -> str:
     slug = s.scalar(
-        select(InventoryType.slug).join(InventoryObject, InventoryObject.type_id == InventoryType.id)
+        select(InventoryType.slug)
+        .join(InventoryObject, InventoryObject.type_id == InventoryType.id)
         .where(InventoryObject.id == object_id)
     )
     if slug is None:
@@ -98,8 +99,10 @@ class Acl:
             p = access.principal(s, self.rbac, actor)
             access.require(s, self.db, actor, p, object_id, "view")
             rows = s.execute(
-                select(ObjectAcl, Role.name).join(Role, Role.id == ObjectAcl.role_id)
-                .where(ObjectAcl.object_id == object_id).order_by(Role.name, ObjectAcl.permission)
+                select(ObjectAcl, Role.name)
+                .join(Role, Role.id == ObjectAcl.role_id)
+                .where(ObjectAcl.object_id == object_id)
+                .order_by(Role.name, ObjectAcl.permission)
             )
             return [AclEntry(a.id, a.object_id, name, a.permission, a.effect) for a, name in rows]
 
@@ -115,9 +118,11 @@ class Acl:
             self.rbac.require(s, actor, MANAGE, f"inventory/objects/{object_id}")
             target = _object_target(s, object_id)
             r = _role(s, role)
-            row = s.scalar(select(ObjectAcl).where(
-                ObjectAcl.object_id == object_id, ObjectAcl.role_id == r.id, ObjectAcl.permission == perm
-            ))
+            row = s.scalar(
+                select(ObjectAcl).where(
+                    ObjectAcl.object_id == object_id, ObjectAcl.role_id == r.id, ObjectAcl.permission == perm
+                )
+            )
             before = row.effect if row is not None else None
             if row is None:
                 row = ObjectAcl(object_id=object_id, role_id=r.id, permission=perm, effect=effect)
@@ -125,8 +130,13 @@ class Acl:
             else:
                 row.effect = effect
             s.flush()
-            audit.record(s, actor, "inventory.acl.set", target,
-                         {"role": r.name, "permission": perm, "effect": effect, "was": before})
+            audit.record(
+                s,
+                actor,
+                "inventory.acl.set",
+                target,
+                {"role": r.name, "permission": perm, "effect": effect, "was": before},
+            )
             return AclEntry(row.id, object_id, r.name, perm, effect)
 
         return await self.db.run(q)
@@ -139,8 +149,13 @@ class Acl:
                 raise NotFound(f"No ACL entry {entry_id}")
             target = _object_target(s, row.object_id)
             role = s.get(Role, row.role_id)
-            audit.record(s, actor, "inventory.acl.remove", target,
-                         {"role": role.name if role else row.role_id, "permission": row.permission, "effect": row.effect})
+            audit.record(
+                s,
+                actor,
+                "inventory.acl.remove",
+                target,
+                {"role": role.name if role else row.role_id, "permission": row.permission, "effect": row.effect},
+            )
             s.delete(row)
 
         await self.db.run(q)
@@ -172,14 +187,21 @@ class Acl:
             if t is None:
                 raise NotFound(f"No tag named '{tag.strip()}'")
             r = _role(s, role)
-            if s.scalar(select(TagPermission.id).where(
-                TagPermission.tag_id == t.id, TagPermission.role_id == r.id, TagPermission.permission == perm
-            )) is not None:
+            if (
+                s.scalar(
+                    select(TagPermission.id).where(
+                        TagPermission.tag_id == t.id, TagPermission.role_id == r.id, TagPermission.permission == perm
+                    )
+                )
+                is not None
+            ):
                 raise Conflict(f"Role '{r.name}' already has '{perm}' on objects tagged '{t.name}'")
             row = TagPermission(tag_id=t.id, role_id=r.id, permission=perm)
             s.add(row)
             s.flush()
-            audit.record(s, actor, "inventory.tag_grant.add", f"inventory/tags/{t.name}", {"role": r.name, "permission": perm})
+            audit.record(
+                s, actor, "inventory.tag_grant.add", f"inventory/tags/{t.name}", {"role": r.name, "permission": perm}
+            )
             return TagGrant(row.id, t.name, r.name, perm)
 
         return await self.db.run(q)
@@ -192,8 +214,13 @@ class Acl:
                 raise NotFound(f"No tag grant {grant_id}")
             t = s.get(InventoryTag, row.tag_id)
             r = s.get(Role, row.role_id)
-            audit.record(s, actor, "inventory.tag_grant.remove", f"inventory/tags/{t.name if t else row.tag_id}",
-                         {"role": r.name if r else row.role_id, "permission": row.permission})
+            audit.record(
+                s,
+                actor,
+                "inventory.tag_grant.remove",
+                f"inventory/tags/{t.name if t else row.tag_id}",
+                {"role": r.name if r else row.role_id, "permission": row.permission},
+            )
             s.delete(row)
 
         await self.db.run(q)

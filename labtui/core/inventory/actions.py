@@ -65,8 +65,15 @@ SERVICE_KINDS = ("script", "script_stop", "dynamic_scripts")
 #: CloudLab's absolute paths (symlinks into the settings repo): ``/init_playbook/x.yaml``
 #: is the lab's ``init_playbook/x.yaml``, with or without the symlink.
 CLOUDLAB_ROOTS = (
-    "init_playbook", "services", "scripts", "inventory", "inputs", "outputs",
-    "instance_templates", "inventory_types", "vault",
+    "init_playbook",
+    "services",
+    "scripts",
+    "inventory",
+    "inputs",
+    "outputs",
+    "instance_templates",
+    "inventory_types",
+    "vault",
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
 #: Longest ``Job.service`` value.
@@ -115,6 +122,7 @@ def render_vars(mapping: Mapping[str, str], data: Mapping[str, Any], *, where: s
     field the object has no value for is refused, naming it (CloudLab failed the job with a
     KeyError half-way).
     """
+
     def value_of(var: str, field_name: str) -> Any:
         if field_name not in data or data[field_name] is None:
             raise ValidationError(
@@ -135,8 +143,6 @@ def render_vars(mapping: Mapping[str, str], data: Mapping[str, Any], *, where: s
 
             out[var] = _PLACEHOLDER.sub(substitute, text)
     return out
-
-
 
 
 def env_of(values: Mapping[str, Any]) -> dict[str, str]:
@@ -179,7 +185,12 @@ class _Target:
     script: str | None = None
 
     def dump(self) -> str:
-        out: dict[str, Any] = {"type": self.type, "object_id": self.object_id, "action": self.action, "inputs": self.inputs}
+        out: dict[str, Any] = {
+            "type": self.type,
+            "object_id": self.object_id,
+            "action": self.action,
+            "inputs": self.inputs,
+        }
         if self.script:
             out["script"] = self.script
         return json.dumps(out)
@@ -187,8 +198,13 @@ class _Target:
     @classmethod
     def load(cls, text: str | None) -> _Target:
         raw = json.loads(text or "{}")
-        return cls(str(raw.get("type") or ""), str(raw.get("action") or ""), raw.get("object_id"),
-                   dict(raw.get("inputs") or {}), raw.get("script"))
+        return cls(
+            str(raw.get("type") or ""),
+            str(raw.get("action") or ""),
+            raw.get("object_id"),
+            dict(raw.get("inputs") or {}),
+            raw.get("script"),
+        )
 
 
 class InventoryActions:
@@ -238,7 +254,8 @@ class InventoryActions:
             p = access.principal(s, self.rbac, actor)
             if object_id is not None:
                 slug = s.scalar(
-                    select(InventoryType.slug).join(InventoryObject, InventoryObject.type_id == InventoryType.id)
+                    select(InventoryType.slug)
+                    .join(InventoryObject, InventoryObject.type_id == InventoryType.id)
                     .where(InventoryObject.id == object_id)
                 )
                 if slug != type_slug:
@@ -301,14 +318,28 @@ class InventoryActions:
                 target = f"inventory/{type_slug}"
             values, service = self._validate(s, a, type_slug, object_id, data, given, script)
             job = self.jobs.insert(
-                s, actor, service=service[:SERVICE_MAX], action=INVENTORY_ACTION, script=a.name,
-                inputs=_Target(type_slug, a.name, object_id, values, script).dump(), schedule_id=schedule_id,
+                s,
+                actor,
+                service=service[:SERVICE_MAX],
+                action=INVENTORY_ACTION,
+                script=a.name,
+                inputs=_Target(type_slug, a.name, object_id, values, script).dump(),
+                schedule_id=schedule_id,
                 object_id=object_id,
             )
             audit.record(
-                s, actor, f"inventory.action.{a.name}", target,
-                {"job_id": job.id, "action_type": a.type, "service": service, "script": script,
-                 "inputs": sorted(values), "schedule_id": schedule_id},
+                s,
+                actor,
+                f"inventory.action.{a.name}",
+                target,
+                {
+                    "job_id": job.id,
+                    "action_type": a.type,
+                    "service": service,
+                    "script": script,
+                    "inputs": sorted(values),
+                    "schedule_id": schedule_id,
+                },
             )
             return job_info(job)
 
@@ -317,8 +348,14 @@ class InventoryActions:
         return job
 
     def _validate(
-        self, s: Session, a: ActionDef, slug: str, object_id: int | None, data: Mapping[str, Any],
-        given: dict[str, Any], script: str | None,
+        self,
+        s: Session,
+        a: ActionDef,
+        slug: str,
+        object_id: int | None,
+        data: Mapping[str, Any],
+        given: dict[str, Any],
+        script: str | None,
     ) -> tuple[dict[str, Any], str]:
         """Check now what the worker will need, so a mistake is refused before a job exists:
         (the inputs to store, the job's ``service`` label)."""
@@ -378,7 +415,9 @@ class InventoryActions:
             env["LABTUI_INVENTORY_OBJECT"] = str(target.object_id)
         if a.type == "dynamic_scripts":
             info = self._service(data, where)
-            steps, inputs_env, input_vars = self.jobs.script_steps(s, info, target.script or a.script_name, target.inputs, inventory)
+            steps, inputs_env, input_vars = self.jobs.script_steps(
+                s, info, target.script or a.script_name, target.inputs, inventory
+            )
             env.update(inputs_env)
             return Plan(steps, env, {**input_vars, **extravars})
         inputs = check_inputs(target.inputs)  # again: a job queued before a name was refused
@@ -391,8 +430,12 @@ class InventoryActions:
             lab = self.services.lab_dir
             path = playbook_path(lab, a.playbook)
             step = Step(
-                "playbook", path, lab, header=f"--- Running {a.label} on {job.service} ---",
-                inventory=inventory, extravars=render_vars(a.vars, data, where=where),
+                "playbook",
+                path,
+                lab,
+                header=f"--- Running {a.label} on {job.service} ---",
+                inventory=inventory,
+                extravars=render_vars(a.vars, data, where=where),
             )
             return Plan([step], env, {**inputs, **extravars})
         raise LabtuiError(f"Unknown action type: {a.type}")

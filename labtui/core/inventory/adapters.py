@@ -93,15 +93,22 @@ class Counts:
     revived: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-                "stale": self.stale, "revived": self.revived}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "stale": self.stale,
+            "revived": self.revived,
+        }
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.stale or self.revived)
 
 
-def _storable(type_def: InventoryTypeDef, values: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+def _storable(
+    type_def: InventoryTypeDef, values: Mapping[str, Any], source: str
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
     """(data, secrets, blank field names) for the declared fields among ``values``."""
     data: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
@@ -153,7 +160,9 @@ def apply(
     unmatched = [i for i in items if i.key not in managed]
     adoptable: dict[Any, InventoryObject] = {}
     if unmatched:
-        for o in session.scalars(select(InventoryObject).where(InventoryObject.type_id == type_id, InventoryObject.source.is_(None))):
+        for o in session.scalars(
+            select(InventoryObject).where(InventoryObject.type_id == type_id, InventoryObject.source.is_(None))
+        ):
             value = json.loads(o.data or "{}").get(match_field)
             if value is not None:
                 adoptable.setdefault(value, o)
@@ -185,9 +194,16 @@ def apply(
             data = _ordered(type_def, {**initial, **owned})
             secrets = _ordered(type_def, {**initial_secrets, **owned_secrets})
             obj = InventoryObject(
-                type_id=type_id, data=json.dumps(data), secrets=seal_secrets(session, secrets),
-                search_text=search_text(type_def, data), created_by=f"sync:{source}", created_at=now,
-                updated_at=now, stale=False, source=source, source_key=item.key,
+                type_id=type_id,
+                data=json.dumps(data),
+                secrets=seal_secrets(session, secrets),
+                search_text=search_text(type_def, data),
+                created_by=f"sync:{source}",
+                created_at=now,
+                updated_at=now,
+                stale=False,
+                source=source,
+                source_key=item.key,
             )
             session.add(obj)
             tids = tag_ids(item)
@@ -200,7 +216,9 @@ def apply(
         data, secrets = json.loads(obj.data or "{}"), open_secrets(session, obj.secrets)
         new_data = {k: v for k, v in {**data, **owned}.items() if k not in blank}
         new_secrets = {k: v for k, v in {**secrets, **owned_secrets}.items() if k not in blank}
-        have_tags = set(session.scalars(select(ObjectTag.tag_id).where(ObjectTag.object_id == obj.id))) if item.tags else set()
+        have_tags = (
+            set(session.scalars(select(ObjectTag.tag_id).where(ObjectTag.object_id == obj.id))) if item.tags else set()
+        )
         missing_tags = [tid for tid in tag_ids(item) if tid not in have_tags]
         changed = new_data != data or new_secrets != secrets or bool(missing_tags) or adopted
         was_stale = obj.stale
@@ -260,7 +278,12 @@ async def sync_services(core: Core, type_def: InventoryTypeDef) -> dict[str, int
 async def sync_services_only(core: Core, type_def: InventoryTypeDef) -> dict[str, int]:
     """``service_discovery`` alone (what an on-demand run of that source does)."""
     items = [
-        Item(key=name, owned={"name": name, "service_dir": f"services/{name}"}, initial={"status": "available"}, match=name)
+        Item(
+            key=name,
+            owned={"name": name, "service_dir": f"services/{name}"},
+            initial={"status": "available"},
+            match=name,
+        )
         for name in core.services.names()
     ]
     actor = sync_actor.get()
@@ -273,19 +296,21 @@ async def sync_users(core: Core, type_def: InventoryTypeDef) -> dict[str, int]:
     def q(s: Session) -> Counts:
         items = []
         for user in s.scalars(select(User).order_by(User.username)):
-            items.append(Item(
-                key=user.username,
-                owned={
-                    "username": user.username,
-                    "display_name": user.display_name or "",
-                    "email": user.email or "",
-                    "ssh_public_key": user.ssh_public_key or "",
-                    "role": ", ".join(sorted(r.name for r in user.roles)),
-                    "status": user.status,
-                    "last_login_at": user.last_login_at.isoformat() if user.last_login_at else "",
-                },
-                match=user.username,
-            ))
+            items.append(
+                Item(
+                    key=user.username,
+                    owned={
+                        "username": user.username,
+                        "display_name": user.display_name or "",
+                        "email": user.email or "",
+                        "ssh_public_key": user.ssh_public_key or "",
+                        "role": ", ".join(sorted(r.name for r in user.roles)),
+                        "status": user.status,
+                        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else "",
+                    },
+                    match=user.username,
+                )
+            )
         return apply(s, type_def, USERS, items, match_field="username", actor=actor)
 
     actor = sync_actor.get()
@@ -299,7 +324,9 @@ def _hosts(s: Session, core: Core) -> tuple[dict[str, dict[str, Any]], dict[str,
     if "server" not in core.inventory_types:
         return by_tag, by_name
     type_id = s.scalar(select(InventoryType.id).where(InventoryType.slug == "server"))
-    for raw in s.scalars(select(InventoryObject.data).where(InventoryObject.type_id == type_id).order_by(InventoryObject.id)):
+    for raw in s.scalars(
+        select(InventoryObject.data).where(InventoryObject.type_id == type_id).order_by(InventoryObject.id)
+    ):
         data = json.loads(raw or "{}")
         if data.get("hostname"):
             by_name[str(data["hostname"])] = data
@@ -316,26 +343,34 @@ async def sync_deployments(core: Core, type_def: InventoryTypeDef) -> dict[str, 
         by_tag, by_name = _hosts(s, core)
         items = []
         jobs = s.scalars(
-            select(Job).where(Job.action == "deploy", Job.deployment_id.is_not(None), Job.deployment_id != "",
-                              Job.status.in_((COMPLETED, FAILED))).order_by(Job.created_at)
+            select(Job)
+            .where(
+                Job.action == "deploy",
+                Job.deployment_id.is_not(None),
+                Job.deployment_id != "",
+                Job.status.in_((COMPLETED, FAILED)),
+            )
+            .order_by(Job.created_at)
         )
         for job in jobs:
             host = by_tag.get(job.service) or by_name.get(job.service) or {}
-            items.append(Item(
-                key=job.id,
-                owned={
-                    "service_name": job.service,
-                    "deployment_id": job.deployment_id,
-                    "hostname": host.get("hostname", ""),
-                    "ip_address": host.get("ip_address", ""),
-                    "status": job.status,
-                    "deployed_by": job.username,
-                    "job_id": job.id,
-                    "started_at": job.started_at.isoformat() if job.started_at else "",
-                    "finished_at": job.finished_at.isoformat() if job.finished_at else "",
-                },
-                match=job.id,
-            ))
+            items.append(
+                Item(
+                    key=job.id,
+                    owned={
+                        "service_name": job.service,
+                        "deployment_id": job.deployment_id,
+                        "hostname": host.get("hostname", ""),
+                        "ip_address": host.get("ip_address", ""),
+                        "status": job.status,
+                        "deployed_by": job.username,
+                        "job_id": job.id,
+                        "started_at": job.started_at.isoformat() if job.started_at else "",
+                        "finished_at": job.finished_at.isoformat() if job.finished_at else "",
+                    },
+                    match=job.id,
+                )
+            )
         return apply(s, type_def, DEPLOYMENTS, items, match_field="job_id", actor=actor)
 
     actor = sync_actor.get()
@@ -388,8 +423,15 @@ def credential_items(core: Core, type_def: InventoryTypeDef, service: str) -> li
         if value_field:
             owned[value_field] = out.value or ""
         initial = {notes_field: f"Auto-synced from {service} deployment"} if notes_field else {}
-        items.append(Item(key=f"{service}/{out.name}", owned=owned, initial=initial,
-                          tags=[(f"svc:{service}", CREDENTIAL_TAG_COLOUR)], match=name))
+        items.append(
+            Item(
+                key=f"{service}/{out.name}",
+                owned=owned,
+                initial=initial,
+                tags=[(f"svc:{service}", CREDENTIAL_TAG_COLOUR)],
+                match=name,
+            )
+        )
     return items
 
 
@@ -412,7 +454,12 @@ async def _sync_outputs_adapter(core: Core, type_def: InventoryTypeDef) -> dict[
     return await sync_credentials(core, type_def)
 
 
-LOCAL_ADAPTERS = {SERVICES: sync_services, USERS: sync_users, DEPLOYMENTS: sync_deployments, OUTPUTS: _sync_outputs_adapter}
+LOCAL_ADAPTERS = {
+    SERVICES: sync_services,
+    USERS: sync_users,
+    DEPLOYMENTS: sync_deployments,
+    OUTPUTS: _sync_outputs_adapter,
+}
 
 
 def register(registry: SyncRegistry) -> None:

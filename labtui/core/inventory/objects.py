@@ -203,7 +203,13 @@ def search_text(type_def: InventoryTypeDef | None, data: Mapping[str, Any]) -> s
         value = data.get(f.name)
         if value is None or value == "" or value is False:
             continue
-        parts.append(value if isinstance(value, str) else json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value))
+        parts.append(
+            value
+            if isinstance(value, str)
+            else json.dumps(value, sort_keys=True)
+            if isinstance(value, (dict, list))
+            else str(value)
+        )
     return " ".join(parts).lower()
 
 
@@ -250,7 +256,11 @@ def check_unique(
     session: Session, type_id: int, type_def: InventoryTypeDef, values: Mapping[str, Any], exclude_id: int | None = None
 ) -> None:
     for f in type_def.fields:
-        if f.unique and f.name in values and find_duplicate(session, type_id, f, values[f.name], exclude_id) is not None:
+        if (
+            f.unique
+            and f.name in values
+            and find_duplicate(session, type_id, f, values[f.name], exclude_id) is not None
+        ):
             raise Conflict(f"Duplicate value for unique field: {f.name}")
 
 
@@ -353,7 +363,9 @@ class _Listing(NamedTuple):
 
 def _title(type_def: InventoryTypeDef | None, data: Mapping[str, Any], object_id: int) -> str:
     if type_def is not None:
-        fields = [f for f in type_def.fields if f.type in ("string", "enum", "integer") and data.get(f.name) not in (None, "")]
+        fields = [
+            f for f in type_def.fields if f.type in ("string", "enum", "integer") and data.get(f.name) not in (None, "")
+        ]
         first = next((f for f in fields if f.required), None) or (fields[0] if fields else None)
         if first is not None:
             return str(data[first.name])
@@ -374,16 +386,28 @@ def _info(row: InventoryObject, t: _TypeRow, type_def: InventoryTypeDef | None, 
     else:
         secrets = {name: True for name in stored_secrets}
     return ObjectInfo(
-        id=row.id, type=t.slug, type_label=t.label, type_removed=t.removed or type_def is None,
-        title=_title(type_def, data, row.id), data=data, secrets=secrets, tags=tuple(tags), stale=bool(row.stale),
-        source=row.source, created_by=row.created_by or "", created_at=row.created_at, updated_at=row.updated_at,
+        id=row.id,
+        type=t.slug,
+        type_label=t.label,
+        type_removed=t.removed or type_def is None,
+        title=_title(type_def, data, row.id),
+        data=data,
+        secrets=secrets,
+        tags=tuple(tags),
+        stale=bool(row.stale),
+        source=row.source,
+        created_by=row.created_by or "",
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
 def _types(session: Session) -> dict[int, _TypeRow]:
     return {
         r.id: _TypeRow(r.id, r.slug, r.label, bool(r.removed))
-        for r in session.execute(select(InventoryType.id, InventoryType.slug, InventoryType.label, InventoryType.removed))
+        for r in session.execute(
+            select(InventoryType.id, InventoryType.slug, InventoryType.label, InventoryType.removed)
+        )
     }
 
 
@@ -470,8 +494,15 @@ class Inventory:
         return and_(*(InventoryObject.search_text.like(_like(term), escape="\\") for term in terms)), False
 
     def list_sync(
-        self, s: Session, actor: Actor, *, type: str | None = None, search: str = "", tags: Sequence[str] = (),
-        before_id: int | None = None, limit: int = PAGE,
+        self,
+        s: Session,
+        actor: Actor,
+        *,
+        type: str | None = None,
+        search: str = "",
+        tags: Sequence[str] = (),
+        before_id: int | None = None,
+        limit: int = PAGE,
     ) -> ObjectPage:
         """:meth:`list` on the caller's session (benchmarks, tests)."""
         limit = max(1, min(limit, MAX_PAGE))
@@ -490,8 +521,14 @@ class Inventory:
         return ObjectPage(items, found[-1].id if more and found else None)
 
     async def list(
-        self, actor: Actor, *, type: str | None = None, search: str = "", tags: Sequence[str] = (),
-        before_id: int | None = None, limit: int = PAGE,
+        self,
+        actor: Actor,
+        *,
+        type: str | None = None,
+        search: str = "",
+        tags: Sequence[str] = (),
+        before_id: int | None = None,
+        limit: int = PAGE,
     ) -> ObjectPage:
         """Objects the actor may view, newest first: of one type (refused if the actor may view
         none of that type) or of all; ``search`` words and ``tag:NAME`` terms and ``tags`` all
@@ -551,11 +588,13 @@ class Inventory:
             p = access.principal(s, self.rbac, actor)
             slugs: dict[int, str] = {}
             for ids in access._chunks(list(object_ids)):
-                slugs.update(s.execute(
-                    select(InventoryObject.id, InventoryType.slug)
-                    .join(InventoryType, InventoryType.id == InventoryObject.type_id)
-                    .where(InventoryObject.id.in_(ids))
-                ).all())
+                slugs.update(
+                    s.execute(
+                        select(InventoryObject.id, InventoryType.slug)
+                        .join(InventoryType, InventoryType.id == InventoryObject.type_id)
+                        .where(InventoryObject.id.in_(ids))
+                    ).all()
+                )
             return access.evaluate(s, p, slugs, suffix)
 
         return await self.db.run(q)
@@ -572,7 +611,9 @@ class Inventory:
             )
         raise NotFound(f"No inventory type '{slug}'")
 
-    async def create(self, actor: Actor, type: str, values: Mapping[str, Any], *, tags: Sequence[str] = ()) -> ObjectInfo:
+    async def create(
+        self, actor: Actor, type: str, values: Mapping[str, Any], *, tags: Sequence[str] = ()
+    ) -> ObjectInfo:
         """A new object of ``type`` (``inventory.<type>.create``), optionally tagged."""
         tag_names = [tag_name(t) for t in tags]
 
@@ -591,15 +632,25 @@ class Inventory:
                 tag_rows.append(tag)
             now = utcnow()
             obj = InventoryObject(
-                type_id=type_id, data=json.dumps(data), secrets=seal_secrets(s, secrets),
-                search_text=search_text(type_def, data), created_by=actor.username, created_at=now, updated_at=now,
+                type_id=type_id,
+                data=json.dumps(data),
+                secrets=seal_secrets(s, secrets),
+                search_text=search_text(type_def, data),
+                created_by=actor.username,
+                created_at=now,
+                updated_at=now,
             )
             s.add(obj)
             s.flush()
             for tag in tag_rows:
                 s.add(ObjectTag(object_id=obj.id, tag_id=tag.id))
-            audit.record(s, actor, "inventory.object.create", f"inventory/{type}/{obj.id}",
-                         {"fields": data, "write_only": sorted(secrets), "tags": tag_names})
+            audit.record(
+                s,
+                actor,
+                "inventory.object.create",
+                f"inventory/{type}/{obj.id}",
+                {"fields": data, "write_only": sorted(secrets), "tags": tag_names},
+            )
             s.flush()
             return self._one(s, obj, type)
 
@@ -616,8 +667,14 @@ class Inventory:
             if not result.changed and not result.secrets_changed:
                 return self._one(s, obj, slug)
             check_unique(
-                s, obj.type_id, type_def,
-                {k: v for k, v in {**result.changed, **{n: result.secrets.get(n) for n in result.secrets_changed}}.items() if v is not None},
+                s,
+                obj.type_id,
+                type_def,
+                {
+                    k: v
+                    for k, v in {**result.changed, **{n: result.secrets.get(n) for n in result.secrets_changed}}.items()
+                    if v is not None
+                },
                 exclude_id=obj.id,
             )
             obj.data = json.dumps(result.data)
@@ -625,9 +682,17 @@ class Inventory:
                 obj.secrets = seal_secrets(s, result.secrets)
             obj.search_text = search_text(type_def, result.data)
             obj.updated_at = utcnow()
-            audit.record(s, actor, "inventory.object.update", f"inventory/{slug}/{object_id}",
-                         {"changed": result.changed, "write_only": sorted(result.secrets_changed),
-                          "ignored_readonly": sorted(result.ignored)})
+            audit.record(
+                s,
+                actor,
+                "inventory.object.update",
+                f"inventory/{slug}/{object_id}",
+                {
+                    "changed": result.changed,
+                    "write_only": sorted(result.secrets_changed),
+                    "ignored_readonly": sorted(result.ignored),
+                },
+            )
             s.flush()
             return self._one(s, obj, slug)
 
@@ -640,8 +705,13 @@ class Inventory:
             p = access.principal(s, self.rbac, actor)
             obj, slug = access.require(s, self.db, actor, p, object_id, "delete")
             info = self._one(s, obj, slug)
-            audit.record(s, actor, "inventory.object.delete", f"inventory/{slug}/{object_id}",
-                         {"title": info.title, "stale": info.stale})
+            audit.record(
+                s,
+                actor,
+                "inventory.object.delete",
+                f"inventory/{slug}/{object_id}",
+                {"title": info.title, "stale": info.stale},
+            )
             s.delete(obj)
 
         await self.db.run(q)
@@ -695,6 +765,13 @@ class Inventory:
 
 
 __all__ = [
-    "Changes", "Inventory", "ObjectInfo", "ObjectPage", "Search", "check_value", "prepare_create",
-    "prepare_update", "search_text",
+    "Changes",
+    "Inventory",
+    "ObjectInfo",
+    "ObjectPage",
+    "Search",
+    "check_value",
+    "prepare_create",
+    "prepare_update",
+    "search_text",
 ]

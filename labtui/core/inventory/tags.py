@@ -146,7 +146,9 @@ class Tags:
 
         return await self.db.run(q)
 
-    async def update(self, actor: Actor, name: str, *, new_name: str | None = None, tag_colour: str | None = _UNSET) -> None:
+    async def update(
+        self, actor: Actor, name: str, *, new_name: str | None = None, tag_colour: str | None = _UNSET
+    ) -> None:
         """Rename and/or recolour (pass ``tag_colour=None`` to clear the colour)."""
         renamed = tag_name(new_name) if new_name is not None else None
         recoloured = colour(tag_colour) if tag_colour is not _UNSET else _UNSET
@@ -208,7 +210,9 @@ class Tags:
                     changed.append(tag.name)
             if changed:
                 s.execute(
-                    table_of(InventoryObject).update().where(InventoryObject.id == object_id)
+                    table_of(InventoryObject)
+                    .update()
+                    .where(InventoryObject.id == object_id)
                     .values(updated_at=utcnow())
                 )
                 action = "inventory.object.tag" if add else "inventory.object.untag"

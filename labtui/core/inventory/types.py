@@ -125,7 +125,11 @@ class TypeLoadError:
 
     def __str__(self) -> str:
         head = f"{self.file}:{self.line}" if self.line else self.file
-        context = [f"{kind} '{name}'" for kind, name in (("type", self.slug), ("field", self.field), ("action", self.action)) if name]
+        context = [
+            f"{kind} '{name}'"
+            for kind, name in (("type", self.slug), ("field", self.field), ("action", self.action))
+            if name
+        ]
         return ": ".join([head, *([", ".join(context)] if context else []), self.message])
 
 
@@ -176,7 +180,9 @@ class _Reader:
             raise _Invalid(node, f"{what} must be a mapping of keys", **where)
         return {str(k.value): (k, v) for k, v in node.value}
 
-    def text(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], key: str, default: str = "", **where: str | None) -> str:
+    def text(
+        self, keys: dict[str, tuple[yaml.Node, yaml.Node]], key: str, default: str = "", **where: str | None
+    ) -> str:
         if key not in keys:
             return default
         node = keys[key][1]
@@ -187,7 +193,9 @@ class _Reader:
             raise _Invalid(node, f"'{key}' must be text", **where)
         return str(value)
 
-    def flag(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], key: str, default: bool = False, **where: str | None) -> bool:
+    def flag(
+        self, keys: dict[str, tuple[yaml.Node, yaml.Node]], key: str, default: bool = False, **where: str | None
+    ) -> bool:
         if key not in keys:
             return default
         node = keys[key][1]
@@ -263,7 +271,9 @@ class _Reader:
             raise _Invalid(node, "a field needs a 'type'", field=name)
         ftype = self.text(keys, "type", field=name)
         if ftype not in FIELD_TYPES:
-            raise _Invalid(keys["type"][1], f"unknown field type {ftype!r} (known: {', '.join(sorted(FIELD_TYPES))})", field=name)
+            raise _Invalid(
+                keys["type"][1], f"unknown field type {ftype!r} (known: {', '.join(sorted(FIELD_TYPES))})", field=name
+            )
         options: tuple[str, ...] = ()
         if "options" in keys:
             opt_nodes = self.list_of(keys, "options", field=name)
@@ -309,10 +319,14 @@ class _Reader:
         seen.add(name)
         scope = self.text(keys, "scope", "object", action=name)
         if scope not in ACTION_SCOPES:
-            raise _Invalid(keys["scope"][1], f"scope must be one of {', '.join(ACTION_SCOPES)}, got {scope!r}", action=name)
+            raise _Invalid(
+                keys["scope"][1], f"scope must be one of {', '.join(ACTION_SCOPES)}, got {scope!r}", action=name
+            )
         atype = self.text(keys, "type", "script", action=name)
         if atype not in ACTION_TYPES:
-            raise _Invalid(keys["type"][1], f"unknown action type {atype!r} (known: {', '.join(ACTION_TYPES)})", action=name)
+            raise _Invalid(
+                keys["type"][1], f"unknown action type {atype!r} (known: {', '.join(ACTION_TYPES)})", action=name
+            )
         pairs: tuple[tuple[str, str], ...] = ()
         if "vars_mapping" in keys and self.value(keys["vars_mapping"][1]) is not None:
             mapping = self.mapping(keys["vars_mapping"][1], "'vars_mapping'", action=name)
@@ -349,12 +363,16 @@ class _Reader:
                 return source
             if source is None:
                 # CloudLab's documented {adapter: ...} never synced; say so instead of silently not syncing.
-                self.warnings.append(f"line {node.start_mark.line + 1}: 'sync' has no 'source' key, so this type is not synced")
+                self.warnings.append(
+                    f"line {node.start_mark.line + 1}: 'sync' has no 'source' key, so this type is not synced"
+                )
                 return None
         raise _Invalid(node, "'sync' must be a source name or {source: name}")
 
 
-def _parse_file(path: Path, filename: str) -> tuple[InventoryTypeDef | None, list[TypeLoadError], list[str], str | None]:
+def _parse_file(
+    path: Path, filename: str
+) -> tuple[InventoryTypeDef | None, list[TypeLoadError], list[str], str | None]:
     """One file: the type, or the errors (and the slug when it could be read)."""
     try:
         raw = path.read_bytes()
@@ -372,7 +390,12 @@ def _parse_file(path: Path, filename: str) -> tuple[InventoryTypeDef | None, lis
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
-            return None, [TypeLoadError(filename, mark.line + 1 if mark else None, f"invalid YAML: {problem}")], [], None
+            return (
+                None,
+                [TypeLoadError(filename, mark.line + 1 if mark else None, f"invalid YAML: {problem}")],
+                [],
+                None,
+            )
         if root is None:
             return None, [TypeLoadError(filename, None, "the file is empty")], [], None
         try:
@@ -410,7 +433,11 @@ def load_inventory_types(lab_dir: Path) -> TypesReport:
         type_def, errors, warnings, slug = _parse_file(path, filename)
         report.warnings += warnings
         if type_def is not None and type_def.slug in first_file:
-            errors = [TypeLoadError(filename, 1, f"duplicate slug: already defined in {first_file[type_def.slug]}", type_def.slug)]
+            errors = [
+                TypeLoadError(
+                    filename, 1, f"duplicate slug: already defined in {first_file[type_def.slug]}", type_def.slug
+                )
+            ]
             type_def = None
             slug = None  # the first definition stands; this file does not protect the row
         if type_def is None:
@@ -435,8 +462,17 @@ def sync_types_to_db(session: Session, report: TypesReport) -> TypesReport:
     for t in report.types:
         row = rows.get(t.slug)
         if row is None:
-            session.add(InventoryType(slug=t.slug, label=t.label, description=t.description, icon=t.icon,
-                                      config_hash=t.config_hash, filename=t.filename, removed=False))
+            session.add(
+                InventoryType(
+                    slug=t.slug,
+                    label=t.label,
+                    description=t.description,
+                    icon=t.icon,
+                    config_hash=t.config_hash,
+                    filename=t.filename,
+                    removed=False,
+                )
+            )
             report.added.append(t.slug)
         elif row.config_hash != t.config_hash or row.removed or row.filename != t.filename:
             row.label, row.description, row.icon = t.label, t.description, t.icon

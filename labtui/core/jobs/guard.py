@@ -105,7 +105,10 @@ class NodeGuard:
         # The pipe's write end is close-on-exec: no job process inherits it.
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-S", str(Path(__file__).resolve())],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True, cwd="/",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd="/",
         )
         assert self._proc.stdin is not None
         self._proc.stdin.write(f"{self.token}\n".encode())  # not in argv: no other user sees it

@@ -65,9 +65,12 @@ class JobLogReader:
             cut = row[2] if row is not None else None
             tail = 0
             if cut is not None:  # the rolling tail moves on: where it starts now (indexed)
-                tail = s.scalar(
-                    select(func.min(JobOutput.seq)).where(JobOutput.job_id == self.job_id, JobOutput.seq > cut)
-                ) or cut + 1
+                tail = (
+                    s.scalar(
+                        select(func.min(JobOutput.seq)).where(JobOutput.job_id == self.job_id, JobOutput.seq > cut)
+                    )
+                    or cut + 1
+                )
         count, self.status = (row[0] or 0, row[1]) if row is not None else (0, None)
         if (cut, tail) != (self._cut, self._tail):
             # Lines past the cut are other rows now: drop their pages.
@@ -148,7 +151,11 @@ class JobLogReader:
         with self.db.session() as s:
             seqs = s.scalars(
                 select(JobOutput.seq)
-                .where(JobOutput.job_id == self.job_id, _contains(self.db, needle), JobOutput.seq <= self._seq(self._count - 1))
+                .where(
+                    JobOutput.job_id == self.job_id,
+                    _contains(self.db, needle),
+                    JobOutput.seq <= self._seq(self._count - 1),
+                )
                 .order_by(JobOutput.seq)
             )
             indices = (self._index(seq) for seq in seqs)
@@ -156,6 +163,6 @@ class JobLogReader:
 
     def count_matches(self, needle: str) -> int:
         with self.db.session() as s:
-            return s.scalar(
-                select(func.count()).where(JobOutput.job_id == self.job_id, _contains(self.db, needle))
-            ) or 0
+            return (
+                s.scalar(select(func.count()).where(JobOutput.job_id == self.job_id, _contains(self.db, needle))) or 0
+            )

@@ -352,7 +352,9 @@ class OutputWriter:
                         # the job's pipe could not run (lines waited in the pipe meanwhile).
                         s.connection().exec_driver_sql(self._insert_sql(s), rows)
                     for job_id, first, last in cuts:
-                        s.execute(delete(JobOutput).where(JobOutput.job_id == job_id, JobOutput.seq.between(first, last)))
+                        s.execute(
+                            delete(JobOutput).where(JobOutput.job_id == job_id, JobOutput.seq.between(first, last))
+                        )
                     for job_id, state in staged.items():
                         if any(cut[0] == job_id for cut in cuts):
                             s.execute(
@@ -361,13 +363,13 @@ class OutputWriter:
                                 .values(line=self._cut_line(state))
                             )
                         s.execute(
-                            update(Job).where(Job.id == job_id).values(output_lines=state.stored, output_cut=state.cut_at)
+                            update(Job)
+                            .where(Job.id == job_id)
+                            .values(output_lines=state.stored, output_cut=state.cut_at)
                         )
                     for job_id, value in deployments.items():
                         s.execute(
-                            update(Job)
-                            .where(Job.id == job_id, Job.deployment_id.is_(None))
-                            .values(deployment_id=value)
+                            update(Job).where(Job.id == job_id, Job.deployment_id.is_(None)).values(deployment_id=value)
                         )
                 for job_id, state in staged.items():
                     state.lost_unmarked = 0
@@ -399,18 +401,30 @@ class OutputWriter:
             total += len(job_lines)
         if total:
             self.failures(
-                "lost", logging.ERROR, "output: %d line(s) of job(s) %s could not be stored: %s",
-                total, ", ".join(lines), reason,
+                "lost",
+                logging.ERROR,
+                "output: %d line(s) of job(s) %s could not be stored: %s",
+                total,
+                ", ".join(lines),
+                reason,
             )
 
     def _stage(
-        self, job_id: str, state: _JobState, job_lines: list[str], rows: list[tuple[str, int, str]], cuts: list[tuple[str, int, int]]
+        self,
+        job_id: str,
+        state: _JobState,
+        job_lines: list[str],
+        rows: list[tuple[str, int, str]],
+        cuts: list[tuple[str, int, int]],
     ) -> None:
         """Add the job's lines to ``rows`` as the cap allows, updating ``state`` (a copy,
         kept only if the batch commits); tail batches past the cap go to ``cuts``."""
         if state.lost_unmarked:
             # Where the gap is: the lines around it were stored, these were not.
-            job_lines = [f"[... {state.lost_unmarked:,} line(s) lost here: could not be stored ({state.reason}) ...]", *job_lines]
+            job_lines = [
+                f"[... {state.lost_unmarked:,} line(s) lost here: could not be stored ({state.reason}) ...]",
+                *job_lines,
+            ]
         tail_first, tail_bytes = None, 0
         for line in job_lines:
             size = _size(line)

@@ -110,7 +110,11 @@ class JobInfo:
     @property
     def what(self) -> str:
         """The job's action as a list shows it: ``deploy``, ``script greet``, ``inventory describe``."""
-        return f"{self.action} {self.script}" if self.script and self.action != "deploy" and self.action != "stop" else self.action
+        return (
+            f"{self.action} {self.script}"
+            if self.script and self.action != "deploy" and self.action != "stop"
+            else self.action
+        )
 
     @property
     def is_final(self) -> bool:
@@ -139,10 +143,26 @@ def job_info(row: Job) -> JobInfo:
         type_slug, object_id = stored.get("type"), stored.get("object_id")
         stored = stored.get("inputs") or {}
     return JobInfo(
-        row.id, row.service, row.action, row.script, row.status, row.user_id, row.username,
-        row.created_at, row.started_at, row.finished_at, row.deployment_id, row.schedule_id,
-        stored, row.worker, row.heartbeat_at,
-        bool(row.cancel_requested), row.exit_code, row.output_lines or 0, type_slug, object_id,
+        row.id,
+        row.service,
+        row.action,
+        row.script,
+        row.status,
+        row.user_id,
+        row.username,
+        row.created_at,
+        row.started_at,
+        row.finished_at,
+        row.deployment_id,
+        row.schedule_id,
+        stored,
+        row.worker,
+        row.heartbeat_at,
+        bool(row.cancel_requested),
+        row.exit_code,
+        row.output_lines or 0,
+        type_slug,
+        object_id,
     )
 
 
@@ -262,7 +282,9 @@ class Jobs:
 
         def q(s: Session) -> JobInfo:
             self.rbac.require(s, actor, "services.deploy", f"services/{service}")
-            return job_info(self._queue_script(s, actor, info, script, inputs, schedule_id, self.services.active_deployments()))
+            return job_info(
+                self._queue_script(s, actor, info, script, inputs, schedule_id, self.services.active_deployments())
+            )
 
         job = await self.db.run(q)
         self._changed()
@@ -297,11 +319,21 @@ class Jobs:
         input_env(s, spec, values)  # refuses unknown users / missing keys now, not at run time
         action = "deploy" if script == "deploy" else "script"
         job = self._insert(
-            s, actor, job_id=job_id, flush=flush, service=service, action=action, script=script,
-            inputs=json.dumps(values) if values else None, schedule_id=schedule_id,
+            s,
+            actor,
+            job_id=job_id,
+            flush=flush,
+            service=service,
+            action=action,
+            script=script,
+            inputs=json.dumps(values) if values else None,
+            schedule_id=schedule_id,
         )
         audit.record(
-            s, actor, f"service.{action}", f"services/{service}",
+            s,
+            actor,
+            f"service.{action}",
+            f"services/{service}",
             {"job_id": job.id, "script": script, "inputs": sorted(values), "schedule_id": schedule_id},
         )
         return job
@@ -318,8 +350,12 @@ class Jobs:
             raise ValidationError(f"Unknown system task '{name}' (known: {known})", "system_task")
 
         def q(s: Session) -> JobInfo:
-            job = self._insert(s, actor, service=SYSTEM_SERVICE, action=SYSTEM_TASK, script=name, schedule_id=schedule_id)
-            audit.record(s, actor, "system_task.run", f"system_tasks/{name}", {"job_id": job.id, "schedule_id": schedule_id})
+            job = self._insert(
+                s, actor, service=SYSTEM_SERVICE, action=SYSTEM_TASK, script=name, schedule_id=schedule_id
+            )
+            audit.record(
+                s, actor, "system_task.run", f"system_tasks/{name}", {"job_id": job.id, "schedule_id": schedule_id}
+            )
             return job_info(job)
 
         job = await self.db.run(q)
@@ -398,8 +434,12 @@ class Jobs:
             if self.core is None or not schedule.type_slug or not schedule.action:
                 raise LabtuiError(f"Schedule '{schedule.name}': inventory actions are not available here")
             job = await self.core.inventory_actions.run(
-                actor, schedule.type_slug, schedule.action, object_id=schedule.object_id,
-                inputs=schedule.inputs, schedule_id=schedule.id,
+                actor,
+                schedule.type_slug,
+                schedule.action,
+                object_id=schedule.object_id,
+                inputs=schedule.inputs,
+                schedule_id=schedule.id,
             )
         else:
             raise ValidationError(f"Unknown job type '{schedule.job_type}'", "job_type")
@@ -448,7 +488,9 @@ class Jobs:
             # Refusals are audited in this transaction: a second write transaction would wait
             # for this one's lock (rbac.require writes its refusal in a session of its own).
             if not self.rbac.allowed(s, actor, "services.deploy"):
-                audit.record(s, actor, "permission.denied", target, {"permission": "services.deploy", "schedule_id": row.id})
+                audit.record(
+                    s, actor, "permission.denied", target, {"permission": "services.deploy", "schedule_id": row.id}
+                )
                 out.append(LaunchOutcome(error=str(PermissionDenied("services.deploy")), denied=True))
                 continue
             if service not in services:
@@ -464,7 +506,15 @@ class Jobs:
                 # Checks first, then the row: a refused schedule writes nothing. The rows are
                 # flushed together at the end (one multi-row INSERT per table).
                 job = self._queue_script(
-                    s, actor, info, row.script or "deploy", row.inputs, row.id, deployments, job_id=next(ids), flush=False,
+                    s,
+                    actor,
+                    info,
+                    row.script or "deploy",
+                    row.inputs,
+                    row.id,
+                    deployments,
+                    job_id=next(ids),
+                    flush=False,
                     checked=checked,
                 )
             except LabtuiError as exc:
@@ -582,7 +632,9 @@ class Jobs:
             raise ValidationError(f"A '{job.action}' job cannot be run again", "action")
         return await self.run_script(actor, job.service, job.script or "deploy", job.inputs)
 
-    async def output(self, actor: Actor, job_id: str, after_seq: int = 0, limit: int = 1000) -> builtins.list[OutputLine]:
+    async def output(
+        self, actor: Actor, job_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> builtins.list[OutputLine]:
         """Lines with ``seq > after_seq``, oldest first (tail by passing the last seq seen)."""
 
         def q(s: Session) -> list[OutputLine]:
@@ -639,7 +691,7 @@ class Jobs:
     async def workers_alive(self) -> builtins.list[str]:
         """Names of the job workers (in any process) whose lease is current."""
         rows = await self.db.run(lambda s: leases.live(s, WORKER_LEASE_PREFIX))
-        return [name[len(WORKER_LEASE_PREFIX):] for name, _ in rows]
+        return [name[len(WORKER_LEASE_PREFIX) :] for name, _ in rows]
 
     # -- for workers -----------------------------------------------------------------------
 
@@ -654,7 +706,11 @@ class Jobs:
             "LABTUI_LAB_DIR": str(lab),
             "LABTUI_SERVICE": job.service,
         }
-        extravars: dict[str, Any] = {"labtui_job_id": job.id, "labtui_job_dir": str(job_dir), "labtui_lab_dir": str(lab)}
+        extravars: dict[str, Any] = {
+            "labtui_job_id": job.id,
+            "labtui_job_dir": str(job_dir),
+            "labtui_lab_dir": str(lab),
+        }
         vault_file = self.vault.password_file()
         if vault_file is not None:
             # The ansible-playbook calls inside a lab's deploy.sh find the vault this way.
@@ -676,7 +732,9 @@ class Jobs:
         return [
             Step("playbook", lab / GENERATE_INVENTORY, lab, header="--- Generating inventory ---", check=False),
             Step(
-                "playbook", lab / STOP_INSTANCES, lab,
+                "playbook",
+                lab / STOP_INSTANCES,
+                lab,
                 header=f"--- Stopping instances of {info.name} ---",
                 inventory=vultr if vultr.is_file() else inventory,
                 extravars={"service_filter": info.name},
@@ -723,6 +781,7 @@ class Jobs:
         """Run the :attr:`on_finished` hooks for a job that has just ended."""
         if not self.on_finished:
             return
+
         def q(s: Session) -> JobInfo:
             row = s.get(Job, job_id)
             assert row is not None, f"job {job_id} vanished as it ended"

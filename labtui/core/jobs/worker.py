@@ -109,7 +109,9 @@ def sweep_lost(session: Session, lease_seconds: float, now: dt.datetime | None =
         if not changed:
             continue
         append_line(session, job_id, f"[LOST: worker {worker} stopped heartbeating; the job's end is unknown]")
-        audit.record(session, Actor.system("jobs"), "job.lost", f"jobs/{job_id}", {"service": service, "worker": worker})
+        audit.record(
+            session, Actor.system("jobs"), "job.lost", f"jobs/{job_id}", {"service": service, "worker": worker}
+        )
         lost.append(job_id)
     return lost
 
@@ -356,11 +358,7 @@ class JobWorker:
         def q(s: Session) -> None:
             now = utcnow()
             if self._running or self._ending:
-                s.execute(
-                    update(Job)
-                    .where(Job.worker == self.name, Job.status == RUNNING)
-                    .values(heartbeat_at=now)
-                )
+                s.execute(update(Job).where(Job.worker == self.name, Job.status == RUNNING).values(heartbeat_at=now))
             if self.advertised:
                 leases.try_hold(s, self._lease_name, self.name, self.lease_seconds, now)
                 leases.prune(s, WORKER_LEASE_PREFIX, dt.timedelta(days=1), now)
@@ -400,9 +398,7 @@ class JobWorker:
         wanted = await self.db.run(
             lambda s: list(
                 s.scalars(
-                    select(Job.id).where(
-                        Job.id.in_(ids), Job.worker == self.name, Job.cancel_requested.is_(True)
-                    )
+                    select(Job.id).where(Job.id.in_(ids), Job.worker == self.name, Job.cancel_requested.is_(True))
                 )
             )
         )
@@ -553,7 +549,11 @@ class JobWorker:
                 if end.closing is not None:
                     append_line(s, job_id, end.closing)  # with the status: a follower reads both or neither
                 return True
-            log.warning("job %s: no longer ours when it ended (now %s)", job_id, s.scalar(select(Job.status).where(Job.id == job_id)))
+            log.warning(
+                "job %s: no longer ours when it ended (now %s)",
+                job_id,
+                s.scalar(select(Job.status).where(Job.id == job_id)),
+            )
             return False
 
         ours = await self.db.run(q)

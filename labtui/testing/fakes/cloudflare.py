@@ -39,7 +39,9 @@ ZONE_ID = "023e105f4ecef8ad9ca31a8372d0c353"
 PREFIX = "/client/v4"
 
 
-def envelope(result: Any = None, *, errors: list[dict[str, Any]] | None = None, info: dict[str, Any] | None = None) -> dict[str, Any]:
+def envelope(
+    result: Any = None, *, errors: list[dict[str, Any]] | None = None, info: dict[str, Any] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"success": not errors, "errors": errors or [], "messages": [], "result": result}
     if info is not None:
         out["result_info"] = info
@@ -75,7 +77,9 @@ class FakeCloudflare(ServedInThread):
 
     def add_record(self, type: str, name: str, content: str, ttl: int = 1, proxied: bool = False) -> dict[str, Any]:
         with self._lock:
-            return self._insert(self.zone_id, {"type": type, "name": name, "content": content, "ttl": ttl, "proxied": proxied})
+            return self._insert(
+                self.zone_id, {"type": type, "name": name, "content": content, "ttl": ttl, "proxied": proxied}
+            )
 
     def find(self, name: str, type: str | None = None) -> list[dict[str, Any]]:
         full = self._qualify(self.zone_id, name)
@@ -102,7 +106,11 @@ class FakeCloudflare(ServedInThread):
             except ValueError:
                 ok = False
             if not ok:
-                raise ApiError(400, 9005 if kind == "A" else 9006, f"Content for {kind} record is invalid. Must be a valid IPv{4 if kind == 'A' else 6} address.")
+                raise ApiError(
+                    400,
+                    9005 if kind == "A" else 9006,
+                    f"Content for {kind} record is invalid. Must be a valid IPv{4 if kind == 'A' else 6} address.",
+                )
         if body.get("proxied") and kind not in ("A", "AAAA", "CNAME"):
             raise ApiError(400, 9004, "This record type cannot be proxied.")
         ttl = int(body.get("ttl") or 1)
@@ -121,9 +129,17 @@ class FakeCloudflare(ServedInThread):
         clean = self._check(zone_id, body)
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
         record = {
-            "id": uuid.uuid4().hex, "zone_id": zone_id, "zone_name": self.zones[zone_id], **clean,
-            "proxiable": clean["type"] in ("A", "AAAA", "CNAME"), "locked": False, "meta": {},
-            "comment": None, "tags": [], "created_on": now, "modified_on": now,
+            "id": uuid.uuid4().hex,
+            "zone_id": zone_id,
+            "zone_name": self.zones[zone_id],
+            **clean,
+            "proxiable": clean["type"] in ("A", "AAAA", "CNAME"),
+            "locked": False,
+            "meta": {},
+            "comment": None,
+            "tags": [],
+            "created_on": now,
+            "modified_on": now,
         }
         self.records[zone_id].append(record)
         return record
@@ -136,31 +152,50 @@ class FakeCloudflare(ServedInThread):
 
     def _zone(self, zone_id: str) -> str:
         if zone_id not in self.zones:
-            raise ApiError(404, 7003, f"Could not route to /zones/{zone_id}, perhaps your object identifier is invalid?")
+            raise ApiError(
+                404, 7003, f"Could not route to /zones/{zone_id}, perhaps your object identifier is invalid?"
+            )
         return zone_id
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
         def arg(key: str, default: str = "") -> str:
             return query.get(key, [default])[0]
 
-        parts = [p for p in path[len(PREFIX):].split("/") if p] if path.startswith(PREFIX + "/") else []
+        parts = [p for p in path[len(PREFIX) :].split("/") if p] if path.startswith(PREFIX + "/") else []
         with self._lock:
             if parts == ["zones"] and method == "GET":
-                zones = [{"id": i, "name": n, "status": "active"} for i, n in self.zones.items() if not arg("name") or n == arg("name")]
-                return 200, envelope(zones, info={"page": 1, "per_page": 20, "count": len(zones), "total_count": len(zones), "total_pages": 1})
+                zones = [
+                    {"id": i, "name": n, "status": "active"}
+                    for i, n in self.zones.items()
+                    if not arg("name") or n == arg("name")
+                ]
+                return 200, envelope(
+                    zones,
+                    info={"page": 1, "per_page": 20, "count": len(zones), "total_count": len(zones), "total_pages": 1},
+                )
             if len(parts) == 2 and parts[0] == "zones" and method == "GET":
                 zone_id = self._zone(parts[1])
                 return 200, envelope({"id": zone_id, "name": self.zones[zone_id], "status": "active"})
             if len(parts) >= 3 and parts[0] == "zones" and parts[2] == "dns_records":
                 zone_id = self._zone(parts[1])
                 if len(parts) == 3 and method == "GET":
-                    rows = [r for r in self.records[zone_id]
-                            if (not arg("name") or r["name"] == arg("name").lower()) and (not arg("type") or r["type"] == arg("type"))]
+                    rows = [
+                        r
+                        for r in self.records[zone_id]
+                        if (not arg("name") or r["name"] == arg("name").lower())
+                        and (not arg("type") or r["type"] == arg("type"))
+                    ]
                     per_page = max(5, min(int(arg("per_page", "100")), self.max_per_page))
                     page = max(1, int(arg("page", "1")))
-                    chunk = rows[(page - 1) * per_page: page * per_page]
+                    chunk = rows[(page - 1) * per_page : page * per_page]
                     total_pages = max(1, -(-len(rows) // per_page))
-                    info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(rows), "total_pages": total_pages}
+                    info = {
+                        "page": page,
+                        "per_page": per_page,
+                        "count": len(chunk),
+                        "total_count": len(rows),
+                        "total_pages": total_pages,
+                    }
                     return 200, envelope([dict(r) for r in chunk], info=info)
                 if len(parts) == 3 and method == "POST":
                     if not isinstance(body, dict):
@@ -208,7 +243,10 @@ class FakeCloudflare(ServedInThread):
                     self._answer(403, envelope(errors=[{"code": 10000, "message": "Authentication error"}]))
                     return
                 if fake.fail_status is not None:
-                    self._answer(fake.fail_status, envelope(errors=[{"code": 10000 + fake.fail_status, "message": "Internal server error"}]))
+                    self._answer(
+                        fake.fail_status,
+                        envelope(errors=[{"code": 10000 + fake.fail_status, "message": "Internal server error"}]),
+                    )
                     return
                 try:
                     body = json.loads(raw) if raw else None

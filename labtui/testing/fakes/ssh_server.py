@@ -38,6 +38,7 @@ async def _wait_fd(fd: int, *, write: bool = False) -> None:
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
     add, remove = (loop.add_writer, loop.remove_writer) if write else (loop.add_reader, loop.remove_reader)
+
     def wake() -> None:
         if not ready.done():
             ready.set_result(None)

@@ -42,8 +42,14 @@ class Scripted:
     path_prefix: str
 
 
-def instance(index: int, *, region: str | None = None, plan: str | None = None, tags: list[str] | None = None,
-             power_status: str = "running") -> dict[str, Any]:
+def instance(
+    index: int,
+    *,
+    region: str | None = None,
+    plan: str | None = None,
+    tags: list[str] | None = None,
+    power_status: str = "running",
+) -> dict[str, Any]:
     """One instance as Vultr lists it (the fields labtui reads, and a few it does not)."""
     return {
         "id": str(uuid.UUID(int=index + 1)),
@@ -128,7 +134,9 @@ class FakeVultr(ServedInThread):
                     return s
         return None
 
-    def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _page(
+        self, items: list[dict[str, Any]], query: dict[str, list[str]]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         try:
             per_page = min(self.max_per_page, max(1, int(query.get("per_page", ["100"])[0])))
         except ValueError:
@@ -178,7 +186,11 @@ class FakeVultr(ServedInThread):
                 scripted = fake._scripted(path)
                 if scripted is not None:
                     extra = {"Retry-After": scripted.retry_after} if scripted.retry_after is not None else None
-                    message = "Rate limit reached - please try your request again later." if scripted.status == 429 else "Internal server error."
+                    message = (
+                        "Rate limit reached - please try your request again later."
+                        if scripted.status == 429
+                        else "Internal server error."
+                    )
                     self._error(scripted.status, message, extra)
                     return
                 query = parse_qs(parts.query)
@@ -190,9 +202,19 @@ class FakeVultr(ServedInThread):
                     self._answer(200, {"instances": page, "meta": meta})
                 elif method == "GET" and path == "/v2/plans":
                     with fake._lock:
-                        plans = [{"id": pid, "vcpu_count": 1, "ram": 1024, "disk": 25, "bandwidth": 1024,
-                                  "monthly_cost": cost, "type": "vc2", "locations": list(REGIONS)}
-                                 for pid, cost in fake.plans.items()]
+                        plans = [
+                            {
+                                "id": pid,
+                                "vcpu_count": 1,
+                                "ram": 1024,
+                                "disk": 25,
+                                "bandwidth": 1024,
+                                "monthly_cost": cost,
+                                "type": "vc2",
+                                "locations": list(REGIONS),
+                            }
+                            for pid, cost in fake.plans.items()
+                        ]
                     page, meta = fake._page(plans, query)
                     self._answer(200, {"plans": page, "meta": meta})
                 elif segments[:2] == ["v2", "instances"] and len(segments) in (3, 4):

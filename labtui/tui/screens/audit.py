@@ -100,7 +100,9 @@ class AuditScreen(LabScreen):
     @work(exclusive=True, group="audit-load")
     async def load(self) -> None:
         flt, before = self.filter, self.cursors[-1]
-        rows = await self.call(lambda: self.core.audit.page(self.actor, flt, before_id=before, limit=self.PAGE_SIZE + 1))
+        rows = await self.call(
+            lambda: self.core.audit.page(self.actor, flt, before_id=before, limit=self.PAGE_SIZE + 1)
+        )
         if rows is None:
             return
         self.has_more = len(rows) > self.PAGE_SIZE

@@ -69,7 +69,9 @@ class AuthForm(Screen[None]):
         return ()
 
     @staticmethod
-    def field(label: str, id: str, *, password: bool = False, placeholder: str = "", value: str = "") -> Iterable[Widget]:
+    def field(
+        label: str, id: str, *, password: bool = False, placeholder: str = "", value: str = ""
+    ) -> Iterable[Widget]:
         yield Label(label, classes="field-label")
         yield TypeaheadInput(value, id=id, password=password, placeholder=placeholder)
 

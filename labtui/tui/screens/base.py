@@ -131,7 +131,9 @@ class LabScreen(Screen[Any]):
             self.notify(str(exc), severity="error", timeout=8, markup=False)
         except (SQLAlchemyError, OSError) as exc:  # e.g. a locked or vanished database
             log.exception("core call failed")
-            self.notify(f"{type(exc).__name__}: {exc} (details in labtui.log)", severity="error", timeout=10, markup=False)
+            self.notify(
+                f"{type(exc).__name__}: {exc} (details in labtui.log)", severity="error", timeout=10, markup=False
+            )
         else:
             if success:
                 self.notify(success, markup=False)

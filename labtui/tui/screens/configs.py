@@ -168,8 +168,12 @@ class ConfigsScreen(LabScreen):
         table.clear()
         for f in files:
             table.add_row(
-                f.filename, "yes" if f.exists else "—", human_size(f.size) if f.exists else "",
-                str(f.versions), f"v{f.latest_version}" if f.latest_version else "—", key=f.filename,
+                f.filename,
+                "yes" if f.exists else "—",
+                human_size(f.size) if f.exists else "",
+                str(f.versions),
+                f"v{f.latest_version}" if f.latest_version else "—",
+                key=f.filename,
             )
         table.move_cursor(row=min(row, max(table.row_count - 1, 0)))
 
@@ -259,7 +263,10 @@ class ConfigEditorScreen(TextEditorScreen):
             self.show_error(f"Not saved: {exc}")
             return
         note = await self.app.push_screen_wait(
-            PromptScreen(f"Save {self.filename}: a note for this version (optional), Enter saves", placeholder="what changed and why")
+            PromptScreen(
+                f"Save {self.filename}: a note for this version (optional), Enter saves",
+                placeholder="what changed and why",
+            )
         )
         if note is None:
             return
@@ -331,9 +338,13 @@ class ConfigHistoryScreen(LabScreen):
     """
 
     ACTIONS = (
-        ScreenAction("m", "mark", "Mark base", "Mark the selected version as the base the diff compares with (m again clears it)"),
+        ScreenAction(
+            "m", "mark", "Mark base", "Mark the selected version as the base the diff compares with (m again clears it)"
+        ),
         ScreenAction("v", "view", "View", "View the selected version"),
-        ScreenAction("r", "restore", "Restore", "Restore the selected version, as a new version written to disk (asks first)"),
+        ScreenAction(
+            "r", "restore", "Restore", "Restore the selected version, as a new version written to disk (asks first)"
+        ),
     )
     #: Navigation, not an action.
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Back", show=False)]

@@ -60,7 +60,12 @@ class DashboardScreen(LabScreen):
         menu = self.query_one("#dash-menu", OptionList)
         for entry in self.lab.allowed_screens():
             if entry.name != "dashboard":
-                menu.add_option(Option(Content.from_markup("$title [dim]:$name[/]", title=entry.title.ljust(12), name=entry.name), id=entry.name))
+                menu.add_option(
+                    Option(
+                        Content.from_markup("$title [dim]:$name[/]", title=entry.title.ljust(12), name=entry.name),
+                        id=entry.name,
+                    )
+                )
         menu.highlighted = 0 if menu.option_count else None
         menu.focus()
         if not self.can(Perm.SYSTEM_AUDIT_LOG):
@@ -100,7 +105,10 @@ class DashboardScreen(LabScreen):
                 parts.append(
                     Content.from_markup(
                         "[b]Users[/] $total  [$success]$active active[/] · [$warning]$invited invited[/] · [$text-muted]$inactive inactive[/]",
-                        total=len(users), active=by["active"], invited=by["invited"], inactive=by["inactive"],
+                        total=len(users),
+                        active=by["active"],
+                        invited=by["invited"],
+                        inactive=by["inactive"],
                     )
                 )
         if self.can(Perm.ROLES_VIEW):
@@ -119,11 +127,16 @@ class DashboardScreen(LabScreen):
                         "[b]Health[/] $n: [$success]$healthy healthy[/] · [$error]$unhealthy unhealthy[/] · "
                         "[$warning]$degraded degraded[/] · [$text-muted]$unknown unknown[/]",
                         n=f"{len(services)} service" + ("s" if len(services) != 1 else ""),
-                        healthy=by["healthy"], unhealthy=by["unhealthy"], degraded=by["degraded"], unknown=by["unknown"],
+                        healthy=by["healthy"],
+                        unhealthy=by["unhealthy"],
+                        degraded=by["degraded"],
+                        unknown=by["unknown"],
                     )
                 )
         if not parts:
-            parts.append(Content.from_markup("[dim]Nothing here for your roles yet: the menu shows what you may open.[/]"))
+            parts.append(
+                Content.from_markup("[dim]Nothing here for your roles yet: the menu shows what you may open.[/]")
+            )
         recent = None
         if self.can(Perm.SYSTEM_AUDIT_LOG):
             recent = await self.call(lambda: self.core.audit.page(actor, limit=RECENT))

@@ -83,7 +83,11 @@ class DnsRecordForm(FormModal):
         super().__init__()
         self.record = record
         self.initial_name = record.name if record else name
-        self.initial_type = record.type if record and record.type in RECORD_TYPES else (type.upper() if type.upper() in RECORD_TYPES else "A")
+        self.initial_type = (
+            record.type
+            if record and record.type in RECORD_TYPES
+            else (type.upper() if type.upper() in RECORD_TYPES else "A")
+        )
         self.initial_content = record.content if record else content
         self.initial_ttl = record.ttl_text if record else "auto"
         self.initial_proxied = record.proxied if record else False
@@ -106,7 +110,9 @@ class DnsRecordForm(FormModal):
             box.border_title = title
             yield Static("ctrl+s saves, Esc cancels.", classes="hint")
             yield Label("Type", classes="field")
-            yield Select([(t, t) for t in RECORD_TYPES], value=self.initial_type, allow_blank=False, id="type", compact=True)
+            yield Select(
+                [(t, t) for t in RECORD_TYPES], value=self.initial_type, allow_blank=False, id="type", compact=True
+            )
             yield Static("", id="error-type", classes="field-error")
             yield Label("Name", classes="field")
             yield Input(self.initial_name, id="name", compact=True, placeholder="www, or @ for the zone itself")

@@ -27,7 +27,7 @@ from labtui.tui.widgets.footer import LabFooter
 
 
 def yaml_language() -> str | None:
-    """"yaml" when tree-sitter and its YAML grammar are installed (highlighting), else None."""
+    """ "yaml" when tree-sitter and its YAML grammar are installed (highlighting), else None."""
     if importlib.util.find_spec("tree_sitter") and importlib.util.find_spec("tree_sitter_yaml"):
         return "yaml"
     return None
@@ -183,7 +183,9 @@ class TextEditorScreen(LabScreen):
 
         if not self.can_reload():
             return
-        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen("Discard your unsaved changes and reload?", "Reload")):
+        if self.dirty and not await self.app.push_screen_wait(
+            ConfirmScreen("Discard your unsaved changes and reload?", "Reload")
+        ):
             return
         self.show_error(None)
         self.before_reload()
@@ -194,6 +196,8 @@ class TextEditorScreen(LabScreen):
         """Back, asking first when there are unsaved changes."""
         from labtui.tui.widgets.confirm import ConfirmScreen
 
-        if self.dirty and not await self.app.push_screen_wait(ConfirmScreen(f"Leave {self.path} without saving?", "Leave")):
+        if self.dirty and not await self.app.push_screen_wait(
+            ConfirmScreen(f"Leave {self.path} without saving?", "Leave")
+        ):
             return
         self.app.pop_screen()

@@ -175,7 +175,9 @@ class FilesScreen(LabScreen):
         path = self.selected()
         if path is None:
             return
-        if not await self.app.push_screen_wait(ConfirmScreen(f"Delete {path}? A copy is kept as {path}.backup.", "Delete")):
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Delete {path}? A copy is kept as {path}.backup.", "Delete")
+        ):
             return
         backup = await self.call(lambda: self.core.files.delete(self.actor, self.service, path))
         if backup is not None:

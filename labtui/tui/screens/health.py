@@ -186,7 +186,13 @@ class HealthFilter:
             else:
                 words.append(token)
         kind = fields.get("type")
-        return cls(fields.get("status"), fields.get("service"), "ssh_command" if kind == "ssh" else kind, silenced, tuple(words))
+        return cls(
+            fields.get("status"),
+            fields.get("service"),
+            "ssh_command" if kind == "ssh" else kind,
+            silenced,
+            tuple(words),
+        )
 
     @property
     def empty(self) -> bool:
@@ -224,8 +230,18 @@ def reload_summary(report: ReloadReport) -> tuple[str, str]:
     return "\n".join(lines), "warning" if report.problems else "information"
 
 
-def result_summary(key: str, status: str, latency_ms: float | None, status_code: int | None, error: str | None, target: str) -> str:
-    details = [x for x in (target, latency_text(latency_ms) if latency_ms is not None else "", f"HTTP {status_code}" if status_code else "") if x]
+def result_summary(
+    key: str, status: str, latency_ms: float | None, status_code: int | None, error: str | None, target: str
+) -> str:
+    details = [
+        x
+        for x in (
+            target,
+            latency_text(latency_ms) if latency_ms is not None else "",
+            f"HTTP {status_code}" if status_code else "",
+        )
+        if x
+    ]
     line = f"{key}: {status}" + (f" ({', '.join(details)})" if details else "")
     if error:
         line += f"\n{error}"
@@ -237,9 +253,12 @@ def changed_pairs(before: list[CheckStatus], after: list[CheckStatus]) -> list[t
     returns an unchanged check as the same object and the checks in definition order, so
     while the definitions stay the same this is one identity test per check."""
     if len(before) == len(after) and all(
-        old is new or (old.service == new.service and old.name == new.name) for old, new in zip(before, after, strict=True)
+        old is new or (old.service == new.service and old.name == new.name)
+        for old, new in zip(before, after, strict=True)
     ):
-        return [(old, new) for old, new in zip(before, after, strict=True) if old is not new and old.status != new.status]
+        return [
+            (old, new) for old, new in zip(before, after, strict=True) if old is not new and old.status != new.status
+        ]
     by_key = {c.key: c for c in before}
     return [(old, c) for c in after if (old := by_key.get(c.key)) is not None and old.status != c.status]
 
@@ -277,7 +296,9 @@ async def read_statuses(screen: LabScreen) -> list[ServiceStatus] | None:
     if services is not None:
         store = _SNAPSHOTS.setdefault(screen.core, {})
         old = store.get(screen.actor.username)
-        store[screen.actor.username] = Snapshot(services, sparks=old.sparks, up24=old.up24, up7=old.up7) if old else Snapshot(services)
+        store[screen.actor.username] = (
+            Snapshot(services, sparks=old.sparks, up24=old.up24, up7=old.up7) if old else Snapshot(services)
+        )
     return services
 
 
@@ -301,17 +322,29 @@ class HealthScreen(FilteredTableScreen):
     ACTIONS = (
         ScreenAction("enter", "open", "History", "The selected check's history"),
         ScreenAction(
-            "c", "check_now", "Check now", "Run the selected check now and show the result (not stored)", MANAGE,
+            "c",
+            "check_now",
+            "Check now",
+            "Run the selected check now and show the result (not stored)",
+            MANAGE,
             palette="Check the selected health check now",
         ),
         ScreenAction(
-            "m", "silence", "Silence", "No emails for the selected check for a while (maintenance)", MANAGE,
+            "m",
+            "silence",
+            "Silence",
+            "No emails for the selected check for a while (maintenance)",
+            MANAGE,
             palette="Silence the selected health check",
         ),
         # Both keys: the footer shows the first (M is the one that never silences).
         ScreenAction("m,M", "unsilence", "Unsilence", "Lift the selected check's silence", MANAGE),
         ScreenAction(
-            "R", "reload_definitions", "Reload", "Re-read the lab's health files and say what changed", MANAGE,
+            "R",
+            "reload_definitions",
+            "Reload",
+            "Re-read the lab's health files and say what changed",
+            MANAGE,
             palette="Reload health definitions",
         ),
         ScreenAction("o", "order", "Order", "Problems first, or by service"),
@@ -369,7 +402,11 @@ class HealthScreen(FilteredTableScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Health", id="summary")
-        yield Input(self.initial_filter, placeholder="filter: words  status:unhealthy  service:NAME  type:http  is:silenced", id="filter")
+        yield Input(
+            self.initial_filter,
+            placeholder="filter: words  status:unhealthy  service:NAME  type:http  is:silenced",
+            id="filter",
+        )
         table: DataTable[Text] = LabTable(cursor_type="row", zebra_stripes=True)
         for key, label, width in COLUMNS:
             table.add_column(label, width=width, key=key)
@@ -519,15 +556,27 @@ class HealthScreen(FilteredTableScreen):
 
     def _announce(self, previous: list[CheckStatus]) -> None:
         """Transitions seen since the last refresh (made by the poller, in any process)."""
-        changed = [(old.status, c) for old, c in changed_pairs(previous, self.checks) if {old.status, c.status} <= {"healthy", "unhealthy"}]
+        changed = [
+            (old.status, c)
+            for old, c in changed_pairs(previous, self.checks)
+            if {old.status, c.status} <= {"healthy", "unhealthy"}
+        ]
         if not changed:
             return
         down = sum(1 for _, c in changed if c.status == "unhealthy")
         if len(changed) <= 3:
             for old, c in changed:
-                self.notify(f"{c.key}: {old} → {c.status}", severity="error" if c.status == "unhealthy" else "information", markup=False)
+                self.notify(
+                    f"{c.key}: {old} → {c.status}",
+                    severity="error" if c.status == "unhealthy" else "information",
+                    markup=False,
+                )
         else:
-            self.notify(f"{len(changed)} checks changed: {down} down, {len(changed) - down} recovered", severity="error" if down else "information", markup=False)
+            self.notify(
+                f"{len(changed)} checks changed: {down} down, {len(changed) - down} recovered",
+                severity="error" if down else "information",
+                markup=False,
+            )
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -542,7 +591,9 @@ class HealthScreen(FilteredTableScreen):
         if flt.empty:
             return ordered
         if flt.words and self.haystacks is None:
-            self.haystacks = {c.key: f"{c.service}/{c.name} {c.type} {c.status} {c.target}".lower() for c in self.checks}
+            self.haystacks = {
+                c.key: f"{c.service}/{c.name} {c.type} {c.status} {c.target}".lower() for c in self.checks
+            }
         haystacks = self.haystacks or {}
         return [c for c in ordered if flt.keeps(c, haystacks.get(c.key, ""))]
 
@@ -640,17 +691,30 @@ class HealthScreen(FilteredTableScreen):
         if self._tally is None:  # per load, not per filter keystroke
             counts = dict.fromkeys(SUMMARY_STATUSES, 0)
             counts.update(Counter(c.status for c in self.checks))
-            self._tally = (len(self.checks), len(self.services), counts, sum(1 for c in self.checks if c.silenced_until is not None))
+            self._tally = (
+                len(self.checks),
+                len(self.services),
+                counts,
+                sum(1 for c in self.checks if c.silenced_until is not None),
+            )
         checks, services, counts, silenced = self._tally
         summary = Text.assemble(
-            ("Health", "bold"), f"  {plural(checks, 'check')} in {plural(services, 'service')}  ",
-            *(part for s, n in counts.items() if n for part in ((f"{n:,} {s}", self._colours.get(STATUS_VARIABLES.get(s, ""), "")), "  ")),
+            ("Health", "bold"),
+            f"  {plural(checks, 'check')} in {plural(services, 'service')}  ",
+            *(
+                part
+                for s, n in counts.items()
+                if n
+                for part in ((f"{n:,} {s}", self._colours.get(STATUS_VARIABLES.get(s, ""), "")), "  ")
+            ),
             (f"{silenced:,} silenced  " if silenced else ""),
             ("· problems first" if self.problems_first else "· by service", "dim"),
         )
         self.query_one("#summary", Static).update(summary)
         if not checks and self.loaded:
-            message = "No health checks defined: add services/<name>/health.yaml or health/*.yaml to the lab, then R reloads."
+            message = (
+                "No health checks defined: add services/<name>/health.yaml or health/*.yaml to the lab, then R reloads."
+            )
         elif self.loaded and self.matching == 0:
             message = "No check matches the filter (Esc clears it)."
         elif self.matching > len(self.shown):
@@ -749,10 +813,15 @@ async def silence(screen: LabScreen, check: CheckStatus) -> bool:
     if not choice:
         return False
     period, reason = choice
-    info = await screen.call(lambda: screen.core.health.silence(screen.actor, check.service, check.name, utcnow() + period, reason))
+    info = await screen.call(
+        lambda: screen.core.health.silence(screen.actor, check.service, check.name, utcnow() + period, reason)
+    )
     if info is None:
         return False
-    screen.notify(f"{check.key} silenced until {info.until:%Y-%m-%d %H:%M} UTC: no emails until then (results are still kept)", markup=False)
+    screen.notify(
+        f"{check.key} silenced until {info.until:%Y-%m-%d %H:%M} UTC: no emails until then (results are still kept)",
+        markup=False,
+    )
     return True
 
 
@@ -762,7 +831,11 @@ async def unsilence(screen: LabScreen, check: CheckStatus) -> bool:
 
     if check.silenced_until is None:
         return False
-    question = ConfirmScreen(f"Lift the silence of {check.key} (until {check.silenced_until:%Y-%m-%d %H:%M} UTC)? Emails resume at once.", "Lift", variant="primary")
+    question = ConfirmScreen(
+        f"Lift the silence of {check.key} (until {check.silenced_until:%Y-%m-%d %H:%M} UTC)? Emails resume at once.",
+        "Lift",
+        variant="primary",
+    )
     if not await screen.app.push_screen_wait(question):
         return False
 
@@ -774,4 +847,3 @@ async def unsilence(screen: LabScreen, check: CheckStatus) -> bool:
         return False
     screen.notify(f"{check.key}: silence lifted, emails resume", markup=False)
     return True
-

@@ -186,9 +186,13 @@ class HealthHistoryScreen(LabScreen):
     async def load(self) -> None:
         health, actor = self.core.health, self.actor
         services = await self.call(lambda: health.status(actor, self.service))
-        rows = await self.call(lambda: health.history(actor, self.service, self.check, hours=self.hours, limit=HISTORY_LIMIT))
+        rows = await self.call(
+            lambda: health.history(actor, self.service, self.check, hours=self.hours, limit=HISTORY_LIMIT)
+        )
         transitions = await self.call(
-            lambda: health.history(actor, self.service, self.check, hours=24 * 7, limit=TRANSITIONS, transitions_only=True)
+            lambda: health.history(
+                actor, self.service, self.check, hours=24 * 7, limit=TRANSITIONS, transitions_only=True
+            )
         )
         if services is not None:
             self.status = next((c for s in services for c in s.checks if c.name == self.check), None)
@@ -215,11 +219,20 @@ class HealthHistoryScreen(LabScreen):
         c, colours = self.status, self._colours
         head = self.query_one("#head", Static)
         if c is None:
-            head.update(Text.assemble((self.key, "bold"), "  ·  no longer defined (reloaded away?): its results remain until retention deletes them"))
+            head.update(
+                Text.assemble(
+                    (self.key, "bold"),
+                    "  ·  no longer defined (reloaded away?): its results remain until retention deletes them",
+                )
+            )
             return
         now = dt.datetime.now(dt.UTC)
         healthy = sum(1 for r in self.rows if r.status == "healthy")
-        uptime = f"{100 * healthy / len(self.rows):.1f}% healthy of {len(self.rows):,} results" if self.rows else "no results"
+        uptime = (
+            f"{100 * healthy / len(self.rows):.1f}% healthy of {len(self.rows):,} results"
+            if self.rows
+            else "no results"
+        )
         lines = [
             Text.assemble((c.key, "bold"), f"  ·  {TYPE_SHORT.get(c.type, c.type)}  ·  {c.target}"),
             Text.assemble(
@@ -235,7 +248,12 @@ class HealthHistoryScreen(LabScreen):
             ),
         ]
         if c.silenced_until is not None:
-            lines.append(Text(f"Silenced until {c.silenced_until:%Y-%m-%d %H:%M} UTC: no emails (results are still kept)", style=colours.get("warning", "")))
+            lines.append(
+                Text(
+                    f"Silenced until {c.silenced_until:%Y-%m-%d %H:%M} UTC: no emails (results are still kept)",
+                    style=colours.get("warning", ""),
+                )
+            )
         if c.error and c.status != "healthy":
             lines.append(Text(f"Last error: {c.error}", style=colours.get("error", "")))
         head.update(Text("\n").join(lines))
@@ -264,7 +282,9 @@ class HealthHistoryScreen(LabScreen):
         shown = min(len(self.rows), TABLE_ROWS)
         more = f", newest {shown:,} shown" if len(self.rows) > shown else ""
         capped = " (the newest; more in the period)" if len(self.rows) >= HISTORY_LIMIT else ""
-        self.query_one("#results-title", Static).update(Text(f"Results, last {period_text(self.hours)}: {len(self.rows):,}{capped}{more}"))
+        self.query_one("#results-title", Static).update(
+            Text(f"Results, last {period_text(self.hours)}: {len(self.rows):,}{capped}{more}")
+        )
 
     def render_transitions(self) -> None:
         table = self.query_one("#transitions", DataTable)
@@ -339,7 +359,11 @@ class SilenceForm(ModalScreen[tuple[dt.timedelta, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Silence {self.key}: no emails about it until the time is up (results are still kept).", id="intro", markup=False)
+            yield Static(
+                f"Silence {self.key}: no emails about it until the time is up (results are still kept).",
+                id="intro",
+                markup=False,
+            )
             with RadioSet(id="period"):
                 for i, (label, _) in enumerate(SILENCE_CHOICES):
                     yield RadioButton(label, value=i == self.DEFAULT_CHOICE, id=f"p{i}")

@@ -73,7 +73,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_keys(self.global_keys), id="global-keys")
             if self.screens:
                 yield Static("Screens you may open (type : and the name)", classes="heading")
-                yield Static(_keys([(f":{e.name}", f"{e.title} — {e.description}") for e in self.screens]), id="screens")
+                yield Static(
+                    _keys([(f":{e.name}", f"{e.title} — {e.description}") for e in self.screens]), id="screens"
+                )
             yield Static("Esc closes this help.", classes="heading")
 
     def action_close(self) -> None:

@@ -54,8 +54,10 @@ def costs_text(report: CostReport) -> str:
     head += f" ({report.plans} plans, {age_text(report.plans_time)})" if report.plans else " (no plan costs cached yet)"
     left, right = _group_lines("By tag", report.by_tag), _group_lines("By region", report.by_region)
     width = max(len(line) for line in left)
-    rows = [f"{(left[i] if i < len(left) else '').ljust(width)}    {right[i] if i < len(right) else ''}".rstrip()
-            for i in range(max(len(left), len(right)))]
+    rows = [
+        f"{(left[i] if i < len(left) else '').ljust(width)}    {right[i] if i < len(right) else ''}".rstrip()
+        for i in range(max(len(left), len(right)))
+    ]
     return "\n".join([head, "", *rows])
 
 
@@ -188,9 +190,14 @@ class InstancesScreen(FilteredTableScreen):
         needle = self.text_filter.lower()
         for i in self.listing.instances if self.listing else []:
             tags = " ".join(i.tags)
-            if needle and needle not in f"{i.label} {i.hostname} {i.region} {i.plan} {i.ip} {i.power_status} {tags}".lower():
+            if (
+                needle
+                and needle not in f"{i.label} {i.hostname} {i.region} {i.plan} {i.ip} {i.power_status} {tags}".lower()
+            ):
                 continue
-            table.add_row(i.label, i.hostname, i.region, i.plan, i.ip, i.power_status, tags, money(i.monthly_cost), key=i.hostname)
+            table.add_row(
+                i.label, i.hostname, i.region, i.plan, i.ip, i.power_status, tags, money(i.monthly_cost), key=i.hostname
+            )
         if table.row_count:
             table.move_cursor(row=min(selected, table.row_count - 1))
 
@@ -279,8 +286,10 @@ class InstancesScreen(FilteredTableScreen):
         if row is None:
             return
         label = row.label or row.hostname
-        message = (f"Destroy {label} ({row.hostname}, {row.region}, {row.ip})? Vultr deletes the "
-                   f"machine and its disk; this cannot be undone. Type its label to confirm.")
+        message = (
+            f"Destroy {label} ({row.hostname}, {row.region}, {row.ip})? Vultr deletes the "
+            f"machine and its disk; this cannot be undone. Type its label to confirm."
+        )
         if not await self.app.push_screen_wait(TypeLabelScreen(message, label)):
             return
         warnings = await self.call(lambda: self.core.instances.destroy(self.actor, row.hostname, label))
@@ -347,7 +356,9 @@ class InstancesScreen(FilteredTableScreen):
             return
         slugs = [t.slug for t in self.core.inventory_types.values() if t.sync == VULTR_SOURCE]
         for slug in slugs:
-            page = await self.call(functools.partial(self.core.inventory.list, self.actor, type=slug, search=f'"{row.hostname}"', limit=50))
+            page = await self.call(
+                functools.partial(self.core.inventory.list, self.actor, type=slug, search=f'"{row.hostname}"', limit=50)
+            )
             match = next((o for o in page.items if o.data.get("hostname") == row.hostname), None) if page else None
             if match is not None:
                 self.app.push_screen(ObjectDetailScreen(match.id))

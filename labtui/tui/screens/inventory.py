@@ -42,7 +42,7 @@ class InventoryScreen(FilteredTableScreen):
     SCREEN_HELP = (
         "The lab's inventory: types on the left with how many objects you may see, the "
         "objects of the chosen type on the right (Tab moves between them). / filters: words "
-        "match the type's searchable fields, tag:NAME (or tag:\"two words\") keeps tagged "
+        'match the type\'s searchable fields, tag:NAME (or tag:"two words") keeps tagged '
         "objects. Enter opens an object; n new, e edit, D delete (asks), t tags (T manages "
         "tags), a access rules, x runs one of the type's actions, s opens an SSH terminal to "
         "the object's host, r runs the type's sync now. Stale: its sync source no longer "
@@ -64,8 +64,13 @@ class InventoryScreen(FilteredTableScreen):
         ScreenAction("D", "delete", "Delete", "Delete the selected object (asks first)"),
         ScreenAction("t", "tags", "Tags", "Set the selected object's tags"),
         ScreenAction(
-            "T", "manage_tags", "Manage tags", "Create, recolour and delete tags", Perm.INVENTORY_TAGS_MANAGE,
-            palette="Manage inventory tags", show=False,
+            "T",
+            "manage_tags",
+            "Manage tags",
+            "Create, recolour and delete tags",
+            Perm.INVENTORY_TAGS_MANAGE,
+            palette="Manage inventory tags",
+            show=False,
         ),
         ScreenAction("a", "acl", "Access", "The selected object's access rules", Perm.INVENTORY_ACL_MANAGE),
         ScreenAction("x", "run_action", "Action", "Run one of the type's actions"),
@@ -127,8 +132,7 @@ class InventoryScreen(FilteredTableScreen):
         """Types the user may list: by type permission, or with objects they may view through
         an ACL or tag grant. A removed type shows while it still has such objects."""
         out = [
-            slug for slug in self.core.inventory.types
-            if self.can(f"inventory.{slug}.view") or self.counts.get(slug, 0)
+            slug for slug in self.core.inventory.types if self.can(f"inventory.{slug}.view") or self.counts.get(slug, 0)
         ]
         out += [slug for slug, n in self.counts.items() if n and slug not in out]
         return out
@@ -147,7 +151,9 @@ class InventoryScreen(FilteredTableScreen):
             type_def = self.core.inventory.type_def(slug)
             label = type_def.label if type_def else f"{slug} (removed)"
             label = label if len(label) <= LABEL_WIDTH else label[: LABEL_WIDTH - 1] + "…"
-            options.append(Option(Text.assemble(f"{label:<{LABEL_WIDTH}}", (f" {self.counts.get(slug, 0):>7,}", "dim")), id=slug))
+            options.append(
+                Option(Text.assemble(f"{label:<{LABEL_WIDTH}}", (f" {self.counts.get(slug, 0):>7,}", "dim")), id=slug)
+            )
         ids = [o.id for o in options]
         with types.prevent(OptionList.OptionHighlighted):
             types.set_options(options)

@@ -103,7 +103,11 @@ class RuleForm(FormModal):
         return widget.value.strip()
 
     async def action_save(self) -> None:
-        values = {w.id or "": self._value(w) for w in self.query("Select, Input") if w.id in ("role", "tag", "permission", "effect")}
+        values = {
+            w.id or "": self._value(w)
+            for w in self.query("Select, Input")
+            if w.id in ("role", "tag", "permission", "effect")
+        }
         for name in ("role", "tag"):
             if name in values and not values[name]:
                 self.show_error(LabtuiError(f"Choose a {name}"))
@@ -132,7 +136,9 @@ class AclScreen(LabScreen):
 
     SCREEN_ID = "inventory_acl"  # not "acl": the access rules of an inventory object
     ACTIONS = (
-        ScreenAction("n", "add", "Add rule", "Add a rule to the tab shown: an entry on this object, or a tag grant", MANAGE),
+        ScreenAction(
+            "n", "add", "Add rule", "Add a rule to the tab shown: an entry on this object, or a tag grant", MANAGE
+        ),
         ScreenAction("D", "remove", "Remove", "Remove the selected rule (asks first)", MANAGE),
     )
 
@@ -145,7 +151,11 @@ class AclScreen(LabScreen):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble("Access rules · ", (f"{self.obj.type_label} {self.obj.title}", "bold")), id="title", classes="screen-title")
+        yield Static(
+            Text.assemble("Access rules · ", (f"{self.obj.type_label} {self.obj.title}", "bold")),
+            id="title",
+            classes="screen-title",
+        )
         with TabbedContent(id="acl-tabs"):
             with TabPane("Object entries", id="entries-tab"):
                 entries: DataTable[Any] = LabTable(id="entries", cursor_type="row", zebra_stripes=True)
@@ -180,7 +190,9 @@ class AclScreen(LabScreen):
         table = self.query_one("#entries", DataTable)
         table.clear()
         for e in self.entries:
-            table.add_row(e.role, e.permission, Text(e.effect, style="bold" if e.effect == "deny" else ""), key=str(e.id))
+            table.add_row(
+                e.role, e.permission, Text(e.effect, style="bold" if e.effect == "deny" else ""), key=str(e.id)
+            )
         on_object = {t.name for t in self.obj.tags}
         table = self.query_one("#grants", DataTable)
         table.clear()
@@ -225,13 +237,24 @@ class AclScreen(LabScreen):
         if self.on_grants:
             tags = await self.call(lambda: self.core.inventory.tags.list(self.actor))
             if not tags:
-                self.notify("There are no tags to grant on: make one first (T on the inventory)", severity="warning", markup=False)
+                self.notify(
+                    "There are no tags to grant on: make one first (T on the inventory)",
+                    severity="warning",
+                    markup=False,
+                )
                 return
 
             async def grant(v: dict[str, str]) -> TagGrant:
                 return await acl.grant(self.actor, v["tag"], v["role"], v["permission"])
 
-            form = RuleForm("New tag grant", grant, roles=roles, suffixes=self._suffixes(True), tags=[t.name for t in tags], effect=False)
+            form = RuleForm(
+                "New tag grant",
+                grant,
+                roles=roles,
+                suffixes=self._suffixes(True),
+                tags=[t.name for t in tags],
+                effect=False,
+            )
         else:
 
             async def set_entry(v: dict[str, str]) -> AclEntry:

@@ -46,7 +46,9 @@ class PickerScreen(ModalScreen[Any]):
 
     BINDINGS: ClassVar[list[Any]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, choices: list[tuple[Text | str, Any]], hint: str = "Enter chooses, Esc cancels") -> None:
+    def __init__(
+        self, title: str, choices: list[tuple[Text | str, Any]], hint: str = "Enter chooses, Esc cancels"
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.choices = choices
@@ -103,7 +105,11 @@ async def run_action(screen: LabScreen, type_slug: str, obj: ObjectInfo | None) 
         return
     if action.needs_confirm:
         target = f" on {obj.title}" if obj is not None else f" on {where}"
-        question = f"{action.confirm}\n\n{action.label}{target}" if action.confirm else f"Run {action.label}{target}? It is marked destructive."
+        question = (
+            f"{action.confirm}\n\n{action.label}{target}"
+            if action.confirm
+            else f"Run {action.label}{target}? It is marked destructive."
+        )
         variant: Literal["error", "primary"] = "error" if action.destructive else "primary"
         if not await screen.app.push_screen_wait(ConfirmScreen(question, action.label, variant=variant)):
             return
@@ -131,7 +137,10 @@ async def _run_dynamic(screen: LabScreen, type_slug: str, action: ActionInfo, ob
     if len(scripts) > 1:
         ordered = [default, *(s for s in scripts if s is not default)]
         choice = await screen.app.push_screen_wait(
-            PickerScreen(f"{action.label}: which script of {info.name}?", [(Text.assemble((s.label or s.name, "bold"), f"  {s.name} · {s.file}"), s) for s in ordered])
+            PickerScreen(
+                f"{action.label}: which script of {info.name}?",
+                [(Text.assemble((s.label or s.name, "bold"), f"  {s.name} · {s.file}"), s) for s in ordered],
+            )
         )
         if choice is None:
             return None

@@ -72,7 +72,9 @@ class ObjectDetailScreen(LabScreen):
     ACTIONS = (
         ScreenAction("e", "edit", "Edit", "Edit this object"),
         ScreenAction("D", "delete", "Delete", "Delete this object (asks first)"),
-        ScreenAction("v", "reveal", "Reveal secret", "Show the secret under the cursor, or the first set one (audited)"),
+        ScreenAction(
+            "v", "reveal", "Reveal secret", "Show the secret under the cursor, or the first set one (audited)"
+        ),
         ScreenAction("t", "tags", "Tags", "Set this object's tags"),
         ScreenAction("a", "acl", "Access", "This object's access rules", Perm.INVENTORY_ACL_MANAGE),
         ScreenAction("x", "run_action", "Action", "Run one of the type's actions"),
@@ -153,7 +155,9 @@ class ObjectDetailScreen(LabScreen):
             head.append(f"  ·  {flags}", style="bold")
         if obj.source:
             head.append(f"  ·  synced from {obj.source}")
-        head.append(f"\ncreated by {obj.created_by or '—'} {obj.created_at:%Y-%m-%d %H:%M} UTC · updated {ago(obj.updated_at)}")
+        head.append(
+            f"\ncreated by {obj.created_by or '—'} {obj.created_at:%Y-%m-%d %H:%M} UTC · updated {ago(obj.updated_at)}"
+        )
         self.query_one("#head", Static).update(head)
         type_def = self.core.inventory.type_def(obj.type)
         table = self.query_one("#fields", DataTable)
@@ -162,7 +166,11 @@ class ObjectDetailScreen(LabScreen):
         if type_def is not None:
             for f in type_def.fields:
                 if f.type == "secret":
-                    shown = Text(secret_text(obj.secrets.get(f.name, False)) + (" — v reveals" if obj.secrets.get(f.name) and self.may_edit else ""), style="italic")
+                    shown = Text(
+                        secret_text(obj.secrets.get(f.name, False))
+                        + (" — v reveals" if obj.secrets.get(f.name) and self.may_edit else ""),
+                        style="italic",
+                    )
                 else:
                     shown = Text(value_text(f, obj.data.get(f.name)))
                 table.add_row(Text(f.label or f.name, style="bold"), shown, key=f.name)
@@ -179,7 +187,9 @@ class ObjectDetailScreen(LabScreen):
         table = self.query_one("#acl", DataTable)
         table.clear()
         for e in entries:
-            table.add_row(e.role, e.permission, Text(e.effect, style="bold" if e.effect == "deny" else ""), key=str(e.id))
+            table.add_row(
+                e.role, e.permission, Text(e.effect, style="bold" if e.effect == "deny" else ""), key=str(e.id)
+            )
         table.set_class(not entries, "-empty")
         note = "" if entries else "No entries: the roles' type permissions and tag grants decide."
         self.query_one("#acl-note", Static).update(note)
@@ -192,7 +202,9 @@ class ObjectDetailScreen(LabScreen):
         if obj.title.startswith("#"):
             note.update("This object has no name to look for.")
             return
-        page = await self.call(lambda: self.core.inventory.list(self.actor, search=shlex.quote(obj.title), limit=RELATED_LIMIT + 1))
+        page = await self.call(
+            lambda: self.core.inventory.list(self.actor, search=shlex.quote(obj.title), limit=RELATED_LIMIT + 1)
+        )
         related = [o for o in (page.items if page else []) if o.id != obj.id][:RELATED_LIMIT]
         for o in related:
             table.add_row(o.type_label, o.title, tags_text(o.tags), key=str(o.id))
@@ -211,8 +223,14 @@ class ObjectDetailScreen(LabScreen):
         if jobs is None:
             return
         for job in jobs:
-            what = f"{'action' if job.action == INVENTORY_ACTION else job.action} {job.script}" if job.script else job.action
-            table.add_row(job.id, job.service, what, job.status, job.username, ago(job.started_at or job.created_at), key=job.id)
+            what = (
+                f"{'action' if job.action == INVENTORY_ACTION else job.action} {job.script}"
+                if job.script
+                else job.action
+            )
+            table.add_row(
+                job.id, job.service, what, job.status, job.username, ago(job.started_at or job.created_at), key=job.id
+            )
         table.set_class(not jobs, "-empty")
         note.update("" if jobs else "No jobs yet.")
 
@@ -272,19 +290,23 @@ class ObjectDetailScreen(LabScreen):
             return
         table = self.query_one("#fields", DataTable)
         under_cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
-        name = under_cursor if obj.secrets.get(str(under_cursor)) else next((n for n, s in obj.secrets.items() if s), None)
+        name = (
+            under_cursor if obj.secrets.get(str(under_cursor)) else next((n for n, s in obj.secrets.items() if s), None)
+        )
         if name is None:
             self.notify("No secret value is set", timeout=3)
             return
         value = await self.call(lambda: self.core.inventory.reveal(self.actor, obj.id, str(name)))
         if value is None:
             return
-        self.app.push_screen(SecretScreen(
-            f"{obj.type_label} {obj.title}: {name}",
-            "Revealed for you (and recorded in the audit log, without the value). "
-            "It stays only in this window: copy it now (c) if you need it.",
-            value,
-        ))
+        self.app.push_screen(
+            SecretScreen(
+                f"{obj.type_label} {obj.title}: {name}",
+                "Revealed for you (and recorded in the audit log, without the value). "
+                "It stays only in this window: copy it now (c) if you need it.",
+                value,
+            )
+        )
 
     @work(group="object-change")
     async def action_tags(self) -> None:

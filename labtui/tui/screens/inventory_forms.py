@@ -97,7 +97,8 @@ class ObjectForm(FormModal):
                 if f.type == "secret":
                     hint = (
                         f"write-only: {secret_text(bool(self.obj.secrets.get(f.name)))}; blank keeps it"
-                        if self.obj else "write-only: shown only as set / not set once saved"
+                        if self.obj
+                        else "write-only: shown only as set / not set once saved"
                     )
                 if hint:
                     yield Static(hint, classes="hint", markup=False)
@@ -113,8 +114,13 @@ class ObjectForm(FormModal):
         wid = widget_id(f.name)
         if f.type == "enum":
             value = str(current) if current is not None and str(current) in f.options else Select.NULL
-            return Select([(o, o) for o in f.options], allow_blank=not f.required or value is Select.NULL,
-                          value=value, id=wid, disabled=disabled)
+            return Select(
+                [(o, o) for o in f.options],
+                allow_blank=not f.required or value is Select.NULL,
+                value=value,
+                id=wid,
+                disabled=disabled,
+            )
         if f.type == "boolean":
             return Switch(value=current in (True, "true"), id=wid, disabled=disabled)
         if f.type in ("text", "json"):
@@ -224,8 +230,11 @@ async def new_object(screen: LabScreen, type_def: InventoryTypeDef) -> ObjectInf
 async def edit_object(screen: LabScreen, obj: ObjectInfo) -> ObjectInfo | None:
     type_def = screen.core.inventory.type_def(obj.type)
     if type_def is None or obj.type_removed:
-        screen.notify(f"Type '{obj.type}' is no longer defined by the lab: its objects are read-only",
-                      severity="warning", markup=False)
+        screen.notify(
+            f"Type '{obj.type}' is no longer defined by the lab: its objects are read-only",
+            severity="warning",
+            markup=False,
+        )
         return None
 
     async def save(values: dict[str, Any]) -> ObjectInfo:

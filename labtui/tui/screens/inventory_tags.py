@@ -57,9 +57,13 @@ class ObjectTagsForm(FormModal):
             box.border_title = f"Tags of {self.obj.type_label} {self.obj.title}"
             if self.tags:
                 yield Static("Space toggles a tag; ctrl+s saves.", classes="hint")
-                yield SelectionList[str](*((swatch(t.name, t.colour), t.name, t.name in have) for t in self.tags), id="tags")
+                yield SelectionList[str](
+                    *((swatch(t.name, t.colour), t.name, t.name in have) for t in self.tags), id="tags"
+                )
             else:
-                yield Static("There are no tags yet." + (" Manage tags to make some." if self.may_manage else ""), classes="hint")
+                yield Static(
+                    "There are no tags yet." + (" Manage tags to make some." if self.may_manage else ""), classes="hint"
+                )
             yield Static("", id="error")
             with Horizontal():
                 if self.may_manage:
@@ -121,7 +125,11 @@ class TagForm(FormModal):
             yield Label("Name", classes="field")
             yield Input(self.tag.name if self.tag else "", id="name", placeholder="1-100 characters")
             yield Label("Colour", classes="field")
-            yield Input((self.tag.colour or "") if self.tag else "", id="colour", placeholder="#rrggbb, e.g. #e8984a (blank: none)")
+            yield Input(
+                (self.tag.colour or "") if self.tag else "",
+                id="colour",
+                placeholder="#rrggbb, e.g. #e8984a (blank: none)",
+            )
             yield Static("", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")

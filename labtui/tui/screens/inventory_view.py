@@ -72,7 +72,9 @@ def row_cells(obj: ObjectInfo, type_def: InventoryTypeDef | None) -> list[str | 
     """One table row: the type's column fields, then tags and flags (all types: type and name)."""
     if type_def is None:
         return [Text(obj.type_label), Text(obj.title), tags_text(obj.tags), Text(flags_text(obj))]
-    cells: list[str | Text] = [Text(value_text(f, obj.data.get(f.name), width=CELL_WIDTH)) for f in table_fields(type_def)]
+    cells: list[str | Text] = [
+        Text(value_text(f, obj.data.get(f.name), width=CELL_WIDTH)) for f in table_fields(type_def)
+    ]
     return [*cells, tags_text(obj.tags), Text(flags_text(obj))]
 
 

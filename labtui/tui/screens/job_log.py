@@ -50,8 +50,12 @@ def job_summary(job: JobInfo) -> str:
 
 def _status_style(status: str) -> str:
     return {
-        "completed": "$success", "failed": "$error", "lost": "$error",
-        "cancelled": "$warning", "running": "$accent", "queued": "$text-muted",
+        "completed": "$success",
+        "failed": "$error",
+        "lost": "$error",
+        "cancelled": "$warning",
+        "running": "$accent",
+        "queued": "$text-muted",
     }.get(status, "$text")
 
 
@@ -192,7 +196,9 @@ class JobLogScreen(LabScreen):
             return
         from labtui.tui.widgets.confirm import ConfirmScreen
 
-        if await self.app.push_screen_wait(ConfirmScreen(f"Cancel job {self.job_id} ({self.job.service})?", "Cancel job")):
+        if await self.app.push_screen_wait(
+            ConfirmScreen(f"Cancel job {self.job_id} ({self.job.service})?", "Cancel job")
+        ):
             await self.call(lambda: self.core.jobs.cancel(self.actor, self.job_id), success="Cancel requested")
 
     @work(group="job-action")

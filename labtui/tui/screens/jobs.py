@@ -101,7 +101,9 @@ class JobsScreen(FilteredTableScreen):
 
     async def load(self) -> None:
         flt = self.flt
-        rows = await self.call(lambda: self.core.jobs.list(self.actor, status=flt.status, service=flt.service, limit=500))
+        rows = await self.call(
+            lambda: self.core.jobs.list(self.actor, status=flt.status, service=flt.service, limit=500)
+        )
         if rows is None:
             return
         rows = [r for r in rows if flt.keeps(r)]
@@ -116,7 +118,17 @@ class JobsScreen(FilteredTableScreen):
         for job in self.rows:
             what = job.what
             took = f"{job.duration:.0f}s" if job.duration is not None else "—"
-            table.add_row(job.id, job.service, what, job.status, job.username, ago(job.started_at or job.created_at), took, job.deployment_id or "", key=job.id)
+            table.add_row(
+                job.id,
+                job.service,
+                what,
+                job.status,
+                job.username,
+                ago(job.started_at or job.created_at),
+                took,
+                job.deployment_id or "",
+                key=job.id,
+            )
         if table.row_count:
             table.move_cursor(row=min(selected, table.row_count - 1))
 

@@ -78,7 +78,13 @@ class ProfileScreen(LabScreen):
     """
 
     ACTIONS = (
-        ScreenAction("g", "generate_key", "New SSH key", "Generate an ed25519 pair; the private key is shown once", palette="Generate an SSH key"),
+        ScreenAction(
+            "g",
+            "generate_key",
+            "New SSH key",
+            "Generate an ed25519 pair; the private key is shown once",
+            palette="Generate an SSH key",
+        ),
         ScreenAction("x", "revoke", "Revoke session", "Revoke the selected session (asks first)"),
     )
 
@@ -143,7 +149,10 @@ class ProfileScreen(LabScreen):
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         """The declared entries, then the password tab (a place, not a key)."""
-        return [*super().palette_commands(), ("Change my password", "Open the password tab", lambda: self._show_tab("password", "#current"))]
+        return [
+            *super().palette_commands(),
+            ("Change my password", "Open the password tab", lambda: self._show_tab("password", "#current")),
+        ]
 
     def _show_tab(self, tab: str, focus: str | None = None) -> None:
         self.query_one(TabbedContent).active = tab
@@ -252,7 +261,9 @@ class ProfileScreen(LabScreen):
         if private is None:
             return
         await self.load_key()
-        await self.app.push_screen_wait(SecretScreen("Your new private SSH key", PRIVATE_KEY_WARNING, private, warning=True))
+        await self.app.push_screen_wait(
+            SecretScreen("Your new private SSH key", PRIVATE_KEY_WARNING, private, warning=True)
+        )
 
     @on(Input.Submitted, "#ssh_public_key")
     @on(Button.Pressed, "#save-key")

@@ -54,12 +54,11 @@ class ForgotScreen(AuthForm):
             # The same words whether or not the account exists: asking reveals nothing.
             self.show_notice(
                 f"If an account matches, a reset token is on its way. It works once within "
-                f"{minutes} minutes: choose \"I have a reset token\" to use it."
+                f'{minutes} minutes: choose "I have a reset token" to use it.'
             )
         else:
             self.show_notice(
-                "This lab sends no email: ask an administrator for a reset token, then choose "
-                "\"I have a reset token\"."
+                'This lab sends no email: ask an administrator for a reset token, then choose "I have a reset token".'
             )
 
     @on(Button.Pressed, "#have-token")

@@ -118,7 +118,10 @@ class PermissionTree(Tree[NodeData]):
         ticked = sum(1 for c in codenames if c in self.checked)
         icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
         return Text.assemble(
-            (icon, base_style + Style(bold=True)), (box, box_style), (name, style + Style(bold=True)), (f"  {ticked}/{len(codenames)}", muted)
+            (icon, base_style + Style(bold=True)),
+            (box, box_style),
+            (name, style + Style(bold=True)),
+            (f"  {ticked}/{len(codenames)}", muted),
         )
 
     # -- toggling ------------------------------------------------------------------------------

@@ -54,7 +54,11 @@ class RolesScreen(FilteredTableScreen):
         ScreenAction("e", "edit", "Edit", "Rename the selected role or edit its description", Perm.ROLES_EDIT),
         # Both keys: the footer shows the first.
         ScreenAction(
-            "s,ctrl+s", "save", "Save", "Save the ticked permissions of the selected role", Perm.ROLES_EDIT,
+            "s,ctrl+s",
+            "save",
+            "Save",
+            "Save the ticked permissions of the selected role",
+            Perm.ROLES_EDIT,
             palette="Save role permissions",
         ),
         ScreenAction("D", "delete", "Delete", "Delete the selected role (asks first)", Perm.ROLES_DELETE),
@@ -62,7 +66,10 @@ class RolesScreen(FilteredTableScreen):
     #: Navigation, not an action.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "escape", "escape", "Back", show=False,
+            "escape",
+            "escape",
+            "Back",
+            show=False,
             tooltip="From the checklist to the list; then clears the filter; then back (asks if ticks are unsaved)",
         ),
     ]
@@ -119,7 +126,9 @@ class RolesScreen(FilteredTableScreen):
         for r in shown:
             name = Text(r.name + (" *" if r.id in self.pending else ""))
             count = "all" if "*" in r.permissions else str(len(r.permissions))
-            table.add_row(name, "yes" if r.is_system else "", str(r.user_count), count, Text(r.description), key=str(r.id))
+            table.add_row(
+                name, "yes" if r.is_system else "", str(r.user_count), count, Text(r.description), key=str(r.id)
+            )
         index = next((i for i, r in enumerate(shown) if r.name == keep), 0)
         if table.row_count:
             table.move_cursor(row=index)
@@ -241,8 +250,10 @@ class RolesScreen(FilteredTableScreen):
         if role is None:
             return
         # A system role or one in use: core refuses, so ask it straight away and show why.
-        if not role.is_system and not role.user_count and not await self.app.push_screen_wait(
-            ConfirmScreen(f"Delete role {role.name}?", "Delete")
+        if (
+            not role.is_system
+            and not role.user_count
+            and not await self.app.push_screen_wait(ConfirmScreen(f"Delete role {role.name}?", "Delete"))
         ):
             return
         await self.call(lambda: self.core.rbac.delete_role(self.actor, role.id), success=f"Deleted role {role.name}")

@@ -80,7 +80,9 @@ class RunScriptForm(ModalScreen[JobInfo | None]):
 
     def _field(self, spec: InputDef) -> Input | Select[str]:
         wid = f"in-{_wid(spec.name)}"
-        options = list(spec.options) if spec.type == "select" else self.deployments if spec.type in DEPLOYMENT_TYPES else None
+        options = (
+            list(spec.options) if spec.type == "select" else self.deployments if spec.type in DEPLOYMENT_TYPES else None
+        )
         if options is not None:
             # Select.NULL is "nothing chosen" (Select.BLANK is only the allow_blank flag's
             # default, False, and crashes the widget when passed as a value).

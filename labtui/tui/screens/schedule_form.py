@@ -33,8 +33,15 @@ FIELDS_OF = {
 }
 #: Core's field names -> the widget showing them.
 FIELD_WIDGETS = {
-    "cron": "#cron", "tz": "#tz", "name": "#name", "service": "#service", "inputs": "#inputs",
-    "job_type": "#job_type", "type_slug": "#type_slug", "action": "#action", "object_id": "#object_id",
+    "cron": "#cron",
+    "tz": "#tz",
+    "name": "#name",
+    "service": "#service",
+    "inputs": "#inputs",
+    "job_type": "#job_type",
+    "type_slug": "#type_slug",
+    "action": "#action",
+    "object_id": "#object_id",
     "system_task": "#system_task",
 }
 
@@ -112,37 +119,63 @@ class ScheduleForm(ModalScreen[ScheduleInfo | None]):
         slug = e.type_slug if e and e.type_slug in self.actions else None
         action_options = self._action_options(slug)
         action = e.action if e and e.action in {v for _, v in action_options} else Select.NULL
-        task_options = [(name, name) for name in sorted({*self.tasks, *([e.system_task] if e and e.system_task else [])})]
+        task_options = [
+            (name, name) for name in sorted({*self.tasks, *([e.system_task] if e and e.system_task else [])})
+        ]
         with VerticalScroll():
             yield Static(f"[b]{'Edit' if e else 'New'} schedule[/b]")
             with Grid():
                 yield Label("Name", classes="field")
                 yield Input(e.name if e else "", id="name", placeholder="nightly-deploy")
                 yield Label("Job type", classes="field")
-                yield Select([(JOB_TYPE_LABELS[j], j) for j in JOB_TYPES], value=job_type, allow_blank=False, id="job_type")
+                yield Select(
+                    [(JOB_TYPE_LABELS[j], j) for j in JOB_TYPES], value=job_type, allow_blank=False, id="job_type"
+                )
                 yield Label("Service", classes="field -script")
-                yield Input(e.service or "" if e else "", id="service", classes="-script",
-                            placeholder=", ".join(self.services[:4]) or "service name")
+                yield Input(
+                    e.service or "" if e else "",
+                    id="service",
+                    classes="-script",
+                    placeholder=", ".join(self.services[:4]) or "service name",
+                )
                 yield Label("Script", classes="field -script")
                 yield Input(e.script or "deploy" if e else "deploy", id="script", classes="-script")
                 yield Label("Type", classes="field -action")
-                yield Select([(s, s) for s in sorted(self.actions)], value=slug or Select.NULL, prompt="inventory type",
-                             id="type_slug", classes="-action")
+                yield Select(
+                    [(s, s) for s in sorted(self.actions)],
+                    value=slug or Select.NULL,
+                    prompt="inventory type",
+                    id="type_slug",
+                    classes="-action",
+                )
                 yield Label("Action", classes="field -action")
                 yield Select(action_options, value=action, prompt="action", id="action", classes="-action")
                 yield Label("Object id", classes="field -action")
-                yield Input(str(e.object_id) if e and e.object_id is not None else "", id="object_id", classes="-action",
-                            placeholder="object id (blank: the whole type)")
+                yield Input(
+                    str(e.object_id) if e and e.object_id is not None else "",
+                    id="object_id",
+                    classes="-action",
+                    placeholder="object id (blank: the whole type)",
+                )
                 yield Label("Task", classes="field -task")
-                yield Select(task_options, value=e.system_task if e and e.system_task else Select.NULL, prompt="system task",
-                             id="system_task", classes="-task")
+                yield Select(
+                    task_options,
+                    value=e.system_task if e and e.system_task else Select.NULL,
+                    prompt="system task",
+                    id="system_task",
+                    classes="-task",
+                )
                 yield Label("Cron", classes="field")
                 yield Input(e.cron if e else "0 3 * * *", id="cron", placeholder="minute hour day month weekday")
                 yield Label("Time zone", classes="field")
                 yield Input(e.tz if e else "UTC", id="tz", placeholder="UTC or e.g. Europe/Berlin")
                 yield Label("Inputs", classes="field -inputs")
-                yield Input(", ".join(f"{k}={v}" for k, v in (e.inputs if e else {}).items()), id="inputs", classes="-inputs",
-                            placeholder="NAME=value, OTHER=value")
+                yield Input(
+                    ", ".join(f"{k}={v}" for k, v in (e.inputs if e else {}).items()),
+                    id="inputs",
+                    classes="-inputs",
+                    placeholder="NAME=value, OTHER=value",
+                )
                 yield Label("Enabled", classes="field")
                 yield Switch(e.enabled if e else True, id="enabled")
                 yield Label("Skip if running", classes="field")

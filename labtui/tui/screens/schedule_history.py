@@ -75,7 +75,9 @@ class ScheduleHistoryScreen(FilteredTableScreen):
             self.rows = rows
             self.render_rows()
         if rows is not None:
-            self.query_one("#empty", Static).update("" if rows else "This schedule has not run yet (or not as anyone whose jobs you may see).")
+            self.query_one("#empty", Static).update(
+                "" if rows else "This schedule has not run yet (or not as anyone whose jobs you may see)."
+            )
 
     def render_rows(self) -> None:
         table = self.table

@@ -75,8 +75,15 @@ class SchedulesScreen(FilteredTableScreen):
             if needle and needle not in f"{r.name} {r.target} {r.cron} {r.tz}".lower():
                 continue
             table.add_row(
-                r.name, r.target, r.cron, r.tz, _when(r.next_run_at, r.tz), _when(r.last_run_at, r.tz),
-                r.last_status or "—", "yes" if r.enabled else "no", key=str(r.id),
+                r.name,
+                r.target,
+                r.cron,
+                r.tz,
+                _when(r.next_run_at, r.tz),
+                _when(r.last_run_at, r.tz),
+                r.last_status or "—",
+                "yes" if r.enabled else "no",
+                key=str(r.id),
             )
         if table.row_count:
             table.move_cursor(row=min(selected, table.row_count - 1))
@@ -109,7 +116,12 @@ class SchedulesScreen(FilteredTableScreen):
                 self.notify(f"Saved '{saved.name}'; next run {_when(saved.next_run_at, saved.tz)}")
                 self.load()
 
-        self.app.push_screen(ScheduleForm(save, existing, self.core.services.names(), actions=self._actions(), tasks=known_system_tasks()), done)
+        self.app.push_screen(
+            ScheduleForm(
+                save, existing, self.core.services.names(), actions=self._actions(), tasks=known_system_tasks()
+            ),
+            done,
+        )
 
     def _actions(self) -> dict[str, list[tuple[str, str]]]:
         """Inventory type -> its actions that run as jobs (not the builtin ssh)."""

@@ -41,8 +41,12 @@ class ServicesScreen(FilteredTableScreen):
         ScreenAction("d", "deploy", "Deploy", "Deploy the selected service straight away"),
         ScreenAction("r", "reload", "Reload", "Read the services again"),
         ScreenAction(
-            "S", "stop_all", "Stop all", "Stop every instance of the lab (type 'stop all' to confirm)",
-            permission=Perm.SYSTEM_STOP_ALL, palette="Stop all instances",
+            "S",
+            "stop_all",
+            "Stop all",
+            "Stop every instance of the lab (type 'stop all' to confirm)",
+            permission=Perm.SYSTEM_STOP_ALL,
+            palette="Stop all instances",
         ),
     )
 
@@ -92,7 +96,14 @@ class ServicesScreen(FilteredTableScreen):
                 continue
             scripts = ", ".join(s.name for s in svc.scripts)
             health = status_text(self.health[svc.name], colours) if svc.name in self.health else "—"
-            table.add_row(svc.name, scripts, last_job_text(self.last.get(svc.name)), "yes" if svc.active_deployment else "", health, key=svc.name)
+            table.add_row(
+                svc.name,
+                scripts,
+                last_job_text(self.last.get(svc.name)),
+                "yes" if svc.active_deployment else "",
+                health,
+                key=svc.name,
+            )
         if table.row_count:
             table.move_cursor(row=min(selected, table.row_count - 1))
 
@@ -119,8 +130,10 @@ class ServicesScreen(FilteredTableScreen):
         """CloudLab's Stop all, after the phrase is typed; opens the job's log."""
         from labtui.tui.screens.instances import TypeLabelScreen
 
-        message = ("Stop every instance of the lab? The lab's stop-instances.yaml runs for all "
-                   f"services at once, with no service filter. Type '{STOP_ALL_PHRASE}' to confirm.")
+        message = (
+            "Stop every instance of the lab? The lab's stop-instances.yaml runs for all "
+            f"services at once, with no service filter. Type '{STOP_ALL_PHRASE}' to confirm."
+        )
         confirm = TypeLabelScreen(message, STOP_ALL_PHRASE, button="Stop all", purpose="to stop every instance")
         if not await self.app.push_screen_wait(confirm):
             return

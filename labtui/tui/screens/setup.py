@@ -16,10 +16,7 @@ from labtui.tui.screens.auth_form import AuthForm
 
 class SetupScreen(AuthForm):
     HEADING = "labtui · first run"
-    INTRO = (
-        "No account exists yet: create the first administrator. It holds every permission "
-        "and invites the others."
-    )
+    INTRO = "No account exists yet: create the first administrator. It holds every permission and invites the others."
     SUBMIT = "Create administrator"
 
     def fields(self) -> Iterable[Widget]:

@@ -25,7 +25,9 @@ class FilteredTableScreen(LabScreen):
     FilteredTableScreen DataTable { height: 1fr; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "escape", "Back", show=False, tooltip="Clear the filter; without one, back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "escape", "Back", show=False, tooltip="Clear the filter; without one, back")
+    ]
 
     def filter_changed(self, text: str) -> None:
         """The filter text changed (as typed)."""

@@ -50,11 +50,27 @@ class UsersScreen(FilteredTableScreen):
     """
 
     ACTIONS = (
-        ScreenAction("i", "invite", "Invite", "Invite a user by email, with roles", Perm.USERS_CREATE, palette="Invite a user"),
-        ScreenAction("r", "assign_roles", "Roles", "Set the selected user's roles", Perm.USERS_ASSIGN_ROLES, palette="Set the selected user's roles"),
+        ScreenAction(
+            "i", "invite", "Invite", "Invite a user by email, with roles", Perm.USERS_CREATE, palette="Invite a user"
+        ),
+        ScreenAction(
+            "r",
+            "assign_roles",
+            "Roles",
+            "Set the selected user's roles",
+            Perm.USERS_ASSIGN_ROLES,
+            palette="Set the selected user's roles",
+        ),
         ScreenAction("d", "deactivate", "Deactivate", "Deactivate the selected user (asks first)", Perm.USERS_DELETE),
         ScreenAction("d", "activate", "Activate", "Activate the selected user again (asks first)", Perm.USERS_EDIT),
-        ScreenAction("p", "reset_password", "Password", "Issue a password-reset token for the selected user", Perm.USERS_EDIT, palette="Reset the selected user's password"),
+        ScreenAction(
+            "p",
+            "reset_password",
+            "Password",
+            "Issue a password-reset token for the selected user",
+            Perm.USERS_EDIT,
+            palette="Reset the selected user's password",
+        ),
     )
 
     def __init__(self) -> None:
@@ -120,7 +136,9 @@ class UsersScreen(FilteredTableScreen):
     def _shown(self) -> list[UserInfo]:
         table = self.table
         by_id = {str(u.id): u for u in self.users}
-        return [by_id[table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value or ""] for i in range(table.row_count)]
+        return [
+            by_id[table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value or ""] for i in range(table.row_count)
+        ]
 
     def render_status(self) -> None:
         counts = {s: sum(1 for u in self.users if u.status == s) for s in ("active", "invited", "inactive")}
@@ -170,7 +188,9 @@ class UsersScreen(FilteredTableScreen):
         user = self.selected()
         if user is None:
             return
-        roles = cast("list[str] | None", await self.app.push_screen_wait(AssignRolesForm(user, await self._role_names())))
+        roles = cast(
+            "list[str] | None", await self.app.push_screen_wait(AssignRolesForm(user, await self._role_names()))
+        )
         if roles is None or sorted(roles) == sorted(user.roles):
             return
         await self.call(
@@ -188,7 +208,9 @@ class UsersScreen(FilteredTableScreen):
             question = f"Deactivate {user.username}? They cannot sign in and their sessions end now."
             if not await self.app.push_screen_wait(ConfirmScreen(question, "Deactivate")):
                 return
-        await self.call(lambda: self.core.users.set_active(self.actor, user.id, False), success=f"{user.username} deactivated")
+        await self.call(
+            lambda: self.core.users.set_active(self.actor, user.id, False), success=f"{user.username} deactivated"
+        )
         self.load()
 
     @work(group="users-change")
@@ -200,7 +222,9 @@ class UsersScreen(FilteredTableScreen):
         question = ConfirmScreen(f"Activate {user.username} again?", "Activate", variant="primary")
         if user.status != "invited" and not await self.app.push_screen_wait(question):
             return
-        await self.call(lambda: self.core.users.set_active(self.actor, user.id, True), success=f"{user.username} activated")
+        await self.call(
+            lambda: self.core.users.set_active(self.actor, user.id, True), success=f"{user.username} activated"
+        )
         self.load()
 
     @work(group="users-change")
@@ -220,6 +244,11 @@ class UsersScreen(FilteredTableScreen):
         user = next((u for u in self.users if str(u.id) == event.row_key.value), None)
         if user is None:
             return
-        offered = (("r roles", Perm.USERS_ASSIGN_ROLES), ("d deactivate", Perm.USERS_DELETE), ("d activate", Perm.USERS_EDIT), ("p reset password", Perm.USERS_EDIT))
+        offered = (
+            ("r roles", Perm.USERS_ASSIGN_ROLES),
+            ("d deactivate", Perm.USERS_DELETE),
+            ("d activate", Perm.USERS_EDIT),
+            ("p reset password", Perm.USERS_EDIT),
+        )
         keys = [key for key, permission in offered if self.can(permission)]
         self.app.push_screen(UserDetail(user, "On the list: " + " · ".join(keys) if keys else ""))

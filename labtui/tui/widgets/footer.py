@@ -35,7 +35,9 @@ class LabFooter(Footer):
     async def _recompose_if_changed(self) -> None:
         if not self.is_attached:
             return
-        shown = tuple((binding, enabled, tooltip) for _node, binding, enabled, tooltip in self.screen.active_bindings.values())
+        shown = tuple(
+            (binding, enabled, tooltip) for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
+        )
         if shown != self._built_from:
             self._built_from = shown
             await self.recompose()

@@ -134,7 +134,12 @@ class LabTable(DataTable[Any]):
         cursor_location: Coordinate,
         hover_location: Coordinate,
     ) -> tuple[list[list[Segment]], list[list[Segment]]]:
-        if self.cursor_type != "row" or self.fixed_columns or line_no or (self._labelled_row_exists and self.show_row_labels):
+        if (
+            self.cursor_type != "row"
+            or self.fixed_columns
+            or line_no
+            or (self._labelled_row_exists and self.show_row_labels)
+        ):
             return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
         cache_key = (
             row_key,
@@ -160,12 +165,17 @@ class LabTable(DataTable[Any]):
         hover = hover_location.row == row_index
         widths = [column.get_render_width(self) for column in self.ordered_columns]
         render_cell = self._render_cell
-        scrollable = [render_cell(row_index, index, row_style, width, cursor=cursor, hover=hover)[0] for index, width in enumerate(widths)]
+        scrollable = [
+            render_cell(row_index, index, row_style, width, cursor=cursor, hover=hover)[0]
+            for index, width in enumerate(widths)
+        ]
         remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
         extend_style, _ = self._get_styles_to_render_cell(
             row_index == -1, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False
         )
-        extend_style = row_style + extend_style + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        extend_style = (
+            row_style + extend_style + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        )
         scrollable.append([Segment(" " * remaining, extend_style)])
         row_pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], scrollable)
         self._row_render_cache[cache_key] = row_pair
@@ -228,7 +238,9 @@ class LabTable(DataTable[Any]):
         self, row_index: int, column_index: int, row_key: Any, base_style: Style, width: int, cursor: bool, hover: bool
     ) -> list[list[Segment]] | None:
         """The cell's one line of segments, or None where DataTable's own path is needed."""
-        padding, header_height, fixed_rows, fixed_columns, show_cursor, show_hover, fg_css, bg_css, console = self._settings()
+        padding, header_height, fixed_rows, fixed_columns, show_cursor, show_hover, fg_css, bg_css, console = (
+            self._settings()
+        )
         is_header_cell = row_index == -1
         if is_header_cell:
             if header_height != 1:
@@ -245,7 +257,12 @@ class LabTable(DataTable[Any]):
         if type(cell) is not Text or inner < 0:
             return None
         plain, overflow = cell.plain, cell.overflow
-        if cell.justify not in (None, "default") or overflow not in (None, "fold", "crop", "ellipsis") or "\n" in plain or "\t" in plain:
+        if (
+            cell.justify not in (None, "default")
+            or overflow not in (None, "fold", "crop", "ellipsis")
+            or "\n" in plain
+            or "\t" in plain
+        ):
             return None
         length = cell_len(plain)
         if length > inner and overflow == "ellipsis":  # Rich's Text.truncate
@@ -266,7 +283,13 @@ class LabTable(DataTable[Any]):
             if not cell.style:
                 return [[Segment(pad + plain + " " * (inner - length) + pad, outer + meta)]]
             style = pre_style + console.get_style(cell.style) + post_style
-            return [[Segment(pad, outer + meta), Segment(plain, style + meta), Segment(" " * (inner - length) + pad, outer + meta)]]
+            return [
+                [
+                    Segment(pad, outer + meta),
+                    Segment(plain, style + meta),
+                    Segment(" " * (inner - length) + pad, outer + meta),
+                ]
+            ]
         if cell._spans:
             parts = list(cell.render(console))
         else:  # Text.render drops the base style of a text without spans; Rich's layout keeps it

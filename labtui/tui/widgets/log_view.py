@@ -106,7 +106,9 @@ class LogView(ScrollView, can_focus=True):
             super().__init__()
             self.following = following
 
-    def __init__(self, source: LineSource, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, source: LineSource, *, name: str | None = None, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.source = source
         self._rows: list[int] | None = None  # source indexes shown in filter mode

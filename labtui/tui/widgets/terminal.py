@@ -485,11 +485,23 @@ class TerminalPane(Monitor):
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         if self._tracking:
-            self._mouse(event, {2: constants.MOUSE_BUTTON_MIDDLE, 3: constants.MOUSE_BUTTON_RIGHT}.get(event.button, constants.MOUSE_BUTTON_LEFT), "press")
+            self._mouse(
+                event,
+                {2: constants.MOUSE_BUTTON_MIDDLE, 3: constants.MOUSE_BUTTON_RIGHT}.get(
+                    event.button, constants.MOUSE_BUTTON_LEFT
+                ),
+                "press",
+            )
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         if self._tracking:
-            self._mouse(event, {2: constants.MOUSE_BUTTON_MIDDLE, 3: constants.MOUSE_BUTTON_RIGHT}.get(event.button, constants.MOUSE_BUTTON_LEFT), "release")
+            self._mouse(
+                event,
+                {2: constants.MOUSE_BUTTON_MIDDLE, 3: constants.MOUSE_BUTTON_RIGHT}.get(
+                    event.button, constants.MOUSE_BUTTON_LEFT
+                ),
+                "release",
+            )
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
         if self._tracking:
