@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtui.core.config import LabConfig
 from labtui.core.inventory.types import TypesReport, load_inventory_types, sync_types_to_db
@@ -40,9 +40,11 @@ from labtui.core.lab import (
     startup_conf_path,
     sync_lab_repo,
 )
-from labtui.core.runtime import Core, Paths
 from labtui.core.secretbox import private_file
 from labtui.core.sync import run_sync_adapters
+
+if TYPE_CHECKING:
+    from labtui.core.runtime import Core, Paths
 
 log = logging.getLogger("labtui.startup")
 

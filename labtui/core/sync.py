@@ -22,9 +22,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from labtui.core.errors import LabtuiError, ValidationError
 from labtui.core.inventory.types import KNOWN_SYNC_SOURCES, InventoryTypeDef
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from labtui.core.actor import Actor
     from labtui.core.runtime import Core
 
 log = logging.getLogger("labtui.startup")
@@ -125,3 +129,45 @@ async def run_sync_adapters(core: Core, registry: SyncRegistry | None = None) ->
         report.ran[slug] = dict(counts or {})
         log.info("sync: %s for type '%s': %s", source, slug, report.ran[slug])
     return report
+
+
+async def run_on_demand(core: Core, actor: Actor, source: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
+    """Run ``source`` (or every source the loaded types use) as ``actor``, who needs
+    ``inventory.<type>.edit`` on each type synced. Returns (source, type, counts) per run."""
+    from labtui.core.inventory.adapters import OUTPUTS, SERVICES, _types_for, sync_actor, sync_services_only
+
+    registry = adapters
+    if source is None:
+        sources = sorted({t.sync for t in core.inventory_types.values() if t.sync and t.sync in registry})
+        if _types_for(core, OUTPUTS) and OUTPUTS not in sources:
+            sources.append(OUTPUTS)
+    else:
+        if source not in registry:
+            if source in KNOWN_SYNC_SOURCES:
+                raise LabtuiError(f"Sync source '{source}' is not available yet")
+            known = ", ".join(sorted(set(KNOWN_SYNC_SOURCES) | set(registry.sources)))
+            raise ValidationError(f"Unknown sync source '{source}' (known: {known})", "source")
+        sources = [source]
+    targets = [(src, t) for src in sources for t in _types_for(core, src)]
+    if source is not None and not targets:
+        raise ValidationError(f"No loaded inventory type uses the sync source '{source}'", "source")
+
+    def check(s: Session) -> None:
+        for _, t in targets:
+            core.rbac.require(s, actor, t.permission("edit"), f"inventory/{t.slug}")
+
+    await core.db.run(check)
+    results: list[tuple[str, str, dict[str, int]]] = []
+    token = sync_actor.set(actor)
+    try:
+        for src, t in targets:
+            adapter = registry.get(src)
+            assert adapter is not None
+            if src == SERVICES:
+                counts = await sync_services_only(core, t)
+            else:
+                counts = dict(await adapter(core, t))
+            results.append((src, t.slug, counts))
+    finally:
+        sync_actor.reset(token)
+    return results

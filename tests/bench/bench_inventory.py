@@ -37,7 +37,8 @@ from labtui.core.actor import Actor
 from labtui.core.config import Config
 from labtui.core.db.models import Role
 from labtui.core.inventory import access
-from labtui.core.inventory.objects import Search, search_text
+from labtui.core.inventory.objects import Search
+from labtui.core.inventory.values import search_text
 from labtui.core.runtime import Core, Paths
 
 FILTER_TARGET_MS = 50.0

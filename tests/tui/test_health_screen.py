@@ -26,7 +26,8 @@ from labtui.testing.fakes.http_target import HttpTarget
 from labtui.tui.app import LabApp
 from labtui.tui.screens.dashboard import DashboardScreen
 from labtui.tui.screens.health import _SNAPSHOTS, HealthFilter, HealthScreen, sparkline
-from labtui.tui.screens.health_history import HealthHistoryScreen, SilenceForm
+from labtui.tui.screens.health_history import HealthHistoryScreen
+from labtui.tui.screens.health_shared import SilenceForm
 from labtui.tui.widgets.confirm import ConfirmScreen
 from tests.conftest import ADMIN_PASSWORD, MakeCore, add_user
 from tests.tui.conftest import table_rows, text_of, wait_for

@@ -30,9 +30,10 @@ from labtui.core.db.models import InventoryType
 from labtui.core.errors import ValidationError
 from labtui.core.importer.context import Context
 from labtui.core.importer.records import ObjectRec
-from labtui.core.inventory.objects import check_value, find_duplicate, search_text
+from labtui.core.inventory.objects import find_duplicate
 from labtui.core.inventory.tags import colour, tag_name
 from labtui.core.inventory.types import InventoryTypeDef
+from labtui.core.inventory.values import check_value, search_text
 from labtui.core.rbac import SUPER_ADMIN
 
 

@@ -45,9 +45,9 @@ from labtui.core.db.inventory import InventoryObject, ObjectTag, open_secrets, s
 from labtui.core.db.jobs import COMPLETED, FAILED, Job
 from labtui.core.db.models import InventoryType, User
 from labtui.core.errors import LabtuiError, ValidationError
-from labtui.core.inventory.objects import check_value, is_blank, search_text
 from labtui.core.inventory.tags import ensure_tag
-from labtui.core.inventory.types import KNOWN_SYNC_SOURCES, InventoryTypeDef
+from labtui.core.inventory.types import InventoryTypeDef
+from labtui.core.inventory.values import check_value, is_blank, search_text
 
 if TYPE_CHECKING:
     from labtui.core.jobs import JobInfo
@@ -63,7 +63,7 @@ CREDENTIAL_TAG_COLOUR = "#e8984a"
 OUTPUT_ACTIONS = ("deploy", "script", "stop")
 MAX_OUTPUTS_BYTES = 100 * 1024
 
-#: Who the current run acts for: labtui itself, or the user who asked (:func:`run_on_demand`).
+#: Who the current run acts for: labtui itself, or the user who asked (:func:`labtui.core.sync.run_on_demand`).
 SYNC_ACTOR = Actor.system("sync")
 sync_actor: contextvars.ContextVar[Actor] = contextvars.ContextVar("labtui_sync_actor", default=SYNC_ACTOR)
 
@@ -495,44 +495,3 @@ async def on_job_finished(core: Core, job: JobInfo) -> None:
                 await sync_deployments(core, type_def)
             except Exception:
                 log.exception("sync %s after job %s failed", DEPLOYMENTS, job.id)
-
-
-async def run_on_demand(core: Core, actor: Actor, source: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
-    """Run ``source`` (or every source the loaded types use) as ``actor``, who needs
-    ``inventory.<type>.edit`` on each type synced. Returns (source, type, counts) per run."""
-    from labtui.core.sync import adapters as registry
-
-    if source is None:
-        sources = sorted({t.sync for t in core.inventory_types.values() if t.sync and t.sync in registry})
-        if _types_for(core, OUTPUTS) and OUTPUTS not in sources:
-            sources.append(OUTPUTS)
-    else:
-        if source not in registry:
-            if source in KNOWN_SYNC_SOURCES:
-                raise LabtuiError(f"Sync source '{source}' is not available yet")
-            known = ", ".join(sorted(set(KNOWN_SYNC_SOURCES) | set(registry.sources)))
-            raise ValidationError(f"Unknown sync source '{source}' (known: {known})", "source")
-        sources = [source]
-    targets = [(src, t) for src in sources for t in _types_for(core, src)]
-    if source is not None and not targets:
-        raise ValidationError(f"No loaded inventory type uses the sync source '{source}'", "source")
-
-    def check(s: Session) -> None:
-        for _, t in targets:
-            core.rbac.require(s, actor, t.permission("edit"), f"inventory/{t.slug}")
-
-    await core.db.run(check)
-    results: list[tuple[str, str, dict[str, int]]] = []
-    token = sync_actor.set(actor)
-    try:
-        for src, t in targets:
-            adapter = registry.get(src)
-            assert adapter is not None
-            if src == SERVICES:
-                counts = await sync_services_only(core, t)
-            else:
-                counts = dict(await adapter(core, t))
-            results.append((src, t.slug, counts))
-    finally:
-        sync_actor.reset(token)
-    return results

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
-from textual.color import Color
+from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 
@@ -40,9 +39,19 @@ from labtui.core.health import (
     StatusPage,
     problems_first,
 )
-from labtui.core.permissions_catalog import Perm
 from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
+from labtui.tui.screens.health_shared import (
+    MANAGE,
+    STATUS_VARIABLES,
+    TYPE_SHORT,
+    check_now,
+    latency_text,
+    short_age,
+    silence,
+    theme_colours,
+    unsilence,
+)
 from labtui.tui.screens.table_screen import FilteredTableScreen
 from labtui.tui.widgets.footer import LabFooter
 from labtui.tui.widgets.lab_table import LabTable
@@ -50,16 +59,12 @@ from labtui.tui.widgets.lab_table import LabTable
 if TYPE_CHECKING:
     from labtui.core.runtime import Core
 
-#: Status word -> the theme variable of its colour.
-STATUS_VARIABLES = {"healthy": "success", "unhealthy": "error", "degraded": "warning", "unknown": "text-muted"}
 #: The statuses the summary always counts (degraded is a service's, not a check's).
 SUMMARY_STATUSES = ("healthy", "unhealthy", "unknown")
 #: How the filter's ``status:`` may also be written.
 STATUS_ALIASES = {"down": "unhealthy", "up": "healthy", "ok": "healthy", "bad": "unhealthy"}
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 12
-TYPE_SHORT = {"ssh_command": "ssh"}
-MANAGE = Perm.HEALTH_MANAGE
 
 # (key, label, width or None for automatic)
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
@@ -94,28 +99,8 @@ def sparkline(values: Sequence[float | None], points: int = SPARK_POINTS) -> str
     return "".join("·" if v is None else SPARK_BARS[min(last, int(v / top * last + 0.5))] for v in values)
 
 
-def short_age(at: dt.datetime | None, now: dt.datetime) -> str:
-    if at is None:
-        return "—"
-    seconds = max(0, int((now - at).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def latency_text(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    if ms < 100:
-        return f"{ms:.1f} ms"
-    if ms < 10_000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.1f} s"
 
 
 def uptime_cell(value: float | None) -> Cell:
@@ -130,35 +115,6 @@ def until_text(until: dt.datetime | None, now: dt.datetime) -> str:
     if until is None:
         return ""
     return until.strftime("until %H:%M" if until.date() == now.date() else "%m-%d %H:%M")
-
-
-def theme_colours(app: App[Any]) -> dict[str, str]:
-    """Theme variables resolved to solid ``#rrggbb`` colours for Rich text in table cells
-    (DataTable cells do not resolve ``$variables``). ``auto N%`` values (``text-muted``)
-    become the contrast text of the surface at that opacity, blended onto it."""
-    variables = app.theme_variables
-    try:
-        surface = Color.parse(variables.get("surface") or variables.get("background") or "#1e1e1e")
-    except Exception:  # an odd theme: fall back to a dark surface
-        surface = Color(30, 30, 30)
-    out: dict[str, str] = {}
-    for name in {*STATUS_VARIABLES.values(), "warning", "error", "success", "text-muted"}:
-        raw = (variables.get(name) or "").strip()
-        try:
-            if raw.startswith("auto"):
-                alpha = float(raw.split()[1].rstrip("%")) / 100 if " " in raw else 1.0
-                colour = surface.get_contrast_text(alpha)
-            else:
-                colour = Color.parse(raw)
-            out[name] = (surface + colour).hex
-        except Exception:  # unknown value: plain text
-            out[name] = ""
-    return out
-
-
-def status_text(status: str, colours: dict[str, str], *, bold: bool = False) -> Text:
-    colour = colours.get(STATUS_VARIABLES.get(status, ""), "")
-    return Text(status, style=f"{colour} bold".strip() if bold else colour, no_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -228,24 +184,6 @@ def reload_summary(report: ReloadReport) -> tuple[str, str]:
         if len(report.problems) > 5:
             lines.append(f"… and {len(report.problems) - 5} more (labtui health reload lists all)")
     return "\n".join(lines), "warning" if report.problems else "information"
-
-
-def result_summary(
-    key: str, status: str, latency_ms: float | None, status_code: int | None, error: str | None, target: str
-) -> str:
-    details = [
-        x
-        for x in (
-            target,
-            latency_text(latency_ms) if latency_ms is not None else "",
-            f"HTTP {status_code}" if status_code else "",
-        )
-        if x
-    ]
-    line = f"{key}: {status}" + (f" ({', '.join(details)})" if details else "")
-    if error:
-        line += f"\n{error}"
-    return line + "\n(checked now; not stored, the poller's history is unchanged)"
 
 
 def changed_pairs(before: list[CheckStatus], after: list[CheckStatus]) -> list[tuple[CheckStatus, CheckStatus]]:
@@ -788,62 +726,3 @@ class HealthScreen(FilteredTableScreen):
 
 
 # -- actions shared with the history screen ---------------------------------------------------
-
-
-async def check_now(screen: LabScreen, service: str, name: str) -> None:
-    """Run one check now and show its result in a notification (``c``)."""
-    key = f"{service}/{name}"
-    screen.notify(f"Checking {key}…", timeout=2, markup=False)
-    result = await screen.call(lambda: screen.core.health.check_now(screen.actor, service, name))
-    if result is None:
-        return
-    severity = "information" if result.status == "healthy" else "error" if result.status == "unhealthy" else "warning"
-    message = result_summary(key, result.status, result.latency_ms, result.status_code, result.error, result.target)
-    screen.notify(message, title="Check now", severity=severity, timeout=10, markup=False)  # type: ignore[arg-type]
-
-
-async def silence(screen: LabScreen, check: CheckStatus) -> bool:
-    """Ask for how long and why, then silence the check (``m``). True when done."""
-    from labtui.core.db.base import utcnow
-    from labtui.tui.screens.health_history import SilenceForm
-
-    if check.silenced_until is not None:
-        return await unsilence(screen, check)
-    choice = await screen.app.push_screen_wait(SilenceForm(check.key))
-    if not choice:
-        return False
-    period, reason = choice
-    info = await screen.call(
-        lambda: screen.core.health.silence(screen.actor, check.service, check.name, utcnow() + period, reason)
-    )
-    if info is None:
-        return False
-    screen.notify(
-        f"{check.key} silenced until {info.until:%Y-%m-%d %H:%M} UTC: no emails until then (results are still kept)",
-        markup=False,
-    )
-    return True
-
-
-async def unsilence(screen: LabScreen, check: CheckStatus) -> bool:
-    """Lift a silence (``m`` on a silenced check, or ``M``), after asking. True when done."""
-    from labtui.tui.widgets.confirm import ConfirmScreen
-
-    if check.silenced_until is None:
-        return False
-    question = ConfirmScreen(
-        f"Lift the silence of {check.key} (until {check.silenced_until:%Y-%m-%d %H:%M} UTC)? Emails resume at once.",
-        "Lift",
-        variant="primary",
-    )
-    if not await screen.app.push_screen_wait(question):
-        return False
-
-    async def lift() -> bool:
-        await screen.core.health.unsilence(screen.actor, check.service, check.name)
-        return True
-
-    if not await screen.call(lift):
-        return False
-    screen.notify(f"{check.key}: silence lifted, emails resume", markup=False)
-    return True

@@ -11,19 +11,13 @@ import statistics
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
 from textual.widgets import (
-    Button,
     DataTable,
-    Input,
-    Label,
-    RadioButton,
-    RadioSet,
     Sparkline,
     Static,
 )
@@ -31,7 +25,7 @@ from textual.widgets import (
 from labtui.core.health import CheckStatus, ResultRow
 from labtui.tui.actions import ScreenAction
 from labtui.tui.screens.base import LabScreen
-from labtui.tui.screens.health import (
+from labtui.tui.screens.health_shared import (
     MANAGE,
     STATUS_VARIABLES,
     TYPE_SHORT,
@@ -53,13 +47,6 @@ HISTORY_LIMIT = 2000
 TABLE_ROWS = 300
 TRANSITIONS = 50
 RESULT_COLUMNS = (("Time (UTC)", 14), ("Status", 9), ("Probe", 9), ("Latency", 8), ("Code", 4))
-#: The silence form's choices.
-SILENCE_CHOICES: tuple[tuple[str, dt.timedelta], ...] = (
-    ("30 minutes", dt.timedelta(minutes=30)),
-    ("1 hour", dt.timedelta(hours=1)),
-    ("4 hours", dt.timedelta(hours=4)),
-    ("24 hours", dt.timedelta(hours=24)),
-)
 
 
 def when(at: dt.datetime) -> str:
@@ -327,68 +314,3 @@ class HealthHistoryScreen(LabScreen):
     async def action_unsilence(self) -> None:
         if self.status is not None and await unsilence(self, self.status):
             self._wake.set()
-
-
-class SilenceForm(ModalScreen[tuple[dt.timedelta, str] | None]):
-    """How long to silence a check (30 min to 24 h) and why (audited). Returns
-    ``(period, reason)``, or None when cancelled. 1-4 pick a period, Enter silences."""
-
-    DEFAULT_CSS = """
-    SilenceForm { align: center middle; }
-    SilenceForm > Vertical {
-        width: 64; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $warning; background: $surface; padding: 1 2;
-    }
-    SilenceForm #intro { height: auto; margin-bottom: 1; }
-    SilenceForm RadioSet { width: 100%; margin-bottom: 1; }
-    SilenceForm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    SilenceForm Button { margin-left: 2; }
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Silence"),
-        *(Binding(str(i + 1), f"choose({i})", label, show=False) for i, (label, _) in enumerate(SILENCE_CHOICES)),
-    ]
-
-    DEFAULT_CHOICE = 1
-
-    def __init__(self, key: str) -> None:
-        super().__init__()
-        self.key = key
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(
-                f"Silence {self.key}: no emails about it until the time is up (results are still kept).",
-                id="intro",
-                markup=False,
-            )
-            with RadioSet(id="period"):
-                for i, (label, _) in enumerate(SILENCE_CHOICES):
-                    yield RadioButton(label, value=i == self.DEFAULT_CHOICE, id=f"p{i}")
-            yield Label("Reason (optional, in the audit log); Enter silences, 1-4 pick the time")
-            yield Input(placeholder="e.g. maintenance window", id="reason", max_length=255)
-            with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button("Silence", id="silence", variant="warning")
-
-    def on_mount(self) -> None:
-        self.query_one("#period", RadioSet).focus()
-
-    def choice(self) -> int:
-        radio = self.query_one("#period", RadioSet)
-        return radio.pressed_index if radio.pressed_index >= 0 else self.DEFAULT_CHOICE
-
-    def action_choose(self, index: int) -> None:
-        self.query_one(f"#p{index}", RadioButton).value = True
-
-    @on(Input.Submitted, "#reason")
-    @on(Button.Pressed, "#silence")
-    def action_submit(self) -> None:
-        period = SILENCE_CHOICES[self.choice()][1]
-        self.dismiss((period, self.query_one("#reason", Input).value.strip()))
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -85,7 +85,7 @@ class ServicesScreen(FilteredTableScreen):
         self.render_rows()
 
     def render_rows(self) -> None:
-        from labtui.tui.screens.health import status_text, theme_colours
+        from labtui.tui.screens.health_shared import status_text, theme_colours
 
         table = self.query_one(DataTable)
         selected = table.cursor_row
