@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from labtui.core.errors import ConfigError
 from labtui.core.runtime import Core
 from labtui.ssh.server import SshHub, SshLimits
 from tests.conftest import ADMIN_PASSWORD
-from tests.core.test_ssh_server import screen_until
+from tests.core.test_ssh_server import openssh, screen_until
 from tests.waiting import until
 
 MakeHub = Callable[..., Any]
@@ -116,9 +115,7 @@ async def test_a_probe_with_the_victims_key_then_a_signature_with_another_is_ref
 async def test_openssh_offering_the_victims_public_key_file_and_its_own_key_is_refused(
     core: Core, admin: Actor, make_hub: MakeHub, tmp_path: Path
 ) -> None:
-    ssh = shutil.which("ssh")
-    if ssh is None:
-        pytest.skip("no OpenSSH client")
+    openssh()  # skips the test where there is no OpenSSH client
     hub: SshHub = await make_hub()
     victim = asyncssh.generate_private_key("ssh-ed25519")
     await core.users.set_ssh_key(admin, victim.export_public_key().decode())
@@ -132,18 +129,7 @@ async def test_openssh_offering_the_victims_public_key_file_and_its_own_key_is_r
     assert admin.user_id is not None
     sessions_before = await _sessions_of(core, admin.user_id)
 
-    argv = [
-        ssh,
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
+    argv = openssh(
         "-o",
         "PreferredAuthentications=publickey",
         "-i",
@@ -155,7 +141,7 @@ async def test_openssh_offering_the_victims_public_key_file_and_its_own_key_is_r
         "admin@127.0.0.1",
         "jobs",
         "list",
-    ]
+    )
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
     proc: asyncio.subprocess.Process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env

@@ -9,7 +9,6 @@ import fcntl
 import os
 import pty
 import re
-import shutil
 import signal
 import struct
 import sys
@@ -27,6 +26,7 @@ from labtui.devtools.ssh_screen import TerminalScreen, read_until
 from labtui.ssh.handoff import config_from_data, config_to_data
 from labtui.ssh.server import SshHub
 from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.core.test_ssh_server import openssh
 
 SIZE = (100, 30)
 SECRET = "vultr-secret-0123456789"
@@ -77,30 +77,7 @@ async def test_env_secrets_reach_a_tui_session_and_a_command(
 
 
 def _openssh(key_file: Path, port: int, *extra: str) -> list[str]:
-    ssh = shutil.which("ssh")
-    if ssh is None:
-        pytest.skip("no OpenSSH client")
-    return [
-        ssh,
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-i",
-        str(key_file),
-        "-p",
-        str(port),
-        *extra,
-        "admin@127.0.0.1",
-    ]
+    return openssh("-i", str(key_file), "-p", str(port), *extra, "admin@127.0.0.1")
 
 
 async def _screen_of_ssh_t(argv: list[str], text: str, timeout: float = 60.0) -> asyncio.subprocess.Process:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,22 @@ from labtui.ssh.server import SshHub
 from tests.conftest import ADMIN_PASSWORD, add_user
 
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b\][^\x07]*\x07")
+
+
+def openssh(*args: str) -> list[str]:
+    """The OpenSSH client with no user config, agent keys or host-key prompts, then ``args``
+    (skips the test where there is no client)."""
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        pytest.skip("no OpenSSH client")
+    quiet = (
+        "BatchMode=yes",
+        "IdentitiesOnly=yes",
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "LogLevel=ERROR",
+    )
+    return [ssh, "-F", "/dev/null", *(part for option in quiet for part in ("-o", option)), *args]
 
 
 @pytest.fixture
