@@ -123,8 +123,9 @@ async def test_script_gets_input_variables(core: Core, admin: Actor, worker: Job
     done = await core.jobs.wait(admin, job.id, timeout=30)
     out = await lines_of(core, admin, job.id)
     assert done.status == "completed", out
-    assert out[0].startswith("$ bash ") and out[0].endswith("services/greet/greet.sh")
-    assert out[1:] == ["Hello, Ada Lovelace!", "Mood: happy", "Tags: x,y,z", "Tag count: 3"]
+    assert out[0] == "--- Running greet.sh for greet ---"  # CloudLab's header
+    assert out[1].startswith("$ bash ") and out[1].endswith("services/greet/greet.sh")
+    assert out[2:] == ["Hello, Ada Lovelace!", "Mood: happy", "Tags: x,y,z", "Tag count: 3"]
 
 
 async def test_bad_inputs_are_refused_before_anything_is_queued(core: Core, admin: Actor) -> None:
@@ -229,7 +230,7 @@ async def test_a_second_process_sees_output_as_it_arrives(make_core: MakeCore) -
     async for batch in second.jobs.follow(Actor.system("other"), job.id, poll=0.02):
         status = (await second.jobs.get(Actor.system("other"), job.id)).status
         seen.extend((time.monotonic(), line.line, status) for line in batch)
-    assert [line for _, line, _ in seen][1:] == [f"tick {i}" for i in range(1, 7)]
+    assert [line for _, line, _ in seen][2:] == [f"tick {i}" for i in range(1, 7)]  # after the header and "$ bash"
     # Lines arrived one by one while the job was still running, not all at the end.
     ticks = [(t, status) for t, line, status in seen if line.startswith("tick")]
     assert ticks[0][1] == "running" and ticks[2][1] == "running"
@@ -240,11 +241,11 @@ async def test_a_second_process_sees_output_as_it_arrives(make_core: MakeCore) -
 async def test_noisy_streams_every_line_in_order(core: Core, admin: Actor, worker: JobWorker) -> None:
     job = await core.jobs.run_script(admin, "noisy")
     done = await core.jobs.wait(admin, job.id, timeout=120)
-    assert done.status == "completed" and done.output_lines == 100002
+    assert done.status == "completed" and done.output_lines == 100003  # header, "$ bash", 100,000, "done"
     seqs_and_lines = await core.jobs.output(admin, job.id, 0, 200000)
-    assert [x.seq for x in seqs_and_lines] == list(range(1, 100003))
-    assert seqs_and_lines[1].line == "noisy line 000001 of 100000"
-    assert seqs_and_lines[100000].line == "noisy line 100000 of 100000"
+    assert [x.seq for x in seqs_and_lines] == list(range(1, 100004))
+    assert seqs_and_lines[2].line == "noisy line 000001 of 100000"
+    assert seqs_and_lines[100001].line == "noisy line 100000 of 100000"
     assert seqs_and_lines[-1].line == "noisy done"
 
 
@@ -271,7 +272,7 @@ async def test_output_read_by_the_pipeful_keeps_every_line_as_written(
     done = await core.jobs.wait(admin, job.id, timeout=120)
     out = await lines_of(core, admin, job.id)
     assert done.status == "completed", out[-5:]
-    body = out[1:]  # after the "$ bash ..." line
+    body = out[2:]  # after the header and the "$ bash ..." line
     assert body[:5000] == [f"flood {i:05d} {'x' * 20}" for i in range(1, 5001)]
     assert body[5000:5002] == ["crlf line", "bad \ufffd byte"]
     assert body[5002 + 1500] == "DEPLOYMENT_ID=flood-42" and body[5002 + 1501] == "more 1501"
@@ -312,6 +313,7 @@ async def test_jobs_run_niced_by_the_config(core: Core, admin: Actor, worker: Jo
     out = await lines_of(core, admin, job.id)
     assert done.status == "completed", out
     assert out == [
+        "--- Running deploy.sh for niced ---",
         "$ bash " + str(core.lab_dir / "services" / "niced" / "deploy.sh"),
         f"niceness {min(19, os.nice(0) + 5)}",
     ]

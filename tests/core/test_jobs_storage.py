@@ -143,10 +143,10 @@ async def test_a_full_database_fails_the_job_and_says_how_many_lines_were_lost(
     assert done.status == "failed" and done.exit_code == 0  # the script did exit 0
     lost = LOST_RE.match(out[-1])
     assert lost, out[-3:]
-    printed = 1 + 30000 + 1  # "$ bash ...", the lines, "flood done"
+    printed = 2 + 30000 + 1  # "--- Running deploy.sh for flood ---", "$ bash ...", the lines, "flood done"
     kept = [line for line in out if not line.startswith("[")]
     assert 0 < len(kept) < printed and int(lost.group(1).replace(",", "")) == printed - len(kept)
-    assert kept[1:4] == [f"flood {i:06d} {'x' * 40}" for i in (1, 2, 3)]  # the head is in order
+    assert kept[2:5] == [f"flood {i:06d} {'x' * 40}" for i in (1, 2, 3)]  # the head is in order
     # The failure was logged a few times, not once per write (30 batches failed).
     assert 1 <= len(during) <= 3, during
     assert any("could not be stored: database or disk is full" in m for m in during)
@@ -264,7 +264,7 @@ async def test_output_past_the_cap_keeps_head_and_tail_and_stays_bounded(make_co
     cut_at = next(i for i, line in enumerate(out) if line.startswith("[... "))
     cut = CUT_RE.match(out[cut_at])
     assert cut, out[cut_at]
-    head, tail = out[1:cut_at], out[cut_at + 1 : -1]
+    head, tail = out[2:cut_at], out[cut_at + 1 : -1]  # after the header and "$ bash ..."
     numbers = [int(line.split()[1]) for line in head + tail]
     assert numbers[: len(head)] == list(range(1, len(head) + 1))  # the head from the start
     assert numbers[len(head) :] == list(range(lines - len(tail) + 1, lines + 1))  # the tail to the end
@@ -419,9 +419,9 @@ def test_serve_on_a_disk_that_fills_fails_the_job_and_keeps_the_log_quiet(small_
     kept = [line for line in out if not line.startswith("[")]
     if status == "failed":
         assert kept[-1] == "flood done"
-        assert int(lost.group(1).replace(",", "")) == 1 + 300000 + 1 - len(kept)
+        assert int(lost.group(1).replace(",", "")) == 2 + 300000 + 1 - len(kept)
     else:  # ended before it said "flood done"; its "[CANCELLED]" may have been lost too
-        assert int(lost.group(1).replace(",", "")) - (1 + 300000 - len(kept)) in (0, 1)
+        assert int(lost.group(1).replace(",", "")) - (2 + 300000 - len(kept)) in (0, 1)
     print(f"kept {len(kept):,} lines, lost {lost.group(1)}; labtui.log got {len(log_during)} line(s) meanwhile:")
     print("\n".join(log_during))
     # Not the flood of old: a few lines of serve's (the cancel's start-up lines aside).

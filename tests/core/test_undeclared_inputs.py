@@ -43,7 +43,9 @@ async def test_an_undeclared_input_reaches_the_script(make_core: MakeCore, tmp_p
         job = await core.jobs.run_script(admin, "legacy", "deploy", {"legacy_extra": "kept", "env": "prod"})
         done = await core.jobs.wait(admin, job.id, timeout=60)
         assert done.status == "completed"
-        assert "extra=kept env=prod" in await output_of(core, admin, job.id)
+        output = await output_of(core, admin, job.id)
+        assert "extra=kept env=prod" in output
+        assert output.startswith("--- Running deploy.sh for legacy ---\n$ bash ")  # CloudLab's header
     finally:
         await workers.stop()
 

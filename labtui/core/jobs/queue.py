@@ -756,8 +756,11 @@ class Jobs:
             if item.type == "ssh_key_select":
                 value = inputs_env[item.env_name].split(",")  # the resolved public keys
             extravars[item.name] = value
-        kind = "playbook" if spec.is_playbook else "bash"
-        return [Step(kind, path, info.path, inventory=inventory)], inputs_env, extravars
+        if spec.is_playbook:
+            return [Step("playbook", path, info.path, inventory=inventory)], inputs_env, extravars
+        # CloudLab's header before a script's output: people search their logs for it.
+        header = f"--- Running {spec.file} for {info.name} ---"
+        return [Step("bash", path, info.path, header=header, inventory=inventory)], inputs_env, extravars
 
     def plan(self, s: Session, job: Job) -> Plan:
         """The steps of a claimed job, read from the lab as it is now."""
