@@ -15,6 +15,7 @@ import pytest
 
 from labtui.core.actor import Actor
 from labtui.core.config import Config
+from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core, Paths
 
 # Tests never read the developer's own data dir or config.
@@ -63,6 +64,20 @@ async def admin(core: Core) -> Actor:
     """A logged-in super-admin named ``admin``."""
     await core.auth.create_admin("admin", ADMIN_PASSWORD)
     return (await core.auth.login("admin", ADMIN_PASSWORD)).actor
+
+
+@pytest.fixture
+async def worker(core: Core) -> AsyncIterator[JobWorker]:
+    """A job worker on ``core``, stopped (its jobs not requeued) after the test."""
+    w = JobWorker(core.jobs)
+    await w.start()
+    yield w
+    await w.stop(requeue=False)
+
+
+async def job_lines(core: Core, actor: Actor, job_id: str) -> list[str]:
+    """Every output line of a job, in order."""
+    return [line.line for line in await core.jobs.output(actor, job_id, 0, 200000)]
 
 
 def demo_lab_copy(lab: Path, service: str, files: dict[str, str]) -> Path:

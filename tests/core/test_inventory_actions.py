@@ -4,7 +4,6 @@ the inventory access order with the action's name as the suffix, refusals audite
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ from tests.conftest import add_user
 
 # A value a shell would expand: it must reach the playbook verbatim.
 TRICKY = 'lab net "q" $(id) ;x'
-
-
-@pytest.fixture
-async def worker(core: Core) -> AsyncIterator[JobWorker]:
-    w = JobWorker(core.jobs)
-    await w.start()
-    yield w
-    await w.stop(requeue=False)
 
 
 async def output(core: Core, actor: Actor, job_id: str) -> str:

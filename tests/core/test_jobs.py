@@ -13,7 +13,6 @@ import os
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -31,18 +30,10 @@ from labtui.core.jobs.worker import JobWorker, prune_job_dirs
 from labtui.core.leases import Lease
 from labtui.core.runtime import Core
 from labtui.testing.clock import ManualClock
-from tests.conftest import MakeCore, add_user
+from tests.conftest import MakeCore, add_user, job_lines
 from tests.waiting import until
 
 FAST = Config(jobs=JobsConfig(lease_seconds=1))
-
-
-@pytest.fixture
-async def worker(core: Core) -> AsyncIterator[JobWorker]:
-    w = JobWorker(core.jobs)
-    await w.start()
-    yield w
-    await w.stop(requeue=False)
 
 
 def add_service(core: Core, name: str, files: dict[str, str]) -> Path:
@@ -51,10 +42,6 @@ def add_service(core: Core, name: str, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         (path / rel).write_text(text)
     return path
-
-
-async def lines_of(core: Core, actor: Actor, job_id: str) -> list[str]:
-    return [line.line for line in await core.jobs.output(actor, job_id, 0, 200000)]
 
 
 def sleeps_of(pid: int) -> list[psutil.Process]:
@@ -82,7 +69,7 @@ async def test_hello_playbook_completes_with_deployment_id(core: Core, admin: Ac
     assert (job.status, job.action, job.script, job.username) == ("queued", "deploy", "deploy", "admin")
     assert len(job.id) == 8
     done = await core.jobs.wait(admin, job.id, timeout=60)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed", out
     assert done.exit_code == 0 and done.finished_at and done.started_at
     assert done.deployment_id and done.deployment_id.startswith("hello-")
@@ -109,7 +96,7 @@ async def test_hello_playbook_completes_with_deployment_id(core: Core, admin: Ac
 async def test_broken_fails_with_exit_code(core: Core, admin: Actor, worker: JobWorker) -> None:
     job = await core.jobs.run_script(admin, "broken")
     done = await core.jobs.wait(admin, job.id, timeout=60)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "failed" and done.exit_code == 2
     assert out[-1] == "[EXIT CODE: 2]"
     assert any("broken is broken on purpose" in line for line in out)
@@ -121,7 +108,7 @@ async def test_script_gets_input_variables(core: Core, admin: Actor, worker: Job
     )
     assert job.action == "script" and job.inputs == {"name": "Ada Lovelace", "mood": "happy", "tags": ["x", "y", "z"]}
     done = await core.jobs.wait(admin, job.id, timeout=30)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed", out
     assert out[0] == "--- Running greet.sh for greet ---"  # CloudLab's header
     assert out[1].startswith("$ bash ") and out[1].endswith("services/greet/greet.sh")
@@ -165,7 +152,7 @@ async def test_cancel_ends_the_whole_process_tree(core: Core, admin: Actor, work
     assert done.status == "cancelled" and elapsed < 5, elapsed
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in sleeps)
     assert sleeps_of(os.getpid()) == []
-    assert (await lines_of(core, admin, job.id))[-1] == "[CANCELLED]"
+    assert (await job_lines(core, admin, job.id))[-1] == "[CANCELLED]"
     with pytest.raises(Conflict, match="already cancelled"):
         await core.jobs.cancel(admin, job.id)
 
@@ -181,7 +168,7 @@ async def test_cancel_permissions_and_queued_jobs(core: Core, admin: Actor) -> N
     # No worker runs: a queued job is cancelled at once, by its owner without jobs.cancel.
     done = await core.jobs.cancel(ann, anns.id)
     assert done.status == "cancelled" and done.finished_at is not None
-    assert await lines_of(core, admin, anns.id) == ["[CANCELLED by ann before it started]"]
+    assert await job_lines(core, admin, anns.id) == ["[CANCELLED by ann before it started]"]
     assert (await core.jobs.cancel(admin, bens.id)).status == "cancelled"
 
 
@@ -270,7 +257,7 @@ async def test_output_read_by_the_pipeful_keeps_every_line_as_written(
     )
     job = await core.jobs.run_script(admin, "flood")
     done = await core.jobs.wait(admin, job.id, timeout=120)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed", out[-5:]
     body = out[2:]  # after the header and the "$ bash ..." line
     assert body[:5000] == [f"flood {i:05d} {'x' * 20}" for i in range(1, 5001)]
@@ -302,7 +289,7 @@ async def test_output_writer_holds_a_flood_back_at_its_source(core: Core, admin:
     finally:
         writer.close()
     assert max(seen) <= 20 + 5 and writer._pending == 0
-    assert await lines_of(core, admin, job.id) == [f"line {i}" for i in range(500)]
+    assert await job_lines(core, admin, job.id) == [f"line {i}" for i in range(500)]
 
 
 async def test_jobs_run_niced_by_the_config(core: Core, admin: Actor, worker: JobWorker) -> None:
@@ -310,7 +297,7 @@ async def test_jobs_run_niced_by_the_config(core: Core, admin: Actor, worker: Jo
     add_service(core, "niced", {"deploy.sh": 'echo "niceness $(nice)"\n'})
     job = await core.jobs.run_script(admin, "niced")
     done = await core.jobs.wait(admin, job.id, timeout=60)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed", out
     assert out == [
         "--- Running deploy.sh for niced ---",
@@ -336,7 +323,7 @@ async def test_running_job_without_heartbeat_becomes_lost(make_core: MakeCore) -
     await worker.start()
     done = await core.jobs.wait(admin, job.id, timeout=10)
     assert done.status == "lost" and done.finished_at is not None
-    assert (await lines_of(core, admin, job.id))[-1].startswith("[LOST: worker gone-1-abc stopped heartbeating")
+    assert (await job_lines(core, admin, job.id))[-1].startswith("[LOST: worker gone-1-abc stopped heartbeating")
     lost = await core.db.run(lambda s: s.scalar(select(AuditRecord.target).where(AuditRecord.action == "job.lost")))
     assert lost == f"jobs/{job.id}"
 
@@ -352,7 +339,7 @@ async def test_stopping_a_worker_requeues_its_running_jobs(make_core: MakeCore) 
     await worker.stop()  # like SIGTERM on labtui serve
     back = await core.jobs.get(admin, job.id)
     assert back.status == "queued" and back.worker is None
-    assert (await lines_of(core, admin, job.id))[-1].startswith("[REQUEUED: worker ")
+    assert (await job_lines(core, admin, job.id))[-1].startswith("[REQUEUED: worker ")
     assert sleeps_of(os.getpid()) == []
     # Another worker picks it up again.
     other = JobWorker(core.jobs)
@@ -373,9 +360,9 @@ async def test_stop_uses_stop_yml_or_the_lab_stop_flow(core: Core, admin: Actor,
     flow = await core.jobs.stop(admin, "greet")
     assert flow.script is None
     assert (await core.jobs.wait(admin, own.id, timeout=60)).status == "completed"
-    assert "PLAY [Stop hello] " in "\n".join(await lines_of(core, admin, own.id))
+    assert "PLAY [Stop hello] " in "\n".join(await job_lines(core, admin, own.id))
     assert (await core.jobs.wait(admin, flow.id, timeout=60)).status == "completed"
-    out = await lines_of(core, admin, flow.id)
+    out = await job_lines(core, admin, flow.id)
     assert out[0] == "--- Generating inventory ---"
     assert "--- Stopping instances of greet ---" in out
     assert any("Demo lab: stopping instances of greet" in line for line in out)
@@ -401,11 +388,11 @@ async def test_jobs_run_with_a_scrubbed_environment(
     play_job = await core.jobs.run_script(admin, "envplay")
     assert (await core.jobs.wait(admin, bash_job.id, timeout=30)).status == "completed"
     assert (await core.jobs.wait(admin, play_job.id, timeout=60)).status == "completed"
-    env = dict(line.split("=", 1) for line in (await lines_of(core, admin, bash_job.id))[1:] if "=" in line)
+    env = dict(line.split("=", 1) for line in (await job_lines(core, admin, bash_job.id))[1:] if "=" in line)
     assert "LABTUI_TEST_SECRET" not in env
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert env["LABTUI_JOB_ID"] == bash_job.id and env["HOME"]
-    play_out = "\n".join(await lines_of(core, admin, play_job.id))
+    play_out = "\n".join(await job_lines(core, admin, play_job.id))
     assert '"msg": "secret="' in play_out and "hunter2" not in play_out
     # ansible-runner's artifacts record the environment: it must be the scrubbed one.
     artifacts = list((core.paths.home / "jobs" / play_job.id).rglob("command"))
@@ -441,7 +428,7 @@ async def test_vault_password_file_reaches_playbooks(core: Core, admin: Actor, w
     assert "$ANSIBLE_VAULT" in (svc / "secret.yml").read_text()
     job = await core.jobs.run_script(admin, "vaulted")
     done = await core.jobs.wait(admin, job.id, timeout=60)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed", out
     assert f"--vault-password-file {core.vault.path}" in out[0]
     assert any("secret has 11 letters" in line for line in out)
@@ -519,4 +506,4 @@ async def test_process_workers_run_due_schedules_as_jobs(core: Core, admin: Acto
         schedule.id,
         "scheduler:greeter",
     )
-    assert "Hello, cron!" in await lines_of(core, admin, job.id)
+    assert "Hello, cron!" in await job_lines(core, admin, job.id)

@@ -31,8 +31,8 @@ from labtui.core.config import Config, JobsConfig
 from labtui.core.db.engine import Database
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core, Paths
-from tests.conftest import ADMIN_PASSWORD, MakeCore
-from tests.core.test_jobs import add_service, lines_of
+from tests.conftest import ADMIN_PASSWORD, MakeCore, job_lines
+from tests.core.test_jobs import add_service
 
 LOST_RE = re.compile(
     r"^\[OUTPUT LOST: ([\d,]+) line\(s\) of this job could not be stored \(database or disk is full\); the job is marked failed\]$"
@@ -139,7 +139,7 @@ async def test_a_full_database_fails_the_job_and_says_how_many_lines_were_lost(
     finally:
         await worker.stop(requeue=False)
         limit.close()
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "failed" and done.exit_code == 0  # the script did exit 0
     lost = LOST_RE.match(out[-1])
     assert lost, out[-3:]
@@ -179,7 +179,7 @@ async def test_output_is_stored_again_after_room_is_made_with_a_line_where_it_wa
         writer.close()
         limit.close()
     assert summary.lost == 500 and summary.reason == "database or disk is full"
-    assert await lines_of(core, admin, job.id) == [
+    assert await job_lines(core, admin, job.id) == [
         "before",
         "[... 500 line(s) lost here: could not be stored (database or disk is full) ...]",
         "after",
@@ -259,7 +259,7 @@ async def test_output_past_the_cap_keeps_head_and_tail_and_stays_bounded(make_co
     finally:
         await worker.stop(requeue=False)
     growth = db_bytes() - before
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed" and done.output_lines == len(out)
     cut_at = next(i for i, line in enumerate(out) if line.startswith("[... "))
     cut = CUT_RE.match(out[cut_at])
@@ -490,7 +490,7 @@ async def test_a_slow_job_past_the_cap_keeps_a_rolling_tail_and_says_only_what_i
     finally:
         writer.close()
     assert summary.lost == 0 and summary.cut > 0
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     head, cut, tail = out[:2048], out[2048], out[2049:]
     assert [int(x[:4]) for x in head] == list(range(2048))
     said = re.fullmatch(

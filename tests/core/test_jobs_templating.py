@@ -8,7 +8,6 @@ import json
 import re
 import shlex
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from labtui.core.jobs.runner import RunContext, Step, base_env, run_steps
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
 from labtui.ssh.server import SshHub
-from tests.conftest import ADMIN_PASSWORD, MakeCore
+from tests.conftest import ADMIN_PASSWORD, MakeCore, job_lines
 from tests.core.test_inventory_actions import service_object
 from tests.core.test_jobs_cli import cli
 
@@ -64,16 +63,8 @@ def payload(marker: Path) -> str:
     return "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
 
 
-@pytest.fixture
-async def worker(core: Core) -> AsyncIterator[JobWorker]:
-    w = JobWorker(core.jobs)
-    await w.start()
-    yield w
-    await w.stop(requeue=False)
-
-
 async def output(core: Core, actor: Actor, job_id: str) -> str:
-    return "\n".join(line.line for line in await core.jobs.output(actor, job_id, 0, 100000))
+    return "\n".join(await job_lines(core, actor, job_id))
 
 
 async def test_a_cli_script_input_is_printed_as_typed(make_core: MakeCore, tmp_path: Path) -> None:

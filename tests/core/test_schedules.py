@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -92,14 +92,6 @@ def test_tasks() -> Iterator[None]:
     yield
     for name in ("test_echo", "test_fail", "test_slow", "test_vanishing"):
         system_tasks._tasks.pop(name, None)  # the registry has no removal API
-
-
-@pytest.fixture
-async def worker(core: Core) -> AsyncIterator[JobWorker]:
-    w = JobWorker(core.jobs)
-    await w.start()
-    yield w
-    await w.stop(requeue=False)
 
 
 async def make_due(core: Core, *names: str) -> None:

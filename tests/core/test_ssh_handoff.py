@@ -8,7 +8,6 @@ import asyncio
 import fcntl
 import os
 import pty
-import re
 import signal
 import struct
 import sys
@@ -26,7 +25,7 @@ from labtui.devtools.ssh_screen import TerminalScreen, read_until
 from labtui.ssh.handoff import config_from_data, config_to_data
 from labtui.ssh.server import SshHub
 from tests.conftest import ADMIN_PASSWORD, MakeCore
-from tests.core.test_ssh_server import openssh
+from tests.core.test_ssh_server import openssh, serve_ssh
 
 SIZE = (100, 30)
 SECRET = "vultr-secret-0123456789"
@@ -123,28 +122,8 @@ async def test_env_secrets_over_labtui_serve_with_its_fork_server(core: Core, ad
     key_file = tmp_path / "admin_key"
     key_file.write_bytes(key.export_private_key())
     key_file.chmod(0o600)
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "labtui",
-        "--home",
-        str(core.paths.home),
-        "serve",
-        "--no-scheduler",
-        "--ssh",
-        "127.0.0.1:0",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "RT_VULTR_KEY": SECRET},
-    )
-    assert server.stderr is not None
+    server, port = await serve_ssh(core.paths.home, env={**os.environ, "RT_VULTR_KEY": SECRET})
     try:
-        while True:
-            line = (await asyncio.wait_for(server.stderr.readline(), 60)).decode()
-            assert line, "labtui serve ended before listening"
-            if found := re.search(r"SSH on 127\.0\.0\.1:(\d+)", line):
-                port = int(found.group(1))
-                break
         ssh_t = await _screen_of_ssh_t(_openssh(key_file, port, "-tt"), "admin · roles")
         try:
             (forks,) = psutil.Process(server.pid).children()

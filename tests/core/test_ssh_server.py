@@ -20,6 +20,31 @@ from tests.conftest import ADMIN_PASSWORD, add_user
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b\][^\x07]*\x07")
 
 
+async def serve_ssh(home: Path, *, env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, int]:
+    """A real ``labtui serve --ssh`` on an ephemeral port of 127.0.0.1 (no scheduler): the
+    process, once it says it listens, and the port."""
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "labtui",
+        "--home",
+        str(home),
+        "serve",
+        "--no-scheduler",
+        "--ssh",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert server.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(server.stderr.readline(), 60)).decode()
+        assert line, "labtui serve ended before listening"
+        if found := re.search(r"SSH on 127\.0\.0\.1:(\d+)", line):
+            return server, int(found.group(1))
+
+
 def openssh(*args: str) -> list[str]:
     """The OpenSSH client with no user config, agent keys or host-key prompts, then ``args``
     (skips the test where there is no client)."""

@@ -5,9 +5,7 @@ the server's fork server, as in production)."""
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
-import sys
 
 import asyncssh
 import psutil
@@ -17,35 +15,14 @@ from labtui.core.runtime import Core
 from labtui.devtools.ssh_screen import TerminalScreen, read_until
 from labtui.ssh.server import SHUTDOWN_MESSAGE
 from tests.conftest import ADMIN_PASSWORD, add_user
+from tests.core.test_ssh_server import serve_ssh
 
 SIZE = (100, 30)
 
 
-async def _serve(core: Core) -> tuple[asyncio.subprocess.Process, int]:
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "labtui",
-        "--home",
-        str(core.paths.home),
-        "serve",
-        "--no-scheduler",
-        "--ssh",
-        "127.0.0.1:0",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert server.stderr is not None
-    while True:
-        line = (await asyncio.wait_for(server.stderr.readline(), 60)).decode()
-        assert line, "labtui serve ended before listening"
-        if found := re.search(r"SSH on 127\.0\.0\.1:(\d+)", line):
-            return server, int(found.group(1))
-
-
 async def test_sigterm_tells_every_session_and_leaves_no_child(core: Core, admin: Actor) -> None:
     await add_user(core, admin, "watcher", "viewer")
-    server, port = await _serve(core)
+    server, port = await serve_ssh(core.paths.home)
     try:
         async with (
             asyncssh.connect("127.0.0.1", port, username="admin", password=ADMIN_PASSWORD, known_hosts=None) as one,

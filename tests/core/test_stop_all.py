@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from labtui.core.errors import PermissionDenied, ValidationError
 from labtui.core.instances import STOP_ALL_PHRASE
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
-from tests.conftest import MakeCore, add_user
+from tests.conftest import MakeCore, add_user, job_lines
 
 #: Shows whether the playbook got a service_filter at all (the demo's own line shows its value).
 PROBE = """- name: Stop instances
@@ -33,18 +32,6 @@ PROBE = """- name: Stop instances
       ansible.builtin.debug:
         msg: "service_filter defined={{ service_filter is defined }}"
 """
-
-
-@pytest.fixture
-async def worker(core: Core) -> AsyncIterator[JobWorker]:
-    w = JobWorker(core.jobs)
-    await w.start()
-    yield w
-    await w.stop(requeue=False)
-
-
-async def lines_of(core: Core, actor: Actor, job_id: str) -> list[str]:
-    return [line.line for line in await core.jobs.output(actor, job_id, 0, 100000)]
 
 
 async def job_count(core: Core) -> int:
@@ -66,7 +53,7 @@ async def test_stop_all_runs_the_stop_playbooks_without_service_filter(
     job = await core.instances.stop_all(admin, "Stop  All")  # case and spacing do not matter
     assert (job.service, job.action, job.script, job.username) == ("all", "stop_all", None, "admin")
     done = await core.jobs.wait(admin, job.id, timeout=60)
-    out = await lines_of(core, admin, job.id)
+    out = await job_lines(core, admin, job.id)
     assert done.status == "completed", out
     assert out[0] == "--- Generating inventory ---"
     assert "--- Stopping all instances ---" in out
@@ -83,11 +70,11 @@ async def test_stop_all_runs_the_stop_playbooks_without_service_filter(
     (core.lab_dir / "init_playbook" / "stop-instances.yaml").write_text(PROBE)
     probe = await core.instances.stop_all(admin, STOP_ALL_PHRASE)
     assert (await core.jobs.wait(admin, probe.id, timeout=60)).status == "completed"
-    assert any("service_filter defined=False" in line for line in await lines_of(core, admin, probe.id))
+    assert any("service_filter defined=False" in line for line in await job_lines(core, admin, probe.id))
     # The per-service stop through the same playbook does pass one (what stop-all leaves out).
     one = await core.jobs.stop(admin, "greet")
     assert (await core.jobs.wait(admin, one.id, timeout=60)).status == "completed"
-    assert any("service_filter defined=True" in line for line in await lines_of(core, admin, one.id))
+    assert any("service_filter defined=True" in line for line in await job_lines(core, admin, one.id))
 
 
 async def test_stop_all_is_refused_without_the_permission_or_the_phrase(core: Core, admin: Actor) -> None:

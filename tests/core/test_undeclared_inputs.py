@@ -15,7 +15,7 @@ from labtui.core.runtime import Core
 from labtui.core.scheduler import Scheduler
 from labtui.core.workers import start_workers
 from tests.cloudlab_fixtures import build_sqlite
-from tests.conftest import ADMIN_PASSWORD, MakeCore, demo_lab_copy
+from tests.conftest import ADMIN_PASSWORD, MakeCore, demo_lab_copy, job_lines
 
 LEGACY_DEPLOY = """#!/bin/bash
 echo "extra=${INPUT_LEGACY_EXTRA:-unset} env=${INPUT_ENV:-unset}"
@@ -32,8 +32,7 @@ async def legacy_lab(make_core: MakeCore, tmp_path: Path) -> tuple[Core, Actor]:
 
 
 async def output_of(core: Core, actor: Actor, job_id: str) -> str:
-    lines = await core.jobs.output(actor, job_id)
-    return "\n".join(line.line for line in lines)
+    return "\n".join(await job_lines(core, actor, job_id))
 
 
 async def test_an_undeclared_input_reaches_the_script(make_core: MakeCore, tmp_path: Path) -> None:

@@ -44,6 +44,19 @@ async def admin_with_keymap(make_core: MakeCore, keymap: dict[str, str]) -> tupl
     return core, (await core.auth.login("admin", ADMIN_PASSWORD)).actor
 
 
+async def only_the_new_key_opens(pilot: Pilot[None], app: LabApp, old: str, new: str, opens: type, close: str) -> None:
+    """``old`` does nothing on the current screen now; ``new`` opens ``opens``, which ``close``
+    dismisses again."""
+    screen = app.screen
+    await pilot.press(old)
+    await pilot.pause()
+    assert app.screen is screen
+    await pilot.press(new)
+    await wait_for(pilot, lambda: isinstance(app.screen, opens))
+    await pilot.press(close)
+    await wait_for(pilot, lambda: app.screen is screen)
+
+
 async def screen_keys_in_help(pilot: Pilot[None], app: LabApp) -> str:
     """``?`` on the current screen: its own keys as help lists them (then back)."""
     screen = app.screen
@@ -67,13 +80,7 @@ async def test_a_keymap_in_the_config_rebinds_a_screen_key_everywhere_it_is_show
         await wait_for(pilot, lambda: footer_keys(app).get("Invite") == "n")
         assert footer_keys(app)["Roles"] == "r"  # keys not in the keymap stay where they were
 
-        await pilot.press("i")  # the old key does nothing now
-        await pilot.pause()
-        assert app.screen is users
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, InviteForm))
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is users)
+        await only_the_new_key_opens(pilot, app, "i", "n", InviteForm, "escape")
 
         keys = await screen_keys_in_help(pilot, app)
         assert "\nn " in keys and "Invite a user by email" in keys and "\ni " not in keys, keys
@@ -96,13 +103,7 @@ async def test_a_keymap_rebinds_the_jobs_screen_cancel_too(make_core: MakeCore) 
         assert isinstance(jobs, JobsScreen)
         await wait_for(pilot, lambda: footer_keys(app).get("Cancel") == "k")
 
-        await pilot.press("x")  # the old key does nothing now
-        await pilot.pause()
-        assert app.screen is jobs
-        await pilot.press("k")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("n")
-        await wait_for(pilot, lambda: app.screen is jobs)
+        await only_the_new_key_opens(pilot, app, "x", "k", ConfirmScreen, "n")
 
         keys = await screen_keys_in_help(pilot, app)
         assert "\nk " in keys and "Cancel the selected job" in keys and "\nx " not in keys, keys
