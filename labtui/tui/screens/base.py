@@ -42,6 +42,7 @@ class LabScreen(Screen[Any]):
 
     SCREEN_HELP: ClassVar[str] = ""
     ACTIONS: ClassVar[tuple[ScreenAction, ...]] = ()
+    _declared_by_name: ClassVar[dict[str, ScreenAction]] = {}
     SCREEN_ID: ClassVar[str] = ""
     """The prefix of this screen's binding ids in ``tui.keymap``; by default the class name
     without ``Screen``, in snake case (``ServiceDetailScreen`` -> ``service_detail``)."""
@@ -52,6 +53,10 @@ class LabScreen(Screen[Any]):
             if not cls.__dict__.get("SCREEN_ID"):
                 cls.SCREEN_ID = _snake(cls.__name__.removesuffix("Screen"))
             cls.BINDINGS = [*(a.binding(cls.SCREEN_ID) for a in cls.ACTIONS), *cls.__dict__.get("BINDINGS", [])]
+        # By name, once per class: check_action asks on every refresh of the footer.
+        cls._declared_by_name = {}
+        for declared in cls.declared_actions():
+            cls._declared_by_name.setdefault(declared.action, declared)
         super().__init_subclass__(**kwargs)
 
     @classmethod
@@ -60,7 +65,7 @@ class LabScreen(Screen[Any]):
         return [a for klass in reversed(cls.__mro__) for a in klass.__dict__.get("ACTIONS", ())]
 
     def declared(self, action: str) -> ScreenAction | None:
-        return next((a for a in self.declared_actions() if a.action == action), None)
+        return self._declared_by_name.get(action)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A declared action needs its permission; then :meth:`action_state` decides."""
