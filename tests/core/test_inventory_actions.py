@@ -16,14 +16,14 @@ from labtui.core.errors import NotFound, PermissionDenied, ValidationError
 from labtui.core.inventory.actions import playbook_path, render_vars
 from labtui.core.jobs.worker import JobWorker
 from labtui.core.runtime import Core
-from tests.conftest import add_user
+from tests.conftest import add_user, job_lines
 
 # A value a shell would expand: it must reach the playbook verbatim.
 TRICKY = 'lab net "q" $(id) ;x'
 
 
 async def output(core: Core, actor: Actor, job_id: str) -> str:
-    return "\n".join(line.line for line in await core.jobs.output(actor, job_id, 0, 100000))
+    return "\n".join(await job_lines(core, actor, job_id))
 
 
 async def audit_rows(core: Core, action: str) -> list[AuditRecord]:
