@@ -300,7 +300,9 @@ class Auth:
         from labtui.core.sshkeys import same_key
 
         user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.is_active or _key_login_locked(s, username, origin):
+        # Locked out by password failures (user or origin): no key logs anyone in meanwhile.
+        locked = self._locked_minutes(s, _lockout_subjects(username, origin), utcnow())
+        if user is None or not user.is_active or locked:
             return None
         return user if any(same_key(k, public_key) for k in keys_of(s, user)) else None
 
@@ -504,20 +506,6 @@ def _lockout_subjects(username: str, origin: str) -> list[tuple[str, str]]:
     if origin != "local":
         subjects.append(("origin", origin[:100]))
     return subjects
-
-
-def _key_login_locked(s: Session, username: str, origin: str) -> bool:
-    """Whether the user or the origin is locked out now (by password failures): a key logs
-    no one in meanwhile either. Reads the lockout rows only, whatever counts them."""
-    now = utcnow()
-    return any(
-        s.scalar(
-            select(func.count(Lockout.id)).where(
-                Lockout.scope == scope, Lockout.subject == subject, Lockout.until > now
-            )
-        )
-        for scope, subject in _lockout_subjects(username, origin)
-    )
 
 
 def _revoke_sessions(s: Session, user_id: int, keep: int | None = None) -> None:
