@@ -9,7 +9,6 @@ can read is both simpler and safer.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -19,6 +18,7 @@ from labtui.core.actor import Actor
 from labtui.core.db.engine import Database
 from labtui.core.errors import ValidationError
 from labtui.core.rbac import Rbac
+from labtui.core.secretbox import write_private
 
 VAULT_FILE = "vault_pass.txt"
 
@@ -59,11 +59,4 @@ class Vault:
 def _write_private(path: Path, text: str) -> None:
     """Write ``text`` to a file created 0600 (never world-readable, not even for a moment)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(path, text)
